@@ -1,0 +1,125 @@
+//! The command line: raw arguments (clap) first, checked settings second, one file per
+//! subcommand. This is the only layer that prints; it maps every error to an exit code from
+//! `drillbit::exit`.
+
+mod run;
+mod schema;
+mod simulate;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use drillbit::exit;
+use drillbit::scenario::{self, Diagnostic, Loaded};
+
+#[derive(Parser, Debug)]
+#[command(name = "drillbit", version, about = "Disaster-recovery drills with measured RTO and RPO", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one drill and write scorecard.json, scorecard.md and junit.xml.
+    Run(run::Args),
+    /// Run N simulated drills and write montecarlo.json (and montecarlo.md).
+    Simulate(simulate::Args),
+    /// Check scenario files; print FILE:LINE:COL for every problem.
+    Validate(validate::Args),
+    /// Print the JSON Schema of the scenario format.
+    Schema,
+    /// Print the simulator's default timing models and their sources.
+    Models,
+}
+
+/// Where a drill runs. Targets arrive as adapters of the same engine; this build has `sim`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetArg {
+    /// Discrete-event simulation on a virtual clock (no set-up).
+    Sim,
+}
+
+impl TargetArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetArg::Sim => "sim",
+        }
+    }
+}
+
+/// An error at the edge, with its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    Invalid(Vec<Diagnostic>),
+    Infrastructure(String),
+    Aborted(String),
+}
+
+impl Failure {
+    pub fn code(&self) -> i32 {
+        match self {
+            Failure::Invalid(_) => exit::INVALID_INPUT,
+            Failure::Infrastructure(_) => exit::INFRASTRUCTURE,
+            Failure::Aborted(_) => exit::ABORTED,
+        }
+    }
+}
+
+impl From<drillbit::engine::TargetError> for Failure {
+    fn from(e: drillbit::engine::TargetError) -> Self {
+        match e {
+            drillbit::engine::TargetError::Aborted(m) => Failure::Aborted(m),
+            other => Failure::Infrastructure(other.to_string()),
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Schema => schema::schema(),
+        Command::Models => schema::models(),
+    }
+}
+
+pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
+    scenario::load_file(path).map_err(Failure::Invalid)
+}
+
+/// `FILE:LINE:COL: error: ...` and, when the line exists, the line with a caret under the column.
+pub fn render_diagnostic(d: &Diagnostic, source: Option<&str>) -> String {
+    let mut out = d.to_string();
+    if let Some(src) = source {
+        if d.line > 0 {
+            if let Some(text) = src.lines().nth(d.line as usize - 1) {
+                let text: String = text.chars().take(160).collect();
+                let pad = " ".repeat((d.col.max(1) - 1).min(160) as usize);
+                out.push_str(&format!("\n  | {text}\n  | {pad}^"));
+            }
+        }
+    }
+    out
+}
+
+pub fn print_failure(f: &Failure) {
+    match f {
+        Failure::Invalid(diags) => {
+            for d in diags {
+                let src = std::fs::read_to_string(&d.file).ok();
+                eprintln!("{}", render_diagnostic(d, src.as_deref()));
+            }
+        }
+        Failure::Infrastructure(m) => eprintln!("error: target failed: {m}"),
+        Failure::Aborted(m) => eprintln!("aborted: {m}"),
+    }
+}
+
+pub fn default_out(kind: &str, name: &str, target: &str, seed: u64) -> PathBuf {
+    PathBuf::from("reports")
+        .join(name)
+        .join(format!("{kind}-{target}-seed{seed}"))
+}

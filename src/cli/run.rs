@@ -1,0 +1,46 @@
+//! `drillbit run FILE [--target sim] [--seed N] [--out DIR]`
+
+use std::path::PathBuf;
+
+use drillbit::{drill, exit, report};
+
+use super::{default_out, load, Failure, TargetArg};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario file (YAML).
+    pub file: PathBuf,
+    /// Where the drill runs.
+    #[arg(long, value_enum, default_value = "sim")]
+    pub target: TargetArg,
+    /// Seed of the simulator's random streams.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (default: reports/<scenario>/drill-<target>-seed<N>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(a: Args) -> Result<i32, Failure> {
+    let loaded = load(&a.file)?;
+    let sc = match a.target {
+        TargetArg::Sim => drill::simulate_once(&loaded, a.seed)?,
+    };
+    let dir = a
+        .out
+        .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
+    let files = report::write_drill(&dir, &sc)
+        .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
+    if !a.quiet {
+        print!("{}", report::terminal::drill(&sc));
+        println!("  scorecard: {}", files[0].display());
+    }
+    Ok(if sc.verdict.overall == "pass" {
+        exit::TARGETS_MET
+    } else {
+        exit::TARGET_MISSED
+    })
+}

@@ -1,0 +1,18 @@
+//! `drillbit schema` and `drillbit models`.
+
+use drillbit::exit;
+use drillbit::sim::models::MODELS;
+
+use super::Failure;
+
+pub fn schema() -> Result<i32, Failure> {
+    print!("{}", drillbit::scenario::json_schema());
+    Ok(exit::TARGETS_MET)
+}
+
+pub fn models() -> Result<i32, Failure> {
+    for m in MODELS {
+        println!("{:<40} {:<48} {}", m.name, m.spec.sampler().describe(), m.source);
+    }
+    Ok(exit::TARGETS_MET)
+}

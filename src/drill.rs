@@ -1,0 +1,37 @@
+//! One drill, end to end on any target: engine run, ledger, measurement, scorecard. The CLI and
+//! the Monte Carlo runner call these; no target-specific measurement lives here.
+
+use crate::engine::{Engine, Plan, Target, TargetError, Timeline};
+use crate::measure::{self, Measurement};
+use crate::scenario::Loaded;
+use crate::scorecard::{self, Scorecard};
+use crate::sim::{SimModel, SimTarget};
+
+/// Runs the engine against a target and measures the result.
+pub fn run_on(
+    engine: &mut Engine,
+    plan: &Plan,
+    target: &mut dyn Target,
+    tl: &mut Timeline,
+) -> Result<Measurement, TargetError> {
+    engine.run(plan, target, tl)?;
+    let ledger = target.ledger(tl.end)?;
+    Ok(measure::measure(plan, tl, &ledger))
+}
+
+/// A single simulated drill with its full timeline, as a scorecard.
+pub fn simulate_once(loaded: &Loaded, seed: u64) -> Result<Scorecard, TargetError> {
+    let model = SimModel::compile(&loaded.scenario);
+    let mut target = SimTarget::new(&model);
+    target.reset(seed, 0);
+    let mut tl = Timeline::new(true);
+    let m = run_on(&mut Engine::new(), &model.plan, &mut target, &mut tl)?;
+    let cx = scorecard::Context {
+        loaded,
+        plan: &model.plan,
+        target: "sim",
+        seed,
+        models_overridden: model.overridden_models.clone(),
+    };
+    Ok(scorecard::build(&cx, &tl, &m))
+}

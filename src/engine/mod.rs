@@ -1,0 +1,593 @@
+//! The one drill engine: the runbook executor shared by every target.
+//!
+//! A target is an adapter ([`Target`]) that carries out faults and actions and reports what it
+//! observes as [`Event`]s stamped on its clock. The engine owns the timers (fault schedule,
+//! trigger delay, step timeouts, retries, horizon) and asks the target for the next event
+//! before the earliest timer. It never reads a clock itself, so the same code drives the
+//! simulator's virtual clock and a wall clock. Everything it decides is written to a
+//! [`Timeline`]; measurement reads only the timeline.
+
+pub mod plan;
+pub mod timeline;
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+
+use crate::scenario::{Action, When};
+
+pub use plan::{Plan, PlanFault, PlanStep};
+pub use timeline::{Entry, StepRecord, Timeline};
+
+/// Microseconds since the start of the drill, on the target's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time(pub u64);
+
+impl Time {
+    pub const ZERO: Time = Time(0);
+    pub const MAX: Time = Time(u64::MAX);
+    pub fn secs(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+    pub fn from_secs(s: f64) -> Time {
+        Time((s * 1e6).round().max(0.0) as u64)
+    }
+    pub fn plus(self, d: Time) -> Time {
+        Time(self.0.saturating_add(d.0))
+    }
+    pub fn since(self, earlier: Time) -> Time {
+        Time(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.3}s", self.secs())
+    }
+}
+
+/// How an action attempt ended, as the target reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionResult {
+    Ok,
+    Failed(Cow<'static, str>),
+    /// The target cannot carry out this action (e.g. S3 on the local target).
+    Unsupported(Cow<'static, str>),
+}
+
+/// The final outcome of a step, as the scorecard reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    Failed,
+    TimedOut,
+    Skipped,
+    Unsupported,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Skipped => "skipped",
+            Outcome::Unsupported => "unsupported",
+        }
+    }
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::TimedOut)
+    }
+}
+
+/// What monitoring raised the alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmSource {
+    HealthCheck,
+    Probes,
+}
+
+impl AlarmSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmSource::HealthCheck => "health-check",
+            AlarmSource::Probes => "probes",
+        }
+    }
+}
+
+/// Observations a target reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The fault took effect.
+    FaultActive { fault: usize },
+    /// The fault was undone.
+    FaultRepaired { fault: usize },
+    /// The target's own monitoring (e.g. a Route 53 health check) declared the failure.
+    Alarm { source: AlarmSource },
+    /// An action attempt finished.
+    ActionDone {
+        step: usize,
+        attempt: u32,
+        result: ActionResult,
+    },
+    /// Client traffic now reaches the recovery side (DNS answer changed and caches expired).
+    TrafficSwitched,
+    /// A client probe (a write and a read through the service endpoint).
+    Probe { ok: bool },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    Infrastructure(String),
+    #[error("aborted: {0}")]
+    Aborted(String),
+}
+
+/// What a target returns when asked for the next event before a deadline.
+#[derive(Debug)]
+pub enum Poll {
+    Event(Time, Event),
+    /// Nothing happened before the deadline; the target's clock is now at the deadline.
+    Deadline,
+}
+
+/// A target adapter. The engine calls these; the adapter owns its clock.
+pub trait Target {
+    fn name(&self) -> &'static str;
+    /// Injects a fault now; its effect is reported later as [`Event::FaultActive`].
+    fn inject(&mut self, fault: usize, now: Time) -> Result<(), TargetError>;
+    /// Undoes a fault. Called for every injected fault, also on error and abort.
+    fn repair(&mut self, fault: usize, now: Time) -> Result<(), TargetError>;
+    /// Starts an action attempt; its end is reported as [`Event::ActionDone`].
+    fn start_action(&mut self, step: usize, attempt: u32, now: Time) -> Result<(), TargetError>;
+    /// Abandons a running attempt (timeout). Later reports for it are ignored by the engine.
+    fn cancel_action(&mut self, step: usize, now: Time);
+    /// The next event at or before `deadline`, or [`Poll::Deadline`].
+    fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError>;
+    /// After the drill: the acknowledged writes and which of them survived recovery.
+    fn ledger(&mut self, end: Time) -> Result<crate::measure::Ledger, TargetError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Inject(usize),
+    Repair(usize),
+    RunbookStart,
+    Retry(usize),
+    Timeout(usize, u32),
+    Horizon,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepState {
+    Waiting,
+    Running(u32),
+    Done(Outcome),
+}
+
+/// The runbook executor. Reusable across runs: buffers are kept and cleared.
+#[derive(Default)]
+pub struct Engine {
+    timers: BinaryHeap<Reverse<(Time, u64, Timer)>>,
+    seq: u64,
+    state: Vec<StepState>,
+    handled: Vec<bool>,
+    injected: Vec<bool>,
+    running: usize,
+    runbook_started: bool,
+    runbook_skipped: bool,
+    alarm_raised: bool,
+    consecutive_failures: u32,
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    fn timer(&mut self, at: Time, t: Timer) {
+        self.seq += 1;
+        self.timers.push(Reverse((at, self.seq, t)));
+    }
+
+    /// Runs one drill to recovery, horizon or error, recording into `tl`. Injected faults are
+    /// repaired before returning, whatever happens.
+    pub fn run(&mut self, plan: &Plan, target: &mut dyn Target, tl: &mut Timeline) -> Result<(), TargetError> {
+        tl.reset(plan);
+        self.timers.clear();
+        self.seq = 0;
+        self.state.clear();
+        self.state.resize(plan.steps.len(), StepState::Waiting);
+        self.handled.clear();
+        self.handled.resize(plan.steps.len(), false);
+        self.injected.clear();
+        self.injected.resize(plan.faults.len(), false);
+        self.running = 0;
+        self.runbook_started = false;
+        self.runbook_skipped = false;
+        self.alarm_raised = false;
+        self.consecutive_failures = 0;
+
+        let result = self.drive(plan, target, tl);
+        let now = tl.end;
+        let mut repair_err = None;
+        for f in 0..plan.faults.len() {
+            if self.injected[f] {
+                self.injected[f] = false;
+                if let Err(e) = target.repair(f, now) {
+                    repair_err.get_or_insert(e);
+                }
+            }
+        }
+        result?;
+        repair_err.map_or(Ok(()), Err)
+    }
+
+    fn drive(&mut self, plan: &Plan, target: &mut dyn Target, tl: &mut Timeline) -> Result<(), TargetError> {
+        for (n, f) in plan.faults.iter().enumerate() {
+            self.timer(f.at, Timer::Inject(n));
+        }
+        if !plan.has_disruptive_fault() {
+            // A planned failover: no outage to detect, the runbook starts at once.
+            tl.fault(Time::ZERO, None);
+            self.alarm_raised = true;
+            self.timer(Time::ZERO, Timer::RunbookStart);
+        }
+        self.timer(plan.horizon, Timer::Horizon);
+        loop {
+            let Some(&Reverse((deadline, _, _))) = self.timers.peek() else {
+                break;
+            };
+            match target.poll(deadline)? {
+                Poll::Event(t, ev) => {
+                    tl.end = t;
+                    self.on_event(plan, target, tl, t, ev)?;
+                }
+                Poll::Deadline => {
+                    let Some(Reverse((t, _, timer))) = self.timers.pop() else {
+                        break;
+                    };
+                    tl.end = t;
+                    if self.on_timer(plan, target, tl, t, timer)? {
+                        break;
+                    }
+                }
+            }
+            if self.finished(tl) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Recovered, and the runbook has nothing left running (or never started because the
+    /// service came back before the trigger held).
+    fn finished(&self, tl: &Timeline) -> bool {
+        tl.t_recovered.is_some()
+            && self.running == 0
+            && (self.runbook_started || self.runbook_skipped || !self.alarm_raised)
+    }
+
+    fn on_timer(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+        t: Time,
+        timer: Timer,
+    ) -> Result<bool, TargetError> {
+        match timer {
+            Timer::Inject(f) => {
+                self.injected[f] = true;
+                tl.push(t, Entry::FaultInjected { fault: f });
+                target.inject(f, t)?;
+            }
+            Timer::Repair(f) => {
+                if self.injected[f] {
+                    self.injected[f] = false;
+                    target.repair(f, t)?;
+                }
+            }
+            Timer::RunbookStart => {
+                if self.runbook_started || self.runbook_skipped {
+                    return Ok(false);
+                }
+                if tl.t_recovered.is_some() {
+                    // The service recovered on its own before the trigger condition held.
+                    self.runbook_skipped = true;
+                    for s in 0..plan.steps.len() {
+                        self.finish(plan, target, tl, t, s, Outcome::Skipped)?;
+                    }
+                    tl.push(t, Entry::RunbookSkipped);
+                    return Ok(false);
+                }
+                self.runbook_started = true;
+                tl.runbook_start = Some(t);
+                tl.push(t, Entry::RunbookStarted);
+                for s in 0..plan.steps.len() {
+                    if plan.steps[s].deps.is_empty() {
+                        self.start(plan, target, tl, t, s, 1)?;
+                    }
+                }
+            }
+            Timer::Retry(s) => {
+                if let StepState::Running(a) = self.state[s] {
+                    self.running -= 1;
+                    self.start(plan, target, tl, t, s, a + 1)?;
+                }
+            }
+            Timer::Timeout(s, attempt) => {
+                if self.state[s] == StepState::Running(attempt) {
+                    if plan.steps[s].action != Action::ProbeUntilHealthy {
+                        target.cancel_action(s, t);
+                    }
+                    tl.push(
+                        t,
+                        Entry::AttemptEnded {
+                            step: s,
+                            attempt,
+                            outcome: Outcome::TimedOut,
+                            detail: None,
+                        },
+                    );
+                    self.after_attempt_failure(plan, target, tl, t, s, attempt, Outcome::TimedOut)?;
+                }
+            }
+            Timer::Horizon => {
+                tl.push(t, Entry::HorizonReached);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn on_event(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+        t: Time,
+        ev: Event,
+    ) -> Result<(), TargetError> {
+        match ev {
+            Event::FaultActive { fault } => {
+                tl.push(t, Entry::FaultActive { fault });
+                if plan.faults[fault].kind.is_disruptive() && tl.t_fault.is_none() {
+                    tl.fault(t, Some(fault));
+                }
+                if let Some(d) = plan.faults[fault].duration {
+                    self.timer(t.plus(d), Timer::Repair(fault));
+                }
+            }
+            Event::FaultRepaired { fault } => tl.push(t, Entry::FaultRepaired { fault }),
+            Event::Alarm { source } => self.alarm(plan, tl, t, source),
+            Event::TrafficSwitched => {
+                tl.push(t, Entry::TrafficSwitched);
+                if tl.t_fault.is_some() && tl.t_traffic_switched.is_none() {
+                    tl.t_traffic_switched = Some(t);
+                }
+            }
+            Event::Probe { ok } => {
+                tl.probe(t, ok);
+                if tl.t_fault.is_some() {
+                    if ok {
+                        self.consecutive_failures = 0;
+                    } else {
+                        self.consecutive_failures += 1;
+                        if self.consecutive_failures >= plan.failure_threshold {
+                            self.alarm(plan, tl, t, AlarmSource::Probes);
+                        }
+                    }
+                }
+                if ok && tl.t_recovered.is_some() {
+                    self.complete_probe_steps(plan, target, tl, t)?;
+                }
+            }
+            Event::ActionDone { step, attempt, result } => {
+                if self.state.get(step) != Some(&StepState::Running(attempt)) {
+                    return Ok(()); // a report for a cancelled attempt
+                }
+                match result {
+                    ActionResult::Ok => {
+                        tl.push(
+                            t,
+                            Entry::AttemptEnded {
+                                step,
+                                attempt,
+                                outcome: Outcome::Ok,
+                                detail: None,
+                            },
+                        );
+                        self.finish(plan, target, tl, t, step, Outcome::Ok)?;
+                    }
+                    ActionResult::Unsupported(why) => {
+                        tl.push(
+                            t,
+                            Entry::AttemptEnded {
+                                step,
+                                attempt,
+                                outcome: Outcome::Unsupported,
+                                detail: Some(why),
+                            },
+                        );
+                        self.finish(plan, target, tl, t, step, Outcome::Unsupported)?;
+                    }
+                    ActionResult::Failed(why) => {
+                        tl.push(
+                            t,
+                            Entry::AttemptEnded {
+                                step,
+                                attempt,
+                                outcome: Outcome::Failed,
+                                detail: Some(why),
+                            },
+                        );
+                        self.after_attempt_failure(plan, target, tl, t, step, attempt, Outcome::Failed)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn alarm(&mut self, plan: &Plan, tl: &mut Timeline, t: Time, source: AlarmSource) {
+        if tl.t_fault.is_none() || self.alarm_raised {
+            return;
+        }
+        self.alarm_raised = true;
+        tl.t_detect = Some(t);
+        tl.push(t, Entry::Detected { source });
+        self.timer(t.plus(plan.trigger_after), Timer::RunbookStart);
+    }
+
+    fn start(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+        t: Time,
+        s: usize,
+        attempt: u32,
+    ) -> Result<(), TargetError> {
+        self.state[s] = StepState::Running(attempt);
+        self.running += 1;
+        tl.step_started(s, t, attempt);
+        tl.push(t, Entry::AttemptStarted { step: s, attempt });
+        if let Some(to) = plan.steps[s].timeout {
+            self.timer(t.plus(to), Timer::Timeout(s, attempt));
+        }
+        if plan.steps[s].action == Action::ProbeUntilHealthy {
+            // Verified by the engine from client probes, the same way on every target.
+            if tl.t_recovered.is_some() && tl.t_last_probe_ok() {
+                tl.push(
+                    t,
+                    Entry::AttemptEnded {
+                        step: s,
+                        attempt,
+                        outcome: Outcome::Ok,
+                        detail: None,
+                    },
+                );
+                self.finish(plan, target, tl, t, s, Outcome::Ok)?;
+            }
+            return Ok(());
+        }
+        target.start_action(s, attempt, t)
+    }
+
+    fn complete_probe_steps(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+        t: Time,
+    ) -> Result<(), TargetError> {
+        for s in 0..plan.steps.len() {
+            if let StepState::Running(attempt) = self.state[s] {
+                if plan.steps[s].action == Action::ProbeUntilHealthy {
+                    tl.push(
+                        t,
+                        Entry::AttemptEnded {
+                            step: s,
+                            attempt,
+                            outcome: Outcome::Ok,
+                            detail: None,
+                        },
+                    );
+                    self.finish(plan, target, tl, t, s, Outcome::Ok)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn after_attempt_failure(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+        t: Time,
+        s: usize,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> Result<(), TargetError> {
+        if attempt < plan.steps[s].attempts {
+            // Stays Running (counted) until the retry timer fires.
+            self.timer(t.plus(plan.steps[s].retry_delay), Timer::Retry(s));
+            Ok(())
+        } else {
+            self.finish(plan, target, tl, t, s, outcome)
+        }
+    }
+
+    /// Marks a step done and starts or skips whatever now has all its dependencies finished.
+    fn finish(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+        t: Time,
+        s: usize,
+        outcome: Outcome,
+    ) -> Result<(), TargetError> {
+        if matches!(self.state[s], StepState::Done(_)) {
+            return Ok(());
+        }
+        if matches!(self.state[s], StepState::Running(_)) {
+            self.running -= 1;
+        }
+        self.state[s] = StepState::Done(outcome);
+        tl.step_finished(s, t, outcome);
+        // A fallback that failed leaves the original failure unhandled again.
+        if plan.steps[s].when == When::OnFailure && outcome.is_failure() {
+            for &dep in &plan.steps[s].deps {
+                self.handled[dep] = false;
+            }
+        }
+        let dependents = plan.steps[s].dependents.clone();
+        for d in dependents {
+            if self.state[d] != StepState::Waiting {
+                continue;
+            }
+            let mut all_done = true;
+            let mut any_failed = false;
+            let mut unhandled_failure = false;
+            for &dep in &plan.steps[d].deps {
+                match self.state[dep] {
+                    StepState::Done(o) if o.is_failure() => {
+                        any_failed = true;
+                        if !self.handled[dep] {
+                            unhandled_failure = true;
+                        }
+                    }
+                    StepState::Done(_) => {}
+                    _ => all_done = false,
+                }
+            }
+            if !all_done {
+                continue;
+            }
+            let run = match plan.steps[d].when {
+                When::OnSuccess => !unhandled_failure,
+                When::OnFailure => any_failed,
+                When::Always => true,
+            };
+            if run {
+                if plan.steps[d].when == When::OnFailure {
+                    // A fallback that runs takes over the failure of what it depends on.
+                    for &dep in &plan.steps[d].deps {
+                        self.handled[dep] = true;
+                    }
+                }
+                self.start(plan, target, tl, t, d, 1)?;
+            } else {
+                self.finish(plan, target, tl, t, d, Outcome::Skipped)?;
+            }
+        }
+        Ok(())
+    }
+}

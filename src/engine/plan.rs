@@ -1,0 +1,119 @@
+//! The target-neutral plan of a drill, compiled once from a validated scenario: faults with
+//! their times, the runbook as an index graph, the probe settings, the horizon. The engine and
+//! every target adapter read the same plan; nothing in it assumes virtual time.
+
+use std::collections::HashMap;
+
+use crate::scenario::{Action, FaultType, Scenario, When};
+
+use super::Time;
+
+#[derive(Debug, Clone)]
+pub struct PlanFault {
+    pub id: String,
+    pub kind: FaultType,
+    pub at: Time,
+    pub duration: Option<Time>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub id: String,
+    pub action: Action,
+    /// Index into `scenario.topology.resources`.
+    pub resource: Option<usize>,
+    pub deps: Vec<usize>,
+    pub dependents: Vec<usize>,
+    pub when: When,
+    pub timeout: Option<Time>,
+    pub attempts: u32,
+    pub retry_delay: Time,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub rto: Time,
+    pub rpo: Time,
+    pub faults: Vec<PlanFault>,
+    pub steps: Vec<PlanStep>,
+    pub trigger_after: Time,
+    pub probe_interval: Time,
+    pub healthy_after: u32,
+    pub failure_threshold: u32,
+    pub horizon: Time,
+}
+
+/// Default pause between attempts of a failed step.
+pub const DEFAULT_RETRY_DELAY: Time = Time(5_000_000);
+
+impl Plan {
+    /// Compiles a validated scenario. Unknown references were rejected by validation, so they
+    /// cannot occur here; they are skipped defensively rather than panicking.
+    pub fn compile(s: &Scenario) -> Plan {
+        let res_index: HashMap<&str, usize> = s
+            .topology
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(n, r)| (r.id(), n))
+            .collect();
+        let step_index: HashMap<&str, usize> = s
+            .runbook
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(n, st)| (st.id.as_str(), n))
+            .collect();
+        let mut steps: Vec<PlanStep> = s
+            .runbook
+            .steps
+            .iter()
+            .map(|st| PlanStep {
+                id: st.id.clone(),
+                action: st.action,
+                resource: st.resource.as_deref().and_then(|r| res_index.get(r).copied()),
+                deps: st
+                    .after
+                    .iter()
+                    .filter_map(|d| step_index.get(d.as_str()).copied())
+                    .collect(),
+                dependents: Vec::new(),
+                when: st.when,
+                timeout: st.timeout.map(|t| Time(t.0 .0)),
+                attempts: st.retries.saturating_add(1),
+                retry_delay: st.retry_delay.map_or(DEFAULT_RETRY_DELAY, |d| Time(d.0)),
+            })
+            .collect();
+        for n in 0..steps.len() {
+            for d in steps[n].deps.clone() {
+                steps[d].dependents.push(n);
+            }
+        }
+        Plan {
+            name: s.name.clone(),
+            rto: Time(s.targets.rto.0 .0),
+            rpo: Time(s.targets.rpo.0),
+            faults: s
+                .faults
+                .iter()
+                .map(|f| PlanFault {
+                    id: f.id.clone(),
+                    kind: f.kind,
+                    at: Time(f.at.0),
+                    duration: f.duration.map(|d| Time(d.0 .0)),
+                })
+                .collect(),
+            steps,
+            trigger_after: Time(s.runbook.trigger.after_detection.0),
+            probe_interval: Time(s.workload.probe.interval.0 .0),
+            healthy_after: s.workload.probe.healthy_after.max(1),
+            failure_threshold: s.workload.probe.failure_threshold.max(1),
+            horizon: Time(s.drill.horizon.0 .0),
+        }
+    }
+
+    pub fn has_disruptive_fault(&self) -> bool {
+        self.faults.iter().any(|f| f.kind.is_disruptive())
+    }
+}

@@ -1,0 +1,16 @@
+//! drillbit: disaster-recovery drills with measured RTO and RPO.
+//!
+//! Pipeline: scenario file -> [`scenario`] (validated model) -> [`engine`] (one runbook
+//! executor; a target is an adapter) -> timeline -> [`measure`] (RTO phases, data loss) ->
+//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit). [`montecarlo`] repeats the
+//! simulated drill with independent seeded streams.
+
+pub mod drill;
+pub mod engine;
+pub mod exit;
+pub mod measure;
+pub mod montecarlo;
+pub mod report;
+pub mod scenario;
+pub mod scorecard;
+pub mod sim;

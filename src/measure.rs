@@ -1,0 +1,363 @@
+//! Measurement, the same on every target: RTO and its phases, the critical path through the
+//! runbook, acknowledged and lost writes, RPO. Reads only the [`Timeline`] and the target's
+//! [`Ledger`]; this is the one place RTO and RPO are computed.
+//!
+//! Definitions (brief, "Measurement definitions"):
+//! - t_fault: the instant the first disruptive fault took effect.
+//! - t_detect: the instant the drill's monitoring declared the failure (health check or probe
+//!   alarm).
+//! - t_recovered: start of the first run of K consecutive good client probes after t_fault.
+//! - RTO = t_recovered - t_fault.
+//! - Lost writes: acknowledged but missing after recovery. RPO = t_fault - t_ack of the last
+//!   write before which nothing was lost (0 when nothing was lost).
+
+use std::ops::Range;
+
+use crate::engine::{Outcome, Plan, Time, Timeline};
+use crate::scenario::Action;
+
+/// Acknowledged writes and what survived, as a target observed them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ledger {
+    /// Writes acknowledged at a steady rate during spans of time (the simulator's workload).
+    /// Write k of a span is acknowledged at `start + k / rate`. Writes acknowledged inside a
+    /// `lost` interval (exclusive start, inclusive end) did not survive.
+    Steady {
+        rate: f64,
+        spans: Vec<(Time, Time)>,
+        lost: Vec<(Time, Time)>,
+    },
+    /// A recorded ledger (real targets): ack time of each sequence number, sorted; and the
+    /// sequence ranges found missing after recovery.
+    Recorded {
+        acks: Vec<Time>,
+        lost: Vec<Range<u64>>,
+        indeterminate: u64,
+    },
+    /// The target cannot observe data loss (e.g. an emulator that does not replicate).
+    NotMeasurable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataLoss {
+    pub acked: u64,
+    pub lost: u64,
+    pub indeterminate: u64,
+    /// None when not measurable.
+    pub rpo: Option<Time>,
+    pub first_lost_seq: Option<u64>,
+    pub note: Option<String>,
+}
+
+impl Ledger {
+    fn span_count(rate: f64, (a, b): (Time, Time)) -> u64 {
+        if b <= a || rate <= 0.0 {
+            return 0;
+        }
+        // Writes at a, a + 1/r, ... strictly before b.
+        let n = ((b.0 - a.0) as f64 * rate / 1e6).ceil();
+        n.max(0.0) as u64
+    }
+
+    fn ack_time(&self, seq: u64) -> Option<Time> {
+        match self {
+            Ledger::Steady { rate, spans, .. } => {
+                let mut base = 0;
+                for &span in spans {
+                    let n = Self::span_count(*rate, span);
+                    if seq < base + n {
+                        let k = (seq - base) as f64;
+                        return Some(Time(span.0 .0 + (k * 1e6 / rate).floor() as u64));
+                    }
+                    base += n;
+                }
+                None
+            }
+            Ledger::Recorded { acks, .. } => acks.get(seq as usize).copied(),
+            Ledger::NotMeasurable(_) => None,
+        }
+    }
+
+    /// Lost sequence ranges, sorted and disjoint.
+    fn lost_ranges(&self) -> Vec<Range<u64>> {
+        match self {
+            Ledger::Steady { rate, spans, lost } => {
+                let mut out: Vec<Range<u64>> = Vec::new();
+                let mut base = 0u64;
+                for &span in spans {
+                    let n = Self::span_count(*rate, span);
+                    for &(la, lb) in lost {
+                        // Writes k with la < t_k <= lb, t_k = a + k/r.
+                        let first = if la < span.0 {
+                            0
+                        } else {
+                            (((la.0 - span.0 .0) as f64 * rate / 1e6).floor() as u64) + 1
+                        };
+                        if lb < span.0 {
+                            continue;
+                        }
+                        let last_excl = ((((lb.0 - span.0 .0) as f64) * rate / 1e6).floor() as u64 + 1).min(n);
+                        if first < last_excl {
+                            out.push(base + first..base + last_excl);
+                        }
+                    }
+                    base += n;
+                }
+                merge(out)
+            }
+            Ledger::Recorded { lost, .. } => merge(lost.clone()),
+            Ledger::NotMeasurable(_) => Vec::new(),
+        }
+    }
+
+    fn acked(&self) -> u64 {
+        match self {
+            Ledger::Steady { rate, spans, .. } => spans.iter().map(|&s| Self::span_count(*rate, s)).sum(),
+            Ledger::Recorded { acks, .. } => acks.len() as u64,
+            Ledger::NotMeasurable(_) => 0,
+        }
+    }
+}
+
+fn merge(mut v: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    v.retain(|r| r.start < r.end);
+    v.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<u64>> = Vec::with_capacity(v.len());
+    for r in v {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Lost writes and RPO from a ledger; the one definition every target uses.
+pub fn data_loss(t_fault: Option<Time>, ledger: &Ledger) -> DataLoss {
+    if let Ledger::NotMeasurable(why) = ledger {
+        return DataLoss {
+            acked: 0,
+            lost: 0,
+            indeterminate: 0,
+            rpo: None,
+            first_lost_seq: None,
+            note: Some(why.clone()),
+        };
+    }
+    let acked = ledger.acked();
+    let lost_ranges = ledger.lost_ranges();
+    let lost: u64 = lost_ranges.iter().map(|r| r.end.min(acked) - r.start.min(acked)).sum();
+    let indeterminate = match ledger {
+        Ledger::Recorded { indeterminate, .. } => *indeterminate,
+        _ => 0,
+    };
+    let first = lost_ranges.first().map(|r| r.start).filter(|&s| s < acked);
+    let rpo = match (first, t_fault) {
+        (None, _) => Time::ZERO,
+        (Some(_), None) => Time::ZERO,
+        (Some(0), Some(tf)) => tf,
+        (Some(s), Some(tf)) => tf.since(ledger.ack_time(s - 1).unwrap_or(Time::ZERO)),
+    };
+    DataLoss {
+        acked,
+        lost,
+        indeterminate,
+        rpo: Some(rpo),
+        first_lost_seq: first,
+        note: None,
+    }
+}
+
+/// The figures of one drill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    pub t_fault: Option<Time>,
+    pub t_detect: Option<Time>,
+    pub t_recovered: Option<Time>,
+    /// None when the service did not recover before the horizon.
+    pub rto: Option<Time>,
+    pub data: DataLoss,
+    pub rto_met: bool,
+    /// None when data loss is not measurable on the target.
+    pub rpo_met: Option<bool>,
+}
+
+impl Measurement {
+    pub fn passed(&self) -> bool {
+        self.rto_met && self.rpo_met != Some(false)
+    }
+}
+
+pub fn measure(plan: &Plan, tl: &Timeline, ledger: &Ledger) -> Measurement {
+    let rto = match (tl.t_fault, tl.t_recovered) {
+        (Some(f), Some(r)) => Some(r.since(f)),
+        _ => None,
+    };
+    let data = data_loss(tl.t_fault, ledger);
+    Measurement {
+        t_fault: tl.t_fault,
+        t_detect: tl.t_detect,
+        t_recovered: tl.t_recovered,
+        rto,
+        rto_met: rto.is_some_and(|r| r <= plan.rto),
+        rpo_met: data.rpo.map(|r| r <= plan.rpo),
+        data,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub start: Time,
+    pub end: Time,
+    pub on_critical_path: bool,
+}
+
+/// The chain of steps that decided when the service recovered: from the last step to end
+/// before recovery, back through the dependency that ended last.
+pub fn critical_path(plan: &Plan, tl: &Timeline) -> Vec<usize> {
+    let limit = tl.t_recovered.unwrap_or(tl.end);
+    let ran = |s: usize| {
+        let r = &tl.steps[s];
+        r.start.is_some() && r.end.is_some_and(|e| e <= limit) && r.outcome != Some(Outcome::Skipped)
+    };
+    let mut current = (0..plan.steps.len())
+        .filter(|&s| ran(s))
+        .max_by_key(|&s| (tl.steps[s].end, std::cmp::Reverse(s)));
+    let mut path = Vec::new();
+    while let Some(s) = current {
+        path.push(s);
+        current = plan.steps[s]
+            .deps
+            .iter()
+            .copied()
+            .filter(|&d| ran(d))
+            .max_by_key(|&d| (tl.steps[d].end, std::cmp::Reverse(d)));
+    }
+    path.reverse();
+    path
+}
+
+/// RTO broken into phases: detect, decide, each runbook step, traffic switch, client healthy.
+pub fn phases(plan: &Plan, tl: &Timeline, path: &[usize]) -> Vec<Phase> {
+    let mut out = Vec::new();
+    let Some(t_fault) = tl.t_fault else { return out };
+    let mut push = |name: String, start: Time, end: Time, crit: bool| {
+        if end >= start {
+            out.push(Phase {
+                name,
+                start: start.since(t_fault),
+                end: end.since(t_fault),
+                on_critical_path: crit,
+            });
+        }
+    };
+    if let Some(d) = tl.t_detect {
+        push("detect".into(), t_fault, d, true);
+        if let Some(r) = tl.runbook_start {
+            push("decide".into(), d, r, true);
+        }
+    }
+    for (s, rec) in tl.steps.iter().enumerate() {
+        if let (Some(a), Some(b)) = (rec.start, rec.end) {
+            push(format!("step:{}", plan.steps[s].id), a, b, path.contains(&s));
+        }
+    }
+    if let Some(sw) = tl.t_traffic_switched {
+        let dns_step_end = tl
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(s, r)| {
+                matches!(
+                    plan.steps[*s].action,
+                    Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary
+                ) && r.end.is_some_and(|e| e <= sw)
+                    && r.outcome == Some(Outcome::Ok)
+            })
+            .filter_map(|(_, r)| r.end)
+            .max();
+        let start = dns_step_end.or(tl.t_detect).unwrap_or(t_fault);
+        push("traffic-switch".into(), start, sw, true);
+    }
+    if let Some(rec) = tl.t_recovered {
+        let last_path_end = path.last().and_then(|&s| tl.steps[s].end);
+        let start = [last_path_end, tl.t_traffic_switched, tl.t_detect]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t <= rec)
+            .max()
+            .unwrap_or(t_fault);
+        push("client-healthy".into(), start, rec, true);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: f64) -> Time {
+        Time::from_secs(s)
+    }
+
+    #[test]
+    fn nothing_lost_means_rpo_zero() {
+        let l = Ledger::Steady {
+            rate: 10.0,
+            spans: vec![(t(0.0), t(100.0))],
+            lost: vec![],
+        };
+        let d = data_loss(Some(t(100.0)), &l);
+        assert_eq!(d.acked, 1000);
+        assert_eq!(d.lost, 0);
+        assert_eq!(d.rpo, Some(Time::ZERO));
+    }
+
+    #[test]
+    fn lag_window_sets_lost_writes_and_rpo() {
+        // 10 writes/s, fault at 100 s, 2 s of lag: writes acked in (98, 100) are lost.
+        let l = Ledger::Steady {
+            rate: 10.0,
+            spans: vec![(t(0.0), t(100.0))],
+            lost: vec![(t(98.0), t(100.0))],
+        };
+        let d = data_loss(Some(t(100.0)), &l);
+        assert_eq!(d.lost, 19); // 98.1 .. 99.9
+        assert_eq!(d.first_lost_seq, Some(981));
+        assert_eq!(d.rpo, Some(t(2.0)));
+    }
+
+    #[test]
+    fn recorded_ledger_uses_same_definition() {
+        let acks: Vec<Time> = (0..10).map(|k| t(k as f64)).collect();
+        let l = Ledger::Recorded {
+            acks,
+            lost: vec![7..8, 9..10],
+            indeterminate: 2,
+        };
+        let d = data_loss(Some(t(10.0)), &l);
+        assert_eq!((d.acked, d.lost, d.indeterminate), (10, 2, 2));
+        // last write before which nothing was lost: seq 6 acked at 6 s.
+        assert_eq!(d.rpo, Some(t(4.0)));
+    }
+
+    #[test]
+    fn everything_lost_counts_from_drill_start() {
+        let l = Ledger::Steady {
+            rate: 1.0,
+            spans: vec![(t(0.0), t(10.0))],
+            lost: vec![(Time::ZERO, t(10.0))],
+        };
+        let d = data_loss(Some(t(10.0)), &l);
+        // write 0 at t=0 is not inside (0, 10], so the first lost is seq 1.
+        assert_eq!(d.first_lost_seq, Some(1));
+        assert_eq!(d.rpo, Some(t(10.0)));
+    }
+
+    #[test]
+    fn not_measurable_is_not_zero() {
+        let d = data_loss(Some(t(1.0)), &Ledger::NotMeasurable("emulator".into()));
+        assert_eq!(d.rpo, None);
+    }
+}

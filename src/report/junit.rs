@@ -1,0 +1,75 @@
+//! JUnit XML for CI: one test suite per scenario, one test case per target (RTO, RPO), failing
+//! when missed, with the measured figure and the margin in the message.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::scenario::duration::format_secs as f;
+use crate::scorecard::Scorecard;
+
+fn case(
+    name: &str,
+    verdict: &str,
+    target: f64,
+    measured: Option<f64>,
+    margin: Option<f64>,
+    not_recovered: bool,
+) -> TestCase {
+    let measured_text = match measured {
+        Some(m) => f(m),
+        None if not_recovered => "not recovered before the drill horizon".to_string(),
+        None => "not measurable on this target".to_string(),
+    };
+    let margin_text = match margin {
+        Some(m) if m >= 0.0 => format!("margin +{}", f(m)),
+        Some(m) => format!("missed by {}", f(-m)),
+        None => "no margin".to_string(),
+    };
+    let message = format!("{name} measured {measured_text}, target {}, {margin_text}", f(target));
+    let status = match verdict {
+        "met" => TestCaseStatus::success(),
+        "not_measured" => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(message.clone());
+            s
+        }
+        _ => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(message.clone());
+            s.set_type(format!("{name} target missed"));
+            s
+        }
+    };
+    let mut tc = TestCase::new(name, status);
+    tc.set_system_out(message);
+    tc
+}
+
+pub fn scorecard(sc: &Scorecard) -> String {
+    let mut report = Report::new("drillbit");
+    let mut suite = TestSuite::new(sc.scenario.name.as_str());
+    suite.add_property(("target", sc.target.as_str()));
+    suite.add_property(("seed", sc.seed.to_string().as_str()));
+    suite.add_property(("scenario.sha256", sc.scenario.sha256.as_str()));
+    let not_recovered = !sc.measured.recovered;
+    let mut rto = case(
+        "RTO",
+        sc.verdict.rto,
+        sc.targets.rto_s,
+        sc.measured.rto_s,
+        sc.margin.rto_s,
+        not_recovered,
+    );
+    rto.set_classname(sc.scenario.name.as_str());
+    let mut rpo = case(
+        "RPO",
+        sc.verdict.rpo,
+        sc.targets.rpo_s,
+        sc.measured.rpo_s,
+        sc.margin.rpo_s,
+        false,
+    );
+    rpo.set_classname(sc.scenario.name.as_str());
+    suite.add_test_cases([rto, rpo]);
+    report.add_test_suite(suite);
+    report.to_string().unwrap_or_default()
+}

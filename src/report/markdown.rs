@@ -1,0 +1,175 @@
+//! Markdown renderings, suitable for a pull-request comment or an audit folder.
+
+use std::fmt::Write;
+
+use crate::montecarlo::MonteCarlo;
+use crate::scenario::duration::format_secs as f;
+use crate::scorecard::Scorecard;
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or("n/a".into(), f)
+}
+
+fn margin(x: Option<f64>) -> String {
+    match x {
+        Some(m) if m >= 0.0 => format!("+{}", f(m)),
+        Some(m) => format!("-{}", f(-m)),
+        None => "n/a".into(),
+    }
+}
+
+pub fn scorecard(sc: &Scorecard) -> String {
+    let mut o = String::new();
+    let badge = if sc.verdict.overall == "pass" { "PASS" } else { "FAIL" };
+    let _ = writeln!(o, "# Drill scorecard: {} ({badge})\n", sc.scenario.name);
+    if !sc.scenario.description.is_empty() {
+        let _ = writeln!(o, "{}\n", sc.scenario.description);
+    }
+    let _ = writeln!(o, "| | target | measured | margin | verdict |");
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    let rto = if sc.measured.recovered {
+        opt(sc.measured.rto_s)
+    } else {
+        "not recovered".into()
+    };
+    let _ = writeln!(
+        o,
+        "| RTO | {} | {} | {} | {} |",
+        f(sc.targets.rto_s),
+        rto,
+        margin(sc.margin.rto_s),
+        sc.verdict.rto
+    );
+    let _ = writeln!(
+        o,
+        "| RPO | {} | {} | {} | {} |",
+        f(sc.targets.rpo_s),
+        opt(sc.measured.rpo_s),
+        margin(sc.margin.rpo_s),
+        sc.verdict.rpo
+    );
+    let _ = writeln!(
+        o,
+        "\nWrites: {} acknowledged, {} lost, {} indeterminate.",
+        sc.measured.acked_writes, sc.measured.lost_writes, sc.measured.indeterminate_writes
+    );
+    if let Some(n) = &sc.measured.data_loss_note {
+        let _ = writeln!(o, "Data loss: {n}.");
+    }
+    let _ = writeln!(o, "\n## Phases (from the fault)\n");
+    let _ = writeln!(o, "| phase | start | end | duration | critical |");
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for p in &sc.phases {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            p.name,
+            f(p.start_s),
+            f(p.end_s),
+            f(p.end_s - p.start_s),
+            if p.critical { "yes" } else { "" }
+        );
+    }
+    let _ = writeln!(o, "\n## Runbook steps\n");
+    let _ = writeln!(o, "| step | action | resource | start | end | outcome | attempts |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    for s in &sc.steps {
+        let outcome = match &s.detail {
+            Some(d) if s.outcome != "ok" => format!("{} ({d})", s.outcome),
+            _ => s.outcome.to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            s.id,
+            s.action,
+            s.resource.as_deref().unwrap_or(""),
+            opt(s.start_s),
+            opt(s.end_s),
+            outcome,
+            s.attempts
+        );
+    }
+    let path = if sc.critical_path.is_empty() {
+        "(no runbook step)".to_string()
+    } else {
+        sc.critical_path.join(" -> ")
+    };
+    let _ = writeln!(o, "\nCritical path: {path}\n");
+    let _ = writeln!(o, "## Environment\n");
+    let _ = writeln!(o, "- target: `{}`, seed: {}", sc.target, sc.seed);
+    let _ = writeln!(
+        o,
+        "- scenario: `{}` (sha256 `{}`)",
+        sc.scenario.path, sc.scenario.sha256
+    );
+    let _ = writeln!(
+        o,
+        "- strategy: {}, {} -> {}",
+        sc.scenario.strategy, sc.scenario.primary_region, sc.scenario.dr_region
+    );
+    let _ = writeln!(o, "- tool: {} {}", sc.tool.name, sc.tool.version);
+    if !sc.models_overridden.is_empty() {
+        let _ = writeln!(
+            o,
+            "- models overridden by the scenario: {}",
+            sc.models_overridden.join(", ")
+        );
+    }
+    o
+}
+
+pub fn montecarlo(mc: &MonteCarlo) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# Monte Carlo: {} ({} runs, seed {})\n",
+        mc.scenario.name, mc.runs, mc.seed
+    );
+    let _ = writeln!(o, "| | target | p50 | p90 | p95 | p99 | max | P(meet) [95% CI] |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+    let pm = |p: &crate::montecarlo::Probability| {
+        format!(
+            "{:.1}% [{:.1}%, {:.1}%]",
+            p.estimate * 100.0,
+            p.ci95[0] * 100.0,
+            p.ci95[1] * 100.0
+        )
+    };
+    let r = &mc.rto_s;
+    let _ = writeln!(
+        o,
+        "| RTO | {} | {} | {} | {} | {} | {} | {} |",
+        f(mc.targets.rto_s),
+        f(r.p50),
+        f(r.p90),
+        f(r.p95),
+        f(r.p99),
+        f(r.max),
+        pm(&mc.p_meet_rto)
+    );
+    let r = &mc.rpo_s;
+    let _ = writeln!(
+        o,
+        "| RPO | {} | {} | {} | {} | {} | {} | {} |",
+        f(mc.targets.rpo_s),
+        f(r.p50),
+        f(r.p90),
+        f(r.p95),
+        f(r.p99),
+        f(r.max),
+        pm(&mc.p_meet_rpo)
+    );
+    let _ = writeln!(
+        o,
+        "\nP(meet both): {}. Runs that never recovered before the horizon: {}.",
+        pm(&mc.p_meet_all),
+        mc.unrecovered_runs
+    );
+    let _ = writeln!(
+        o,
+        "\nScenario `{}` (sha256 `{}`), {} {}.",
+        mc.scenario.path, mc.scenario.sha256, mc.tool.name, mc.tool.version
+    );
+    o
+}

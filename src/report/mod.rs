@@ -1,0 +1,64 @@
+//! Reporters: one scorecard (or Monte Carlo summary), several renderings. The library never
+//! writes to the terminal; it returns strings, and the CLI decides where they go.
+
+pub mod junit;
+pub mod markdown;
+pub mod terminal;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::montecarlo::MonteCarlo;
+use crate::scorecard::Scorecard;
+
+pub fn json<T: serde::Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// Writes a file atomically: a temporary file in the same directory, fsync, rename. A crash
+/// never leaves a half-written report.
+pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// The files of one drill: scorecard.json, scorecard.md, junit.xml.
+pub fn write_drill(dir: &Path, sc: &Scorecard) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let files = [
+        ("scorecard.json", json(sc)),
+        ("scorecard.md", markdown::scorecard(sc)),
+        ("junit.xml", junit::scorecard(sc)),
+    ];
+    let mut out = Vec::new();
+    for (name, body) in files {
+        let p = dir.join(name);
+        write_atomic(&p, &body)?;
+        out.push(p);
+    }
+    Ok(out)
+}
+
+pub fn write_montecarlo(dir: &Path, mc: &MonteCarlo) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let files = [
+        ("montecarlo.json", json(mc)),
+        ("montecarlo.md", markdown::montecarlo(mc)),
+    ];
+    let mut out = Vec::new();
+    for (name, body) in files {
+        let p = dir.join(name);
+        write_atomic(&p, &body)?;
+        out.push(p);
+    }
+    Ok(out)
+}

@@ -1,0 +1,92 @@
+//! The short human summary printed after a drill or a Monte Carlo batch.
+
+use std::fmt::Write;
+
+use crate::montecarlo::MonteCarlo;
+use crate::scenario::duration::format_secs as f;
+use crate::scorecard::Scorecard;
+
+pub fn drill(sc: &Scorecard) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "drill {} on {} (seed {}): {}",
+        sc.scenario.name,
+        sc.target,
+        sc.seed,
+        sc.verdict.overall.to_uppercase()
+    );
+    let rto = match sc.measured.rto_s {
+        Some(r) => f(r),
+        None => "not recovered".into(),
+    };
+    let _ = writeln!(
+        o,
+        "  RTO {rto:>12}  target {:>10}  {}",
+        f(sc.targets.rto_s),
+        sc.verdict.rto
+    );
+    let rpo = sc.measured.rpo_s.map_or("n/a".to_string(), f);
+    let _ = writeln!(
+        o,
+        "  RPO {rpo:>12}  target {:>10}  {}  ({} of {} acknowledged writes lost)",
+        f(sc.targets.rpo_s),
+        sc.verdict.rpo,
+        sc.measured.lost_writes,
+        sc.measured.acked_writes
+    );
+    for p in sc.phases.iter().filter(|p| !p.name.starts_with("step:")) {
+        let _ = writeln!(o, "  {:<16} {:>10}", p.name, f(p.end_s - p.start_s));
+    }
+    if !sc.critical_path.is_empty() {
+        let _ = writeln!(o, "  critical path: {}", sc.critical_path.join(" -> "));
+    }
+    for s in sc.steps.iter().filter(|s| s.outcome != "ok") {
+        let _ = writeln!(
+            o,
+            "  step {} {}{}",
+            s.id,
+            s.outcome,
+            s.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        );
+    }
+    o
+}
+
+pub fn montecarlo(mc: &MonteCarlo) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "monte carlo {}: {} runs, seed {}",
+        mc.scenario.name, mc.runs, mc.seed
+    );
+    let _ = writeln!(
+        o,
+        "  RTO p50 {}  p95 {}  p99 {}  target {}  P(meet) {:.1}% [{:.1}%, {:.1}%]",
+        f(mc.rto_s.p50),
+        f(mc.rto_s.p95),
+        f(mc.rto_s.p99),
+        f(mc.targets.rto_s),
+        mc.p_meet_rto.estimate * 100.0,
+        mc.p_meet_rto.ci95[0] * 100.0,
+        mc.p_meet_rto.ci95[1] * 100.0
+    );
+    let _ = writeln!(
+        o,
+        "  RPO p50 {}  p95 {}  p99 {}  target {}  P(meet) {:.1}% [{:.1}%, {:.1}%]",
+        f(mc.rpo_s.p50),
+        f(mc.rpo_s.p95),
+        f(mc.rpo_s.p99),
+        f(mc.targets.rpo_s),
+        mc.p_meet_rpo.estimate * 100.0,
+        mc.p_meet_rpo.ci95[0] * 100.0,
+        mc.p_meet_rpo.ci95[1] * 100.0
+    );
+    let _ = writeln!(
+        o,
+        "  P(meet both) {:.1}%; unrecovered runs {}",
+        mc.p_meet_all.estimate * 100.0,
+        mc.unrecovered_runs
+    );
+    o
+}
