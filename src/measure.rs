@@ -22,10 +22,13 @@ pub enum Ledger {
     /// Writes acknowledged at a steady rate during spans of time (the simulator's workload).
     /// Write k of a span is acknowledged at `start + k / rate`. Writes acknowledged inside a
     /// `lost` interval (exclusive start, inclusive end) did not survive.
+    /// `shift` is how long the workload ran before the drill started: span and loss times are
+    /// drill times plus `shift`.
     Steady {
         rate: f64,
         spans: Vec<(Time, Time)>,
         lost: Vec<(Time, Time)>,
+        shift: Time,
     },
     /// A recorded ledger (real targets): ack time of each sequence number, sorted; and the
     /// sequence ranges found missing after recovery.
@@ -81,7 +84,7 @@ impl Ledger {
     /// Lost sequence ranges, sorted and disjoint.
     fn lost_ranges(&self) -> Vec<Range<u64>> {
         match self {
-            Ledger::Steady { rate, spans, lost } => {
+            Ledger::Steady { rate, spans, lost, .. } => {
                 let mut out: Vec<Range<u64>> = Vec::new();
                 let mut base = 0u64;
                 for &span in spans {
@@ -152,6 +155,10 @@ pub fn data_loss(t_fault: Option<Time>, ledger: &Ledger) -> DataLoss {
         _ => 0,
     };
     let first = lost_ranges.first().map(|r| r.start).filter(|&s| s < acked);
+    let t_fault = match ledger {
+        Ledger::Steady { shift, .. } => t_fault.map(|t| t.plus(*shift)),
+        _ => t_fault,
+    };
     let rpo = match (first, t_fault) {
         (None, _) => Time::ZERO,
         (Some(_), None) => Time::ZERO,
@@ -307,6 +314,7 @@ mod tests {
             rate: 10.0,
             spans: vec![(t(0.0), t(100.0))],
             lost: vec![],
+            shift: Time::ZERO,
         };
         let d = data_loss(Some(t(100.0)), &l);
         assert_eq!(d.acked, 1000);
@@ -321,6 +329,7 @@ mod tests {
             rate: 10.0,
             spans: vec![(t(0.0), t(100.0))],
             lost: vec![(t(98.0), t(100.0))],
+            shift: Time::ZERO,
         };
         let d = data_loss(Some(t(100.0)), &l);
         assert_eq!(d.lost, 19); // 98.1 .. 99.9
@@ -348,6 +357,7 @@ mod tests {
             rate: 1.0,
             spans: vec![(t(0.0), t(10.0))],
             lost: vec![(Time::ZERO, t(10.0))],
+            shift: Time::ZERO,
         };
         let d = data_loss(Some(t(10.0)), &l);
         // write 0 at t=0 is not inside (0, 10], so the first lost is seq 1.

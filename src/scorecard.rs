@@ -139,6 +139,7 @@ pub struct Scorecard {
     pub critical_path: Vec<String>,
     pub events: Vec<EventOut>,
     pub models_overridden: Vec<String>,
+    pub cost: Option<crate::scenario::Cost>,
 }
 
 /// Seconds with millisecond resolution: stable text in every report.
@@ -248,6 +249,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         critical_path: path.iter().map(|&s| plan.steps[s].id.clone()).collect(),
         events,
         models_overridden: cx.models_overridden.clone(),
+        cost: scenario.cost.clone(),
     }
 }
 

@@ -109,6 +109,14 @@ pub fn scorecard(sc: &Scorecard) -> String {
         sc.scenario.strategy, sc.scenario.primary_region, sc.scenario.dr_region
     );
     let _ = writeln!(o, "- tool: {} {}", sc.tool.name, sc.tool.version);
+    if let Some(c) = &sc.cost {
+        let ratio = c
+            .primary_monthly_usd
+            .filter(|p| *p > 0.0)
+            .map(|p| format!(" ({:.0}% of primary)", c.dr_monthly_usd / p * 100.0))
+            .unwrap_or_default();
+        let _ = writeln!(o, "- DR standing cost: ${:.0}/month{ratio}", c.dr_monthly_usd);
+    }
     if !sc.models_overridden.is_empty() {
         let _ = writeln!(
             o,

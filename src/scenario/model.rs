@@ -34,6 +34,19 @@ pub struct Scenario {
     pub models: BTreeMap<String, Dist>,
     #[serde(default)]
     pub drill: DrillSettings,
+    /// Standing cost of the setup, for comparing strategies (reported, not simulated).
+    #[serde(default)]
+    pub cost: Option<Cost>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cost {
+    /// Monthly cost of the DR side in US dollars.
+    pub dr_monthly_usd: f64,
+    /// Monthly cost of the primary side, for the DR overhead ratio.
+    #[serde(default)]
+    pub primary_monthly_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

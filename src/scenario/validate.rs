@@ -67,6 +67,16 @@ pub fn validate(s: &Scenario, root: &Node) -> Vec<Problem> {
     check_faults(s, &kinds, &mut c);
     check_runbook(s, &kinds, &mut c);
     check_models(s, &mut c);
+    if let Some(cost) = &s.cost {
+        for (field, v) in [
+            ("dr_monthly_usd", Some(cost.dr_monthly_usd)),
+            ("primary_monthly_usd", cost.primary_monthly_usd),
+        ] {
+            if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                c.err(&[k("cost"), k(field)], format!("{field} must be a number >= 0"));
+            }
+        }
+    }
     c.problems.sort_by_key(|(m, _)| m.map(|m| (m.line, m.col)));
     c.problems
 }

@@ -159,6 +159,9 @@ pub struct SimModel {
     step_params: Vec<(Option<u32>, Option<bool>)>,
     m: Models,
     rate: f64,
+    /// How long the workload ran before the drill started: enough for a restore from the
+    /// oldest backup the runbook can use to lose real writes.
+    history: Time,
     pub overridden_models: Vec<String>,
 }
 
@@ -286,8 +289,27 @@ impl SimModel {
             .iter()
             .map(|st| (st.desired, st.allow_data_loss))
             .collect();
+        let restores = s.runbook.steps.iter().any(|st| {
+            matches!(
+                st.action,
+                Action::RdsRestoreFromSnapshot | Action::RdsRestorePointInTime | Action::BackupRestore
+            )
+        });
+        let history = if restores {
+            let longest = res
+                .iter()
+                .filter_map(|r| match r {
+                    Res::Backup { every, .. } => Some(*every),
+                    _ => None,
+                })
+                .fold(k::DEFAULT_SNAPSHOT_EVERY_S, f64::max);
+            Time::from_secs(longest + 3600.0)
+        } else {
+            Time::ZERO
+        };
         SimModel {
             plan,
+            history,
             res,
             regions: regions.len(),
             stores,
@@ -354,6 +376,9 @@ pub struct SimTarget<'m> {
     probe_phase: Time,
     pending: Vec<u32>,
     pending_fail: Vec<Option<&'static str>>,
+    /// Attempts the engine gave up on (timeout). AWS carries on with the operation, so its
+    /// effect still lands; only the report is dropped.
+    orphans: Vec<(usize, u32, Option<&'static str>)>,
     spans: Vec<(Time, Time)>,
     span_start: Option<Time>,
     lost: Vec<(Time, Time)>,
@@ -384,6 +409,7 @@ impl<'m> SimTarget<'m> {
             probe_phase: Time::ZERO,
             pending: Vec::new(),
             pending_fail: Vec::new(),
+            orphans: Vec::new(),
             spans: Vec::new(),
             span_start: None,
             lost: Vec::new(),
@@ -431,6 +457,7 @@ impl<'m> SimTarget<'m> {
         self.pending.resize(m.plan.steps.len(), 0);
         self.pending_fail.clear();
         self.pending_fail.resize(m.plan.steps.len(), None);
+        self.orphans.clear();
         self.spans.clear();
         self.span_start = Some(Time::ZERO);
         self.lost.clear();
@@ -508,10 +535,11 @@ impl<'m> SimTarget<'m> {
         let serving = self.serving_in(self.client);
         if serving != self.healthy {
             self.healthy = serving;
+            let t = self.now.plus(self.model.history);
             if serving {
-                self.span_start = Some(self.now);
+                self.span_start = Some(t);
             } else if let Some(a) = self.span_start.take() {
-                self.spans.push((a, self.now));
+                self.spans.push((a, t));
             }
             self.probe_gen += 1;
             let p = &self.model.plan;
@@ -610,8 +638,12 @@ impl<'m> SimTarget<'m> {
         }
     }
 
-    fn lose_since(&mut self, from: Time) {
-        let until = self.t_fault.unwrap_or(self.now);
+    /// Writes acknowledged in the `back` seconds before the fault (or now) are lost. Ledger
+    /// times are shifted by the history the workload had before the drill started, so a
+    /// backup taken a day before the drill still has writes after it.
+    fn lose_back(&mut self, back: f64) {
+        let until = self.t_fault.unwrap_or(self.now).plus(self.model.history);
+        let from = Time(until.0.saturating_sub(Time::from_secs(back).0));
         if from < until {
             self.lost.push((from, until));
         }
@@ -629,6 +661,17 @@ impl<'m> SimTarget<'m> {
             FaultType::RegionOutage => {
                 self.region_down[fault.region] = true;
                 self.regional_event = true;
+                if fault.region == self.client {
+                    // Multi-active tables: writes acknowledged in the failed region and not yet
+                    // replicated are gone for the clients that move to another region.
+                    for i in 0..self.model.stores.len() {
+                        let s = self.model.stores[i];
+                        if let Res::Dynamo { strong: false, .. } = self.model.res[s] {
+                            let lag = self.st[s].lag;
+                            self.lose_back(lag);
+                        }
+                    }
+                }
             }
             FaultType::AzOutage => {
                 for i in 0..self.model.stores.len() {
@@ -853,9 +896,8 @@ impl<'m> SimTarget<'m> {
 
     /// Restores `store` from a backup taken up to `every` seconds before the fault.
     fn restore_from_backup(&mut self, store: usize, every: f64, dr: bool) {
-        let t_ref = self.t_fault.unwrap_or(self.now);
-        let point = Time(t_ref.0.saturating_sub(Time::from_secs(unit(&mut self.rng) * every).0));
-        self.lose_since(point);
+        let back = unit(&mut self.rng) * every;
+        self.lose_back(back);
         let st = &mut self.st[store];
         if dr {
             st.writer = 1;
@@ -887,8 +929,7 @@ impl<'m> SimTarget<'m> {
                 }
                 let lag = self.st[source].lag;
                 if self.t_fault.is_some() {
-                    let tf = self.t_fault.unwrap_or(self.now);
-                    self.lose_since(Time(tf.0.saturating_sub(Time::from_secs(lag).0)));
+                    self.lose_back(lag);
                 }
                 let st = &mut self.st[source];
                 st.promoted = true;
@@ -926,9 +967,8 @@ impl<'m> SimTarget<'m> {
                     self.dr_backup_interval(r).unwrap_or(k::DEFAULT_SNAPSHOT_EVERY_S)
                 };
                 if pitr {
-                    let t_ref = self.t_fault.unwrap_or(self.now);
                     let back = self.sample(&m.m.pitr_point.clone());
-                    self.lose_since(Time(t_ref.0.saturating_sub(Time::from_secs(back).0)));
+                    self.lose_back(back);
                     let st = &mut self.st[r];
                     if in_dr {
                         st.writer = 1;
@@ -967,8 +1007,7 @@ impl<'m> SimTarget<'m> {
                         return Err("failover without --allow-data-loss needs the primary cluster reachable");
                     }
                     let lag = self.st[r].lag;
-                    let tf = self.t_fault.unwrap_or(self.now);
-                    self.lose_since(Time(tf.0.saturating_sub(Time::from_secs(lag).0)));
+                    self.lose_back(lag);
                 }
                 let st = &mut self.st[r];
                 st.writer = target;
@@ -1056,6 +1095,14 @@ impl<'m> SimTarget<'m> {
                 }
             }
             Ev::ActionEnd { step, attempt } => {
+                if let Some(i) = self.orphans.iter().position(|&(s, a, _)| s == step && a == attempt) {
+                    let (_, _, fail) = self.orphans.swap_remove(i);
+                    if fail.is_none() {
+                        let _ = self.finish_action(step);
+                        self.reevaluate();
+                    }
+                    return;
+                }
                 if self.pending[step] != attempt {
                     return;
                 }
@@ -1125,8 +1172,11 @@ impl Target for SimTarget<'_> {
     }
 
     fn cancel_action(&mut self, step: usize, _now: Time) {
+        if self.pending[step] != 0 {
+            self.orphans
+                .push((step, self.pending[step], self.pending_fail[step].take()));
+        }
         self.pending[step] = 0;
-        self.pending_fail[step] = None;
     }
 
     fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
@@ -1152,6 +1202,7 @@ impl Target for SimTarget<'_> {
 
     fn ledger(&mut self, end: Time) -> Result<Ledger, TargetError> {
         let mut spans = self.spans.clone();
+        let end = end.plus(self.model.history);
         if let Some(a) = self.span_start {
             spans.push((a, end.max(a)));
         }
@@ -1159,6 +1210,7 @@ impl Target for SimTarget<'_> {
             rate: self.model.rate,
             spans,
             lost: self.lost.clone(),
+            shift: self.model.history,
         })
     }
 }
