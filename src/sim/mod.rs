@@ -289,24 +289,26 @@ impl SimModel {
             .iter()
             .map(|st| (st.desired, st.allow_data_loss))
             .collect();
+        // Losses can reach back before the drill started (a day-old backup, a lag spike of
+        // minutes), so the simulated workload has been writing for a while already: an hour, or
+        // the longest backup interval a restore could fall back to, plus an hour.
         let restores = s.runbook.steps.iter().any(|st| {
             matches!(
                 st.action,
                 Action::RdsRestoreFromSnapshot | Action::RdsRestorePointInTime | Action::BackupRestore
             )
         });
-        let history = if restores {
-            let longest = res
-                .iter()
+        let longest_backup = if restores {
+            res.iter()
                 .filter_map(|r| match r {
                     Res::Backup { every, .. } => Some(*every),
                     _ => None,
                 })
-                .fold(k::DEFAULT_SNAPSHOT_EVERY_S, f64::max);
-            Time::from_secs(longest + 3600.0)
+                .fold(k::DEFAULT_SNAPSHOT_EVERY_S, f64::max)
         } else {
-            Time::ZERO
+            0.0
         };
+        let history = Time::from_secs(longest_backup + 3600.0);
         SimModel {
             plan,
             history,
