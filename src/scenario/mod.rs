@@ -158,3 +158,28 @@ pub fn json_schema() -> String {
     s.push('\n');
     s
 }
+
+/// The JSON value of a parsed YAML tree (for validating scenario files against the schema).
+pub fn yaml_to_json(node: &yaml::Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.value {
+        yaml::Value::Null => J::Null,
+        yaml::Value::Bool(b) => J::Bool(*b),
+        yaml::Value::Int(i) => J::from(*i),
+        yaml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        yaml::Value::Str(s) => J::String(s.clone()),
+        yaml::Value::Seq(items) => J::Array(items.iter().map(yaml_to_json).collect()),
+        yaml::Value::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = k.text.clone().unwrap_or_else(|| match &k.value {
+                        yaml::Value::Str(s) => s.clone(),
+                        _ => String::new(),
+                    });
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+    }
+}
