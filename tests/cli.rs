@@ -50,7 +50,10 @@ fn run_writes_the_three_files_with_the_contract_fields() {
     let steps = sc["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 5);
     for s in steps {
-        assert!(matches!(s["outcome"].as_str(), Some("ok" | "failed" | "timed_out" | "skipped" | "unsupported")));
+        assert!(matches!(
+            s["outcome"].as_str(),
+            Some("ok" | "failed" | "timed_out" | "skipped" | "unsupported")
+        ));
         assert!(s["id"].is_string() && s["action"].is_string());
     }
     assert!(sc["critical_path"].as_array().is_some_and(|c| !c.is_empty()));
@@ -87,14 +90,31 @@ fn a_missed_target_exits_1_and_fails_its_junit_case() {
 #[test]
 fn a_met_drill_exits_0() {
     let dir = tempfile::tempdir().expect("tmp");
-    drillbit().args(["run", "scenarios/active-active.yaml", "--out"]).arg(dir.path()).assert().code(0);
-    assert_eq!(read_json(&dir.path().join("scorecard.json"))["verdict"]["overall"], "pass");
+    drillbit()
+        .args(["run", "scenarios/active-active.yaml", "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    assert_eq!(
+        read_json(&dir.path().join("scorecard.json"))["verdict"]["overall"],
+        "pass"
+    );
 }
 
 fn simulate(threads: &str, seed: &str, runs: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tmp");
     drillbit()
-        .args(["simulate", "scenarios/warm-standby.yaml", "--runs", runs, "--seed", seed, "--threads", threads, "--out"])
+        .args([
+            "simulate",
+            "scenarios/warm-standby.yaml",
+            "--runs",
+            runs,
+            "--seed",
+            seed,
+            "--threads",
+            threads,
+            "--out",
+        ])
         .arg(dir.path())
         .assert()
         .code(0);
@@ -106,7 +126,11 @@ fn montecarlo_is_byte_identical_across_thread_counts() {
     let one = simulate("1", "7", "10000");
     assert_eq!(one, simulate("2", "7", "10000"));
     assert_eq!(one, simulate("5", "7", "10000"));
-    assert_ne!(one, simulate("2", "8", "10000"), "a different seed must change the result");
+    assert_ne!(
+        one,
+        simulate("2", "8", "10000"),
+        "a different seed must change the result"
+    );
 }
 
 #[test]
@@ -127,7 +151,10 @@ fn montecarlo_has_the_contract_fields() {
         let est = v[p]["estimate"].as_f64().expect("estimate");
         let ci = v[p]["ci95"].as_array().expect("ci95");
         let (lo, hi) = (ci[0].as_f64().expect("lo"), ci[1].as_f64().expect("hi"));
-        assert!(lo <= est && est <= hi && (0.0..=1.0).contains(&lo) && hi <= 1.0, "{p}: {est} [{lo}, {hi}]");
+        assert!(
+            lo <= est && est <= hi && (0.0..=1.0).contains(&lo) && hi <= 1.0,
+            "{p}: {est} [{lo}, {hi}]"
+        );
     }
     assert!(v["p_meet_all"]["estimate"].as_f64() <= v["p_meet_rto"]["estimate"].as_f64());
 }
@@ -135,10 +162,22 @@ fn montecarlo_has_the_contract_fields() {
 #[test]
 fn usage_errors_exit_2() {
     drillbit().args(["run"]).assert().code(2);
-    drillbit().args(["run", "scenarios/pilot-light.yaml", "--bogus"]).assert().code(2);
-    drillbit().args(["simulate", "scenarios/pilot-light.yaml"]).assert().code(2);
-    drillbit().args(["simulate", "scenarios/pilot-light.yaml", "--runs", "0"]).assert().code(2);
-    drillbit().args(["run", "scenarios/pilot-light.yaml", "--target", "mars"]).assert().code(2);
+    drillbit()
+        .args(["run", "scenarios/pilot-light.yaml", "--bogus"])
+        .assert()
+        .code(2);
+    drillbit()
+        .args(["simulate", "scenarios/pilot-light.yaml"])
+        .assert()
+        .code(2);
+    drillbit()
+        .args(["simulate", "scenarios/pilot-light.yaml", "--runs", "0"])
+        .assert()
+        .code(2);
+    drillbit()
+        .args(["run", "scenarios/pilot-light.yaml", "--target", "mars"])
+        .assert()
+        .code(2);
     drillbit().args(["run", "no/such/file.yaml"]).assert().code(2);
     drillbit().args(["--help"]).assert().code(0);
 }
@@ -158,7 +197,10 @@ fn models_command_cites_a_source_for_every_model() {
     let out = drillbit().arg("models").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     for name in drillbit::sim::models::MODEL_NAMES {
-        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing"));
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing"));
         assert!(line.contains("aws-timings.md") || line.contains("estimate"), "{line}");
     }
 }
@@ -169,6 +211,12 @@ fn run_on_an_invalid_file_writes_nothing() {
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "name: x\n").expect("write");
     let out = dir.path().join("out");
-    drillbit().args(["run"]).arg(&bad).arg("--out").arg(&out).assert().code(2);
+    drillbit()
+        .args(["run"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2);
     assert!(!out.exists());
 }

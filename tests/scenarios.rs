@@ -16,7 +16,10 @@ fn every_shipped_scenario_validates_against_the_json_schema() {
         let text = std::fs::read_to_string(&f).expect("read");
         let node = yaml::parse(&text, &yaml::Limits::default()).expect("parses");
         let json = scenario::yaml_to_json(&node);
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", f.display());
         // and the loader agrees
         scenario::load_file(&f).unwrap_or_else(|d| panic!("{}: {d:?}", f.display()));
@@ -28,10 +31,17 @@ fn schema_rejects_what_the_loader_rejects() {
     let schema: serde_json::Value = serde_json::from_str(&scenario::json_schema()).expect("schema");
     let validator = jsonschema::validator_for(&schema).expect("compiles");
     let text = std::fs::read_to_string(common::root().join("scenarios/pilot-light.yaml")).expect("read");
-    for (from, to) in [("rto: 30m", "rto: 30 minutes"), ("strategy: pilot-light", "strategy: lukewarm"), ("multi_az: true", "multi_azz: true")] {
+    for (from, to) in [
+        ("rto: 30m", "rto: 30 minutes"),
+        ("strategy: pilot-light", "strategy: lukewarm"),
+        ("multi_az: true", "multi_azz: true"),
+    ] {
         let bad = text.replace(from, to);
         let node = yaml::parse(&bad, &yaml::Limits::default()).expect("parses");
-        assert!(!validator.is_valid(&scenario::yaml_to_json(&node)), "schema accepted {to}");
+        assert!(
+            !validator.is_valid(&scenario::yaml_to_json(&node)),
+            "schema accepted {to}"
+        );
         assert!(scenario::load_str("bad.yaml", &bad).is_err(), "loader accepted {to}");
     }
 }
@@ -47,12 +57,24 @@ fn strategy_medians_land_in_the_seed_table_and_in_order() {
     let ws = mc(&load("scenarios/warm-standby.yaml"), RUNS);
     let aa = mc(&load("scenarios/active-active.yaml"), RUNS);
     // Backup & restore: RTO hours (aws-timings expects 4-8 h), RPO hours.
-    assert!((4.0 * HOUR..=8.0 * HOUR).contains(&br.rto_s.p50), "backup-restore RTO p50 {}", br.rto_s.p50);
+    assert!(
+        (4.0 * HOUR..=8.0 * HOUR).contains(&br.rto_s.p50),
+        "backup-restore RTO p50 {}",
+        br.rto_s.p50
+    );
     assert!(br.rpo_s.p50 >= HOUR, "backup-restore RPO p50 {}", br.rpo_s.p50);
     // Pilot light: 10-60 min.
-    assert!((10.0 * MIN..=60.0 * MIN).contains(&pl.rto_s.p50), "pilot-light RTO p50 {}", pl.rto_s.p50);
+    assert!(
+        (10.0 * MIN..=60.0 * MIN).contains(&pl.rto_s.p50),
+        "pilot-light RTO p50 {}",
+        pl.rto_s.p50
+    );
     // Warm standby: minutes, under 20.
-    assert!((1.0 * MIN..20.0 * MIN).contains(&ws.rto_s.p50), "warm-standby RTO p50 {}", ws.rto_s.p50);
+    assert!(
+        (1.0 * MIN..20.0 * MIN).contains(&ws.rto_s.p50),
+        "warm-standby RTO p50 {}",
+        ws.rto_s.p50
+    );
     // Active-active: under 5 min, RPO under 10 s.
     assert!(aa.rto_s.p50 < 5.0 * MIN, "active-active RTO p50 {}", aa.rto_s.p50);
     assert!(aa.rpo_s.p50 < 10.0, "active-active RPO p50 {}", aa.rpo_s.p50);
@@ -73,7 +95,10 @@ fn financial_services_meets_15_minutes_and_5_minutes_at_the_median() {
 
 #[test]
 fn troubleshooting_slow_restore_misses_its_rto() {
-    let r = mc(&load("scenarios/troubleshooting/slow-restore-large-snapshot.yaml"), RUNS);
+    let r = mc(
+        &load("scenarios/troubleshooting/slow-restore-large-snapshot.yaml"),
+        RUNS,
+    );
     assert!(r.p_meet_rto.estimate < 0.05, "P(meet RTO) {}", r.p_meet_rto.estimate);
     assert!(r.rto_s.p50 > 4.0 * HOUR);
 }
@@ -82,14 +107,22 @@ fn troubleshooting_slow_restore_misses_its_rto() {
 fn troubleshooting_dns_not_switching_misses_and_the_fixed_health_check_meets() {
     let path = "scenarios/troubleshooting/dns-not-switching.yaml";
     let broken = mc(&load(path), RUNS);
-    assert!(broken.p_meet_rto.estimate < 0.1, "broken P(meet) {}", broken.p_meet_rto.estimate);
+    assert!(
+        broken.p_meet_rto.estimate < 0.1,
+        "broken P(meet) {}",
+        broken.p_meet_rto.estimate
+    );
     // The same file without the stale health check: Route 53 fails over by itself.
     let text = std::fs::read_to_string(common::root().join(path)).expect("read");
     let start = text.find("  - id: stale-health-check").expect("fault present");
     let end = text.find("  - id: region-down").expect("outage present");
     let fixed_text = format!("{}{}", &text[..start], &text[end..]);
     let fixed = mc(&load_text("fixed.yaml", &fixed_text), RUNS);
-    assert!(fixed.p_meet_rto.estimate > 0.9, "fixed P(meet) {}", fixed.p_meet_rto.estimate);
+    assert!(
+        fixed.p_meet_rto.estimate > 0.9,
+        "fixed P(meet) {}",
+        fixed.p_meet_rto.estimate
+    );
     assert!(fixed.rto_s.p50 < broken.rto_s.p50);
 }
 

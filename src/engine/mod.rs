@@ -175,6 +175,8 @@ pub struct Engine {
     seq: u64,
     state: Vec<StepState>,
     handled: Vec<bool>,
+    /// Skipped because a dependency failed without a fallback: counts as a failure downstream.
+    blocked: Vec<bool>,
     injected: Vec<bool>,
     running: usize,
     runbook_started: bool,
@@ -203,6 +205,8 @@ impl Engine {
         self.state.resize(plan.steps.len(), StepState::Waiting);
         self.handled.clear();
         self.handled.resize(plan.steps.len(), false);
+        self.blocked.clear();
+        self.blocked.resize(plan.steps.len(), false);
         self.injected.clear();
         self.injected.resize(plan.faults.len(), false);
         self.running = 0;
@@ -299,7 +303,8 @@ impl Engine {
                     // The service recovered on its own before the trigger condition held.
                     self.runbook_skipped = true;
                     for s in 0..plan.steps.len() {
-                        self.finish(plan, target, tl, t, s, Outcome::Skipped)?;
+                        self.state[s] = StepState::Done(Outcome::Skipped);
+                        tl.step_finished(s, t, Outcome::Skipped);
                     }
                     tl.push(t, Entry::RunbookSkipped);
                     return Ok(false);
@@ -558,7 +563,7 @@ impl Engine {
             let mut unhandled_failure = false;
             for &dep in &plan.steps[d].deps {
                 match self.state[dep] {
-                    StepState::Done(o) if o.is_failure() => {
+                    StepState::Done(o) if o.is_failure() || self.blocked[dep] => {
                         any_failed = true;
                         if !self.handled[dep] {
                             unhandled_failure = true;
@@ -585,6 +590,7 @@ impl Engine {
                 }
                 self.start(plan, target, tl, t, d, 1)?;
             } else {
+                self.blocked[d] = unhandled_failure;
                 self.finish(plan, target, tl, t, d, Outcome::Skipped)?;
             }
         }
