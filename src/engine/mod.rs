@@ -241,10 +241,7 @@ impl Engine {
             self.timer(Time::ZERO, Timer::RunbookStart);
         }
         self.timer(plan.horizon, Timer::Horizon);
-        loop {
-            let Some(&Reverse((deadline, _, _))) = self.timers.peek() else {
-                break;
-            };
+        while let Some(&Reverse((deadline, _, _))) = self.timers.peek() {
             match target.poll(deadline)? {
                 Poll::Event(t, ev) => {
                     tl.end = t;

@@ -130,7 +130,7 @@ fn describe_load_error(e: &yaml::LoadError) -> String {
 fn refine_mark(root: &yaml::Node, e: &yaml::LoadError) -> Option<yaml::Mark> {
     let mark = e.mark?;
     let field = e.message.strip_prefix("unknown field `")?.split('`').next()?;
-    fn find<'a>(n: &'a yaml::Node, mark: yaml::Mark) -> Option<&'a yaml::Node> {
+    fn find(n: &yaml::Node, mark: yaml::Mark) -> Option<&yaml::Node> {
         if n.mark == mark && matches!(n.value, yaml::Value::Map(_)) {
             return Some(n);
         }

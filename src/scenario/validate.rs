@@ -215,20 +215,16 @@ fn check_resources<'a>(s: &'a Scenario, c: &mut Ctx) -> HashMap<&'a str, &'a Res
                     c.err(&at("automatic"), "automatic failover needs a health_check");
                 }
             }
-            Resource::RdsInstance(db) => {
-                if db.storage_gib.is_some_and(|g| !(g.is_finite() && g > 0.0)) {
-                    c.err(&at("storage_gib"), "storage_gib must be a positive number");
-                }
+            Resource::RdsInstance(RdsInstance {
+                storage_gib: Some(g), ..
+            })
+            | Resource::AuroraGlobal(AuroraGlobal {
+                storage_gib: Some(g), ..
+            }) if !(g.is_finite() && *g > 0.0) => {
+                c.err(&at("storage_gib"), "storage_gib must be a positive number");
             }
-            Resource::AuroraGlobal(db) => {
-                if db.storage_gib.is_some_and(|g| !(g.is_finite() && g > 0.0)) {
-                    c.err(&at("storage_gib"), "storage_gib must be a positive number");
-                }
-            }
-            Resource::EcsService(e) => {
-                if e.image_gib.is_some_and(|g| !(g.is_finite() && g > 0.0)) {
-                    c.err(&at("image_gib"), "image_gib must be a positive number");
-                }
+            Resource::EcsService(EcsService { image_gib: Some(g), .. }) if !(g.is_finite() && *g > 0.0) => {
+                c.err(&at("image_gib"), "image_gib must be a positive number");
             }
             _ => {}
         }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's quick start and CI run it.
+# The core needs only the Rust toolchain; targets that need servers (PostgreSQL, moto) install
+# them from here as they arrive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 2
+fi
+
+echo "== format"
+cargo fmt --all -- --check
+echo "== clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== tests"
+cargo test --all-targets --locked
+cargo test --doc --locked
+echo "== scenarios"
+cargo run --quiet --release --locked -- validate scenarios/*.yaml scenarios/troubleshooting/*.yaml
+echo "all checks passed"

@@ -1,0 +1,52 @@
+//! Snapshot tests of the reports. The simulator is deterministic, so the only redactions are
+//! the tool version and the locked crate versions.
+
+mod common;
+
+use drillbit::report;
+use drillbit::scorecard::Scorecard;
+
+fn redact(mut sc: Scorecard) -> Scorecard {
+    sc.tool.version = "[version]";
+    sc.tool.locked_crates = vec!["[locked crates]".into()];
+    sc
+}
+
+fn drill(rel: &str, seed: u64) -> Scorecard {
+    redact(drillbit::drill::simulate_once(&common::load(rel), seed).expect("drill"))
+}
+
+#[test]
+fn pilot_light_markdown() {
+    insta::assert_snapshot!(report::markdown::scorecard(&drill("scenarios/pilot-light.yaml", 7)));
+}
+
+#[test]
+fn pilot_light_json() {
+    insta::assert_snapshot!(report::json(&drill("scenarios/pilot-light.yaml", 7)));
+}
+
+#[test]
+fn dns_not_switching_junit_fails_rto() {
+    insta::assert_snapshot!(report::junit::scorecard(&drill(
+        "scenarios/troubleshooting/dns-not-switching.yaml",
+        1
+    )));
+}
+
+#[test]
+fn dns_not_switching_terminal_summary() {
+    insta::assert_snapshot!(report::terminal::drill(&drill(
+        "scenarios/troubleshooting/dns-not-switching.yaml",
+        1
+    )));
+}
+
+#[test]
+fn warm_standby_montecarlo_markdown() {
+    let l = common::load("scenarios/warm-standby.yaml");
+    let mut mc = drillbit::montecarlo::simulate(&l, 2000, 5, 2, &|_| {}).expect("mc");
+    mc.tool.version = "[version]";
+    mc.tool.locked_crates.clear();
+    insta::assert_snapshot!(report::markdown::montecarlo(&mc));
+}
