@@ -799,7 +799,12 @@ impl<'m> SimTarget<'m> {
             Action::RdsPromoteReadReplica => self.sample(&m.m.promote.clone()),
             Action::RdsRebootForceFailover => self.sample(&m.m.multi_az.clone()),
             Action::RdsRestoreFromSnapshot => self.snapshot_restore(r.unwrap_or(0)),
-            Action::RdsRestorePointInTime => self.sample(&m.m.pitr.clone()),
+            Action::RdsRestorePointInTime => {
+                // A point-in-time restore is a new instance from the last snapshot plus log
+                // replay: the PITR model, then the same size-bound lazy load.
+                let base = self.sample(&m.m.pitr.clone());
+                base + self.lazy_load(r.unwrap_or(0))
+            }
             Action::RdsCreateSnapshot => self.sample(&m.m.create_snapshot.clone()),
             Action::AuroraFailoverDbCluster => self.sample(&m.m.aurora_in_region.clone()),
             Action::AuroraFailoverGlobalCluster => self.sample(&m.m.aurora_global_failover.clone()),
@@ -862,13 +867,19 @@ impl<'m> SimTarget<'m> {
     /// aws-timings.md 'RDS snapshot restore': available after LN(20 min, 60 min), then a slow
     /// period of size / 100-300 MiB/s while it lazy-loads.
     fn snapshot_restore(&mut self, store: usize) -> f64 {
+        self.sample(&self.model.m.snapshot.clone()) + self.lazy_load(store)
+    }
+
+    /// Seconds to load a restored database's storage at 100-300 MiB/s (aws-timings.md 'RDS
+    /// snapshot restore').
+    fn lazy_load(&mut self, store: usize) -> f64 {
         let gib = match self.model.res[store] {
             Res::Rds { storage_gib, .. } | Res::Aurora { storage_gib, .. } => storage_gib,
             _ => 0.0,
         };
         let (lo, hi) = k::SNAPSHOT_LOAD_MIBPS;
         let rate = lo + (hi - lo) * unit(&mut self.rng);
-        self.sample(&self.model.m.snapshot.clone()) + gib * 1024.0 / rate
+        gib * 1024.0 / rate
     }
 
     /// The newest backup of `store` usable in the DR region, as seconds between backups, or
