@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README's quick start and CI run it.
-# The core needs only the Rust toolchain; targets that need servers (PostgreSQL, moto) install
-# them from here as they arrive.
+# The core needs only the Rust toolchain; targets that need servers (PostgreSQL, later moto)
+# install them from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
   exit 2
 fi
+
+echo "== dependencies"
+# The local target's tests need PostgreSQL server binaries.
+./harness/install-postgres.sh
 
 echo "== format"
 cargo fmt --all -- --check

@@ -8,6 +8,7 @@
 pub mod drill;
 pub mod engine;
 pub mod exit;
+pub mod local;
 pub mod measure;
 pub mod montecarlo;
 pub mod report;

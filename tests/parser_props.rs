@@ -61,11 +61,21 @@ fn check_diagnostics(src: &str, diags: &[Diagnostic]) -> Result<(), TestCaseErro
             continue;
         }
         let line = d.line as usize;
-        prop_assert!(line <= lines.len() + 1, "line past the end ({} lines): {:?} in {:?}", lines.len(), d, src);
+        prop_assert!(
+            line <= lines.len() + 1,
+            "line past the end ({} lines): {:?} in {:?}",
+            lines.len(),
+            d,
+            src
+        );
         let text = lines.get(line - 1).copied().unwrap_or_default();
         // Known bug (see `directive_line_column_counts_characters`): on a directive line the
         // scanner counts columns in bytes. Checked in bytes there so the rest stays strict.
-        let width = if text.starts_with('%') { text.len() } else { text.chars().count() };
+        let width = if text.starts_with('%') {
+            text.len()
+        } else {
+            text.chars().count()
+        };
         prop_assert!(d.col >= 1, "column 0 with a line: {:?}", d);
         prop_assert!(
             d.col as usize <= width + 1,
@@ -117,9 +127,52 @@ fn yaml_lines_counts_like_yaml() {
 /// Characters that make up YAML structure, so random text often gets past the first token.
 fn yamlish_text() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        " ", "  ", "\n", "\n  ", "\n    - ", "\t", "\r\n", "\r", ": ", "- ", "[", "]", "{", "}", ", ", "#", "&a ", "*a",
-        "!!str ", "!x ", "|", ">", "'", "\"", "? ", "---", "...", "%YAML 1.2", "name", "mini", "rto", "30m", "0s", "-1",
-        "~", "é", "日本", "\u{85}", "\u{2028}", "\u{feff}", "\\", "1e999", "0x1F", "steps", "id", "after",
+        " ",
+        "  ",
+        "\n",
+        "\n  ",
+        "\n    - ",
+        "\t",
+        "\r\n",
+        "\r",
+        ": ",
+        "- ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        "#",
+        "&a ",
+        "*a",
+        "!!str ",
+        "!x ",
+        "|",
+        ">",
+        "'",
+        "\"",
+        "? ",
+        "---",
+        "...",
+        "%YAML 1.2",
+        "name",
+        "mini",
+        "rto",
+        "30m",
+        "0s",
+        "-1",
+        "~",
+        "é",
+        "日本",
+        "\u{85}",
+        "\u{2028}",
+        "\u{feff}",
+        "\\",
+        "1e999",
+        "0x1F",
+        "steps",
+        "id",
+        "after",
     ]);
     prop::collection::vec(pieces, 0..300).prop_map(|v| v.concat())
 }
@@ -263,7 +316,12 @@ fn apply(src: &str, m: &Mutation) -> String {
     match m {
         Mutation::DeleteLine(i) if !lines.is_empty() => {
             let n = i.index(lines.len());
-            lines.iter().enumerate().filter(|(j, _)| *j != n).map(|(_, l)| *l).collect()
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != n)
+                .map(|(_, l)| *l)
+                .collect()
         }
         Mutation::DuplicateLine(i) if !lines.is_empty() => {
             let n = i.index(lines.len());
@@ -305,7 +363,17 @@ fn scalar_ranges_find_values() {
     assert_eq!(found, ["1", "x y", "p", "q", "\"s\""]);
     let ranges = scalar_ranges(PILOT_LIGHT);
     let values: Vec<&str> = ranges.into_iter().map(|r| &PILOT_LIGHT[r]).collect();
-    for v in ["pilot-light", "30m", "us-east-1", "myapp-postgres", "35d", "notify", "scale-api", "60s", "3"] {
+    for v in [
+        "pilot-light",
+        "30m",
+        "us-east-1",
+        "myapp-postgres",
+        "35d",
+        "notify",
+        "scale-api",
+        "60s",
+        "3",
+    ] {
         assert!(values.contains(&v), "{v} not among {values:?}");
     }
 }

@@ -92,7 +92,11 @@ fn assert_diagnostic(out: &Outcome, file: &str, source: Option<&str>, at: (u32, 
         "exit code; stdout:\n{}\nstderr:\n{}",
         out.stdout, out.stderr
     );
-    assert!(out.stdout.is_empty(), "nothing on stdout for an invalid file, got:\n{}", out.stdout);
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout for an invalid file, got:\n{}",
+        out.stdout
+    );
     let diags = diagnostics(&out.stderr);
     assert_eq!(diags.len(), count, "number of diagnostics in:\n{}", out.stderr);
     let prefix = format!("{file}:{line}:{col}: error: ");
@@ -105,7 +109,11 @@ fn assert_diagnostic(out: &Outcome, file: &str, source: Option<&str>, at: (u32, 
         let text: String = text.chars().take(160).collect();
         let pad = " ".repeat((col.max(1) - 1).min(160) as usize);
         let snippet = format!("{diag}\n  | {text}\n  | {pad}^\n");
-        assert!(out.stderr.contains(&snippet), "snippet {snippet:?} not in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(&snippet),
+            "snippet {snippet:?} not in:\n{}",
+            out.stderr
+        );
     }
     let summary = "file(s) invalid";
     assert!(out.stderr.contains(summary), "no summary line in:\n{}", out.stderr);
@@ -145,7 +153,11 @@ fn every_fixture_is_refused() {
     for name in names {
         let out = validate_fixture(&name);
         assert_eq!(out.code, 2, "{name} should be invalid; stdout: {}", out.stdout);
-        assert!(!diagnostics(&out.stderr).is_empty(), "{name}: no diagnostic:\n{}", out.stderr);
+        assert!(
+            !diagnostics(&out.stderr).is_empty(),
+            "{name}: no diagnostic:\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -164,8 +176,17 @@ fn unknown_top_level_field() {
 
 #[test]
 fn unknown_field_in_resource_points_at_the_key() {
-    let out = assert_invalid("unknown_resource_field.yaml", 14, 7, "unknown field `multi_azz`, expected one of");
-    assert!(out.stderr.contains("`multi_az`"), "the message lists the valid field:\n{}", out.stderr);
+    let out = assert_invalid(
+        "unknown_resource_field.yaml",
+        14,
+        7,
+        "unknown field `multi_azz`, expected one of",
+    );
+    assert!(
+        out.stderr.contains("`multi_az`"),
+        "the message lists the valid field:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -181,7 +202,12 @@ fn unknown_field_in_nested_resource_mapping_points_at_the_key() {
 
 #[test]
 fn unknown_field_in_step_points_at_the_key() {
-    let out = assert_invalid("unknown_step_field.yaml", 22, 7, "unknown field `retires`, expected one of");
+    let out = assert_invalid(
+        "unknown_step_field.yaml",
+        22,
+        7,
+        "unknown field `retires`, expected one of",
+    );
     assert!(out.stderr.contains("`retries`"), "{}", out.stderr);
 }
 
@@ -265,7 +291,12 @@ fn zero_rto_is_refused() {
 
 #[test]
 fn zero_probe_interval_is_refused() {
-    assert_invalid("zero_probe_interval.yaml", 28, 22, "`0s` is zero: expected a positive duration");
+    assert_invalid(
+        "zero_probe_interval.yaml",
+        28,
+        22,
+        "`0s` is zero: expected a positive duration",
+    );
 }
 
 #[test]
@@ -409,7 +440,12 @@ fn action_missing_its_resource() {
 
 #[test]
 fn fault_missing_a_required_parameter() {
-    assert_invalid("fault_missing_region.yaml", 28, 5, "a region-outage fault needs `region`");
+    assert_invalid(
+        "fault_missing_region.yaml",
+        28,
+        5,
+        "a region-outage fault needs `region`",
+    );
 }
 
 #[test]
@@ -440,7 +476,11 @@ fn models_key_neither_step_nor_model() {
         3,
         "`scale-up` is neither a step id nor a model name: expected a step id or one of",
     );
-    assert!(out.stderr.contains("api-call"), "the message lists model names:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("api-call"),
+        "the message lists model names:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -581,7 +621,63 @@ fn directory_passed_as_a_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("scenes.yaml")).unwrap();
     let out = drillbit_in(dir.path(), &["validate", "scenes.yaml"]);
-    assert_diagnostic(&out, "scenes.yaml", None, (0, 0), "is a directory, expected a scenario file", 1);
+    assert_diagnostic(
+        &out,
+        "scenes.yaml",
+        None,
+        (0, 0),
+        "is a directory, expected a scenario file",
+        1,
+    );
+}
+
+/// Runs `cmd` with a time limit; a killed (timed-out) process has no exit code.
+#[cfg(unix)]
+fn output_within(cmd: &mut Command, limit: Duration) -> (Option<i32>, String) {
+    let out = cmd.timeout(limit).output().expect("the command runs");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[cfg(unix)]
+#[test]
+#[ignore = "bug: an endless input (/dev/zero) is read whole before the size limit applies; under a 512 MiB memory cap it fails with \"cannot read: out of memory\" instead of the size limit, and without a cap it eats all memory"]
+fn endless_file_is_refused_as_too_large() {
+    // The address-space cap keeps this test from exhausting the machine while the bug is there.
+    let script = format!(
+        "ulimit -v 524288; exec '{}' validate /dev/zero",
+        env!("CARGO_BIN_EXE_drillbit")
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]);
+    let (code, stderr) = output_within(&mut cmd, Duration::from_secs(10));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.starts_with("/dev/zero:0:0: error: file is"), "{stderr}");
+    assert!(stderr.contains("1048576 bytes"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+#[ignore = "bug: `validate` reads the file a second time to print the snippet; on a named pipe (FIFO) with invalid content the second open blocks forever and no diagnostic is printed"]
+fn invalid_named_pipe_is_reported_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("piped.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // The writer blocks until drillbit opens the pipe; it is not joined, so a drillbit that never
+    // opens it cannot hang the test.
+    let writer_path = fifo.clone();
+    std::thread::spawn(move || std::fs::write(writer_path, "foo: [bar\n"));
+    let mut cmd = Command::cargo_bin("drillbit").unwrap();
+    cmd.current_dir(dir.path()).args(["validate", "piped.yaml"]);
+    let (code, stderr) = output_within(&mut cmd, Duration::from_secs(5));
+    assert_eq!(code, Some(2), "timed out or wrong exit; stderr: {stderr}");
+    assert!(
+        stderr.contains("piped.yaml:2:1: error: not valid YAML: while parsing a flow sequence"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -604,8 +700,16 @@ fn several_files_one_good_one_bad() {
     assert_eq!(out.stdout, format!("{good}: ok (pilot-light)\n"));
     let diags = diagnostics(&out.stderr);
     assert_eq!(diags.len(), 2, "{}", out.stderr);
-    assert!(diags[0].starts_with(&format!("{bad}:26:15: error: unknown step `notfy`")), "{}", diags[0]);
-    assert!(diags[1].starts_with(&format!("{bad2}:22:11: error: duplicate step id")), "{}", diags[1]);
+    assert!(
+        diags[0].starts_with(&format!("{bad}:26:15: error: unknown step `notfy`")),
+        "{}",
+        diags[0]
+    );
+    assert!(
+        diags[1].starts_with(&format!("{bad2}:22:11: error: duplicate step id")),
+        "{}",
+        diags[1]
+    );
     assert!(!out.stderr.contains(good), "{}", out.stderr);
     assert!(out.stderr.contains("2 of 3 file(s) invalid"), "{}", out.stderr);
 }
@@ -637,7 +741,11 @@ fn every_shipped_scenario_validates() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "");
     for f in &rel {
-        assert!(out.stdout.contains(&format!("{f}: ok (")), "{f} not ok in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!("{f}: ok (")),
+            "{f} not ok in:\n{}",
+            out.stdout
+        );
     }
 }
 
@@ -651,7 +759,10 @@ fn two_independent_problems_are_both_reported() {
     assert_diagnostic(&out, name, Some(&source), (26, 15), "unknown step `notfy`", 2);
     // In file order.
     let diags = diagnostics(&out.stderr);
-    assert!(diags[0].contains(":14:11:") && diags[1].contains(":26:15:"), "{diags:?}");
+    assert!(
+        diags[0].contains(":14:11:") && diags[1].contains(":26:15:"),
+        "{diags:?}"
+    );
 }
 
 #[test]
@@ -666,5 +777,9 @@ fn run_on_an_invalid_file_exits_2_and_writes_nothing() {
     let prefix = format!("{}:27:14: error: dependency cycle", fixture.display());
     assert!(out.stderr.contains(&prefix), "{}", out.stderr);
     assert!(!out_dir.exists(), "run wrote {}", out_dir.display());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "run wrote into the working directory");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "run wrote into the working directory"
+    );
 }

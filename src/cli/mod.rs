@@ -39,12 +39,15 @@ pub enum Command {
 pub enum TargetArg {
     /// Discrete-event simulation on a virtual clock (no set-up).
     Sim,
+    /// Real PostgreSQL primary and standby, router and client on this machine.
+    Local,
 }
 
 impl TargetArg {
     pub fn as_str(self) -> &'static str {
         match self {
             TargetArg::Sim => "sim",
+            TargetArg::Local => "local",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `drillbit run FILE [--target sim] [--seed N] [--out DIR]`
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use drillbit::{drill, exit, report};
 
@@ -19,6 +21,9 @@ pub struct Args {
     /// Output directory (default: reports/<scenario>/drill-<target>-seed<N>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// local: keep the data directories (processes are stopped anyway) and print where they are.
+    #[arg(long)]
+    pub keep_env: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -26,12 +31,28 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
-    let sc = match a.target {
-        TargetArg::Sim => drill::simulate_once(&loaded, a.seed)?,
-    };
     let dir = a
         .out
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
+    let sc = match a.target {
+        TargetArg::Sim => drill::simulate_once(&loaded, a.seed)?,
+        TargetArg::Local => {
+            let abort = Arc::new(AtomicBool::new(false));
+            let flag = abort.clone();
+            // Ctrl-C and SIGTERM stop the drill; the target then repairs and tears down.
+            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+            let opts = drillbit::local::LocalOptions {
+                out_dir: dir.clone(),
+                keep_env: a.keep_env,
+                abort,
+            };
+            let (sc, kept) = drillbit::local::run(&loaded, a.seed, &opts)?;
+            if let Some(k) = kept {
+                eprintln!("kept the data directories in {}", k.display());
+            }
+            sc
+        }
+    };
     let files = report::write_drill(&dir, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     if !a.quiet {

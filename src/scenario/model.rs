@@ -501,6 +501,24 @@ pub struct Fault {
     /// dr-drift: what is missing, for the report (e.g. "task definition myapp:42").
     #[serde(default)]
     pub detail: Option<String>,
+    /// How the `local` target carries the fault out (default by kind: a region outage kills
+    /// the primary's whole process tree, a database primary failure kills its postmaster).
+    #[serde(default)]
+    pub local: Option<LocalFault>,
+}
+
+/// The `local` target's ways of breaking a real PostgreSQL primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalFault {
+    /// kill -9 of the postmaster only (backends may keep acknowledging for a moment).
+    KillPostmaster,
+    /// kill -9 of every process of the primary.
+    KillAll,
+    /// SIGSTOP of the primary's processes: a hung primary (SIGCONT on repair).
+    Stop,
+    /// The replication link drops every packet (a partition between regions).
+    CutLink,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

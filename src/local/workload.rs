@@ -1,0 +1,225 @@
+//! The local target's client traffic: a writer that inserts sequence-numbered rows through the
+//! router and keeps the ledger of acknowledged writes, and a prober that writes and reads back
+//! through the router at the scenario's interval. Both report on the drill's monotonic clock.
+//!
+//! A write whose outcome is unknown (the connection broke while it was in flight) is recorded
+//! as indeterminate: neither acknowledged nor lost.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::engine::Event;
+
+/// What the writer has recorded so far.
+#[derive(Debug, Default)]
+pub struct WriteLog {
+    /// (sequence number, acknowledgement instant), in acknowledgement order.
+    pub acked: Vec<(i64, Instant)>,
+    pub indeterminate: Vec<i64>,
+    pub errors: u64,
+}
+
+pub struct Workload {
+    pub log: Arc<Mutex<WriteLog>>,
+    stop: Arc<AtomicBool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub struct WorkloadConfig {
+    pub conninfo: String,
+    pub writes_per_second: f64,
+    pub probe_interval: Duration,
+    pub ledger_path: Option<PathBuf>,
+    pub start: Instant,
+}
+
+async fn connect(conninfo: &str, timeout: Duration) -> Option<Client> {
+    let fut = tokio_postgres::connect(conninfo, NoTls);
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok((client, conn))) => {
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Some(client)
+        }
+        _ => None,
+    }
+}
+
+impl Workload {
+    pub fn start(rt: &tokio::runtime::Handle, cfg: WorkloadConfig, events: Sender<(Instant, Event)>) -> Workload {
+        let log = Arc::new(Mutex::new(WriteLog::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        if cfg.writes_per_second > 0.0 {
+            handles.push(rt.spawn(writer(
+                cfg.conninfo.clone(),
+                cfg.writes_per_second,
+                cfg.ledger_path.clone(),
+                cfg.start,
+                log.clone(),
+                stop.clone(),
+            )));
+        }
+        handles.push(rt.spawn(prober(cfg.conninfo, cfg.probe_interval, stop.clone(), events)));
+        Workload { log, stop, handles }
+    }
+
+    /// Stops both tasks and waits for them (bounded).
+    pub fn stop(&mut self, rt: &tokio::runtime::Handle) {
+        self.stop.store(true, Ordering::SeqCst);
+        for h in self.handles.drain(..) {
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), h).await });
+        }
+    }
+}
+
+async fn writer(
+    conninfo: String,
+    rate: f64,
+    ledger: Option<PathBuf>,
+    start: Instant,
+    log: Arc<Mutex<WriteLog>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut file = ledger
+        .and_then(|p| std::fs::File::create(p).ok())
+        .map(std::io::BufWriter::new);
+    if let Some(f) = file.as_mut() {
+        let _ = writeln!(f, "seq,acked_at_s");
+    }
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let mut next = tokio::time::Instant::now();
+    let mut seq: i64 = 0;
+    let mut client: Option<Client> = None;
+    let mut last_flush = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if client.is_none() {
+            client = connect(&conninfo, Duration::from_millis(500)).await;
+            if client.is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        }
+        let Some(c) = client.as_ref() else { continue };
+        seq += 1;
+        let res = tokio::time::timeout(
+            Duration::from_secs(1),
+            c.execute("INSERT INTO drill_ledger (seq) VALUES ($1)", &[&seq]),
+        )
+        .await;
+        let now = Instant::now();
+        match res {
+            Ok(Ok(_)) => {
+                if let Ok(mut l) = log.lock() {
+                    l.acked.push((seq, now));
+                }
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{seq},{:.6}", now.duration_since(start).as_secs_f64());
+                    if last_flush.elapsed() > Duration::from_millis(100) {
+                        let _ = f.flush();
+                        last_flush = Instant::now();
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                // A refused statement (read-only standby, connection error) may or may not have
+                // committed when the connection broke: only a clean SQL error means "not written".
+                let definitely_not_written = e.as_db_error().is_some();
+                if let Ok(mut l) = log.lock() {
+                    l.errors += 1;
+                    if !definitely_not_written {
+                        l.indeterminate.push(seq);
+                    }
+                }
+                client = None;
+            }
+            Err(_) => {
+                if let Ok(mut l) = log.lock() {
+                    l.errors += 1;
+                    l.indeterminate.push(seq);
+                }
+                client = None;
+            }
+        }
+        next += period;
+        let now = tokio::time::Instant::now();
+        if next > now {
+            tokio::time::sleep_until(next).await;
+        } else if now - next > Duration::from_millis(200) {
+            // Fell behind during an outage: do not burst to catch up.
+            next = now;
+        }
+    }
+    if let Some(f) = file.as_mut() {
+        let _ = f.flush();
+    }
+}
+
+async fn probe_once(client: &Client, n: i64) -> bool {
+    let upsert = client
+        .execute(
+            "INSERT INTO drill_probe (id, n, at) VALUES (1, $1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET n = EXCLUDED.n, at = EXCLUDED.at",
+            &[&n],
+        )
+        .await;
+    if upsert.is_err() {
+        return false;
+    }
+    match client.query_one("SELECT n FROM drill_probe WHERE id = 1", &[]).await {
+        Ok(row) => row.try_get::<_, i64>(0).map(|v| v == n).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+async fn prober(conninfo: String, interval: Duration, stop: Arc<AtomicBool>, events: Sender<(Instant, Event)>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let budget = interval.mul_f64(0.8).max(Duration::from_millis(20));
+    let mut client: Option<Client> = None;
+    let mut n: i64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        n += 1;
+        let started = Instant::now();
+        let ok = tokio::time::timeout(budget, async {
+            if client.is_none() {
+                client = connect(&conninfo, budget).await;
+            }
+            match client.as_ref() {
+                Some(c) => probe_once(c, n).await,
+                None => false,
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if !ok {
+            client = None;
+        }
+        // The probe counts at the instant it was sent, like a client's request.
+        if events.send((started, Event::Probe { ok })).is_err() {
+            return;
+        }
+    }
+}
+
+/// Every sequence number present on the database at `conninfo`.
+pub async fn survivors(conninfo: &str) -> Result<Vec<i64>, String> {
+    let client = connect(conninfo, Duration::from_secs(5))
+        .await
+        .ok_or_else(|| format!("cannot connect to {conninfo}"))?;
+    let rows = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.query("SELECT seq FROM drill_ledger ORDER BY seq", &[]),
+    )
+    .await
+    .map_err(|_| "reading the ledger table timed out".to_string())?
+    .map_err(|e| format!("reading the ledger table: {e}"))?;
+    Ok(rows.iter().filter_map(|r| r.try_get::<_, i64>(0).ok()).collect())
+}

@@ -1,0 +1,237 @@
+//! The `local` target against real PostgreSQL processes: measured RTO, lost writes that match
+//! the replication mode, the ledger agreeing with the scorecard, and nothing left behind, also
+//! when the drill is interrupted with SIGINT. Needs PostgreSQL server binaries
+//! (harness/install-postgres.sh installs them).
+
+mod common;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// Drills on one machine are serialized: each stands up its own servers, and the leftover
+/// checks look at every postgres process.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn postgres_processes() -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'));
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if !zombie && cmd.contains("drillbit-pg-") {
+            out.push(cmd);
+        }
+    }
+    out
+}
+
+fn leftover_dirs() -> Vec<String> {
+    std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| {
+            n.starts_with("drillbit-pg-") && !n.starts_with("drillbit-pg-test") && !n.starts_with("drillbit-pg-private")
+        })
+        .collect()
+}
+
+fn drill(rel: &str, out: &Path) -> (i32, Value) {
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .args(["run", rel, "--target", "local", "--out"])
+        .arg(out)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    let code = o.status.code().unwrap_or(-1);
+    let sc: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
+            panic!(
+                "no scorecard ({e}); exit {code}; stderr: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        }),
+    )
+    .expect("json");
+    (code, sc)
+}
+
+fn ledger_rows(out: &Path) -> Vec<(i64, f64)> {
+    let text = std::fs::read_to_string(out.join("ledger.csv")).expect("ledger.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("seq,acked_at_s"));
+    lines
+        .map(|l| {
+            let (a, b) = l.split_once(',').expect("two columns");
+            (a.parse().expect("seq"), b.parse().expect("time"))
+        })
+        .collect()
+}
+
+fn assert_clean() {
+    // Killed servers are reaped asynchronously; give teardown's SIGKILLs a moment to land.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !postgres_processes().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        postgres_processes().is_empty(),
+        "left behind: {:?}",
+        postgres_processes()
+    );
+    assert!(leftover_dirs().is_empty(), "left behind: {:?}", leftover_dirs());
+}
+
+#[test]
+fn async_kill9_recovers_within_a_second_and_the_ledger_matches_the_scorecard() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let t0 = Instant::now();
+    let (code, sc) = drill("scenarios/local/async-kill9.yaml", dir.path());
+    let wall = t0.elapsed();
+    eprintln!(
+        "async kill -9: RTO {} s, lost {}, whole drill {:.2} s",
+        sc["measured"]["rto_s"],
+        sc["measured"]["lost_writes"],
+        wall.as_secs_f64()
+    );
+    assert_eq!(sc["target"], "local");
+    assert!(sc["measured"]["recovered"].as_bool().expect("bool"));
+    let rto = sc["measured"]["rto_s"].as_f64().expect("rto");
+    assert!(rto > 0.0 && rto < 5.0, "rto {rto}");
+    assert_eq!(code, if sc["verdict"]["overall"] == "pass" { 0 } else { 1 });
+    let rows = ledger_rows(dir.path());
+    assert_eq!(
+        rows.len() as u64,
+        sc["measured"]["acked_writes"].as_u64().expect("acked")
+    );
+    assert!(
+        rows.len() > 1000,
+        "the writer should manage ~1,000 writes/s for 3 s, got {}",
+        rows.len()
+    );
+    assert!(
+        rows.windows(2).all(|w| w[0].1 <= w[1].1),
+        "acknowledgement times are in order"
+    );
+    let steps = sc["steps"].as_array().expect("steps");
+    assert!(steps.iter().all(|s| s["outcome"] == "ok"), "{steps:?}");
+    assert_clean();
+}
+
+#[test]
+fn sync_replication_loses_no_acknowledged_write() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_, sc) = drill("scenarios/local/sync-kill9.yaml", dir.path());
+    assert!(sc["measured"]["acked_writes"].as_u64().expect("acked") > 500);
+    assert_eq!(sc["measured"]["lost_writes"], 0, "{}", sc["measured"]);
+    assert_eq!(sc["measured"]["rpo_s"], 0.0);
+    assert_eq!(sc["verdict"]["rpo"], "met");
+    assert_clean();
+}
+
+#[test]
+fn a_cut_link_loses_exactly_the_writes_acknowledged_after_the_cut() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, sc) = drill("scenarios/local/lag-then-failure.yaml", dir.path());
+    assert_eq!(code, 1, "the RPO target is missed");
+    let lost = sc["measured"]["lost_writes"].as_u64().expect("lost");
+    let rpo = sc["measured"]["rpo_s"].as_f64().expect("rpo");
+    // Link cut at 3 s, primary killed at 5 s: about 2 s of writes at 500/s.
+    assert!(lost > 300, "lost {lost}");
+    assert!((1.0..3.0).contains(&rpo), "rpo {rpo}");
+    // Every lost write was acknowledged after the cut: nothing before it is missing.
+    let events = sc["events"].as_array().expect("events");
+    let cut = events
+        .iter()
+        .find(|e| e["event"] == "fault link-cut active")
+        .and_then(|e| e["t_s"].as_f64())
+        .expect("cut");
+    let t_fault = sc["measured"]["t_fault_s"].as_f64().expect("t_fault");
+    assert!(
+        t_fault - rpo >= cut - 0.05,
+        "loss reaches back before the cut: fault {t_fault}, rpo {rpo}, cut {cut}"
+    );
+    assert_clean();
+}
+
+#[test]
+fn a_router_stuck_on_the_failed_primary_misses_the_rto_until_the_fallback() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, sc) = drill("scenarios/local/dns-not-switching.yaml", dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(sc["verdict"]["rto"], "missed");
+    let steps = sc["steps"].as_array().expect("steps");
+    let outcome = |id: &str| {
+        steps
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["outcome"].clone())
+            .expect("step")
+    };
+    assert_eq!(outcome("wait-for-router"), "timed_out");
+    assert_eq!(outcome("flip"), "ok");
+    assert!(sc["measured"]["rto_s"].as_f64().expect("rto") >= 3.0);
+    assert_clean();
+}
+
+#[test]
+fn sigint_mid_drill_stops_everything_and_exits_4() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let scenario = dir.path().join("slow.yaml");
+    let text = std::fs::read_to_string(common::root().join("scenarios/local/async-kill9.yaml"))
+        .expect("read")
+        .replace("at: 3s", "at: 60s");
+    std::fs::write(&scenario, text).expect("write");
+    let bin = assert_cmd::cargo::cargo_bin("drillbit");
+    let mut child = std::process::Command::new(bin)
+        .args(["run", "--target", "local", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the servers are up and the writer is going.
+    let ledger = dir.path().join("out/ledger.csv");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&ledger).map(|m| m.len() < 200).unwrap_or(true) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!postgres_processes().is_empty(), "the drill should be running");
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "drillbit did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("stopped {:.2} s after SIGINT", t0.elapsed().as_secs_f64());
+    assert_eq!(status.code(), Some(4));
+    assert!(
+        !dir.path().join("out/scorecard.json").exists(),
+        "no scorecard for an aborted drill"
+    );
+    assert_clean();
+}
