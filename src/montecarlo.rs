@@ -154,7 +154,10 @@ pub fn wilson(k: u64, n: u64) -> (f64, f64) {
     let denom = 1.0 + z * z / n;
     let center = (p + z * z / (2.0 * n)) / denom;
     let half = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / denom;
-    ((center - half).max(0.0), (center + half).min(1.0))
+    // At k = 0 and k = n the bounds are exactly 0 and 1; floating point lands a hair off.
+    let lo = if k == 0 { 0.0 } else { (center - half).max(0.0) };
+    let hi = if k as f64 == n { 1.0 } else { (center + half).min(1.0) };
+    (lo, hi)
 }
 
 /// What one worker accumulates; merged by addition only.

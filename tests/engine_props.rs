@@ -147,7 +147,7 @@ proptest! {
     }
 
     #[test]
-    fn shipped_scenarios_keep_the_invariants_for_any_seed(seed in any::<u64>(), which in 0usize..10) {
+    fn shipped_scenarios_keep_the_invariants_for_any_seed(seed in any::<u64>(), which in 0usize..64) {
         let files = common::shipped();
         let f = &files[which % files.len()];
         let l = drillbit::scenario::load_file(f).expect("valid");

@@ -217,6 +217,29 @@ impl Engine {
 
         let result = self.drive(plan, target, tl);
         let now = tl.end;
+        // Whatever the drill ended on (recovery, horizon, error), every step gets an outcome:
+        // one still running ran out of time, one never started was skipped.
+        for (n, state) in self.state.iter().enumerate() {
+            match *state {
+                StepState::Running(attempt) => {
+                    if plan.steps[n].action != Action::ProbeUntilHealthy {
+                        target.cancel_action(n, now);
+                    }
+                    tl.push(
+                        now,
+                        Entry::AttemptEnded {
+                            step: n,
+                            attempt,
+                            outcome: Outcome::TimedOut,
+                            detail: Some(Cow::Borrowed("the drill ended first")),
+                        },
+                    );
+                    tl.step_finished(n, now, Outcome::TimedOut);
+                }
+                StepState::Waiting => tl.step_finished(n, now, Outcome::Skipped),
+                StepState::Done(_) => {}
+            }
+        }
         let mut repair_err = None;
         for f in 0..plan.faults.len() {
             if self.injected[f] {
