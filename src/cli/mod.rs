@@ -93,17 +93,18 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
     scenario::load_file(path).map_err(Failure::Invalid)
 }
 
-/// `FILE:LINE:COL: error: ...` and, when the line exists, the line with a caret under the column.
-pub fn render_diagnostic(d: &Diagnostic, source: Option<&str>) -> String {
+/// `FILE:LINE:COL: error: ...` and, when the line is known, the line with a caret under the column.
+pub fn render_diagnostic(d: &Diagnostic) -> String {
     let mut out = d.to_string();
-    if let Some(src) = source {
-        if d.line > 0 {
-            if let Some(text) = src.lines().nth(d.line as usize - 1) {
-                let text: String = text.chars().take(160).collect();
-                let pad = " ".repeat((d.col.max(1) - 1).min(160) as usize);
-                out.push_str(&format!("\n  | {text}\n  | {pad}^"));
-            }
-        }
+    if let Some(text) = &d.snippet {
+        let text: String = text.chars().take(160).collect();
+        // Copy the line's tabs into the padding so the caret lines up in any terminal.
+        let pad: String = text
+            .chars()
+            .take((d.col.max(1) - 1) as usize)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        out.push_str(&format!("\n  | {text}\n  | {pad}^"));
     }
     out
 }
@@ -112,8 +113,7 @@ pub fn print_failure(f: &Failure) {
     match f {
         Failure::Invalid(diags) => {
             for d in diags {
-                let src = std::fs::read_to_string(&d.file).ok();
-                eprintln!("{}", render_diagnostic(d, src.as_deref()));
+                eprintln!("{}", render_diagnostic(d));
             }
         }
         Failure::Infrastructure(m) => eprintln!("error: target failed: {m}"),

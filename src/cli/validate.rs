@@ -21,9 +21,8 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             Ok(l) => println!("{}: ok ({})", f.display(), l.scenario.name),
             Err(diags) => {
                 bad += 1;
-                let src = std::fs::read_to_string(f).ok();
                 for d in &diags {
-                    eprintln!("{}", render_diagnostic(d, src.as_deref()));
+                    eprintln!("{}", render_diagnostic(d));
                 }
             }
         }

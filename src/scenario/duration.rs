@@ -61,6 +61,22 @@ pub fn parse_duration(text: &str) -> Result<Dur, String> {
     if t.is_empty() {
         return Err(format!("empty duration: {expected}"));
     }
+    if t.contains(char::is_whitespace) {
+        let joined: String = t.split_whitespace().collect();
+        let hint = match (
+            joined.trim_end_matches(char::is_alphabetic),
+            joined.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.'),
+        ) {
+            (num, unit) if !num.is_empty() && unit.starts_with("min") => format!(" (e.g. {num}m)"),
+            (num, unit) if !num.is_empty() && unit.starts_with("sec") => format!(" (e.g. {num}s)"),
+            (num, unit) if !num.is_empty() && unit.starts_with("hour") => format!(" (e.g. {num}h)"),
+            (num, unit) if !num.is_empty() && unit.starts_with("day") => format!(" (e.g. {num}d)"),
+            _ => String::new(),
+        };
+        return Err(format!(
+            "`{t}` is not a duration: write a number and a one-letter unit with no space{hint}; {expected}"
+        ));
+    }
     if t.starts_with('-') {
         return Err(format!("negative duration `{t}`: {expected}"));
     }

@@ -26,6 +26,9 @@ pub struct Diagnostic {
     pub line: u32,
     pub col: u32,
     pub message: String,
+    /// The source line the position is on, for display (the file is never read twice: it
+    /// may be a pipe).
+    pub snippet: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -58,22 +61,28 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             line: 0,
             col: 0,
             message,
+            snippet: None,
         }]
     };
-    // Refuse oversized files before reading them whole.
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => return Err(diag("is a directory, expected a scenario file".into())),
-        Ok(m) if m.len() > limits.max_bytes as u64 => {
-            return Err(diag(format!(
-                "file is {} bytes; the limit is {} bytes",
-                m.len(),
-                limits.max_bytes
-            )))
-        }
-        Ok(_) => {}
-        Err(e) => return Err(diag(format!("cannot read: {e}"))),
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(diag("is a directory, expected a scenario file".into()));
     }
-    let bytes = std::fs::read(path).map_err(|e| diag(format!("cannot read: {e}")))?;
+    // Read at most one byte more than the limit: a huge file, /dev/zero or an endless pipe is
+    // refused without reading it whole (metadata cannot be trusted for the last two).
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(|e| diag(format!("cannot read: {e}")))?;
+        file.take(limits.max_bytes as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| diag(format!("cannot read: {e}")))?;
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(diag(format!(
+            "file is larger than the limit of {} bytes",
+            limits.max_bytes
+        )));
+    }
     let source = String::from_utf8(bytes).map_err(|e| {
         diag(format!(
             "not UTF-8 text (invalid byte at offset {})",
@@ -84,15 +93,35 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 }
 
 /// Parses and validates scenario text; `name` is used in diagnostics.
-pub fn load_str(name: &str, source: &str) -> Result<Loaded, Vec<Diagnostic>> {
+pub fn load_str(name: &str, original: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let limits = yaml::Limits::default();
+    // YAML breaks lines at CR, LF and CRLF; the scanner's positions only agree with a reader's
+    // (and with `str::lines`) when every break is a LF.
+    let normalized;
+    let source = if original.contains('\r') {
+        normalized = original.replace("\r\n", "\n").replace('\r', "\n");
+        normalized.as_str()
+    } else {
+        original
+    };
     let at = |mark: Option<yaml::Mark>, message: String| Diagnostic {
         file: name.to_string(),
         line: mark.map_or(0, |m| m.line),
         col: mark.map_or(0, |m| m.col),
         message,
+        snippet: mark
+            .filter(|m| m.line > 0)
+            .and_then(|m| source.lines().nth(m.line as usize - 1))
+            .map(str::to_string),
     };
-    let root = yaml::parse(source, &limits).map_err(|e| vec![at(e.mark, describe_load_error(&e))])?;
+    let mut root = yaml::parse(source, &limits).map_err(|e| {
+        let mark = if e.kind == yaml::ErrorKind::Syntax && e.message.contains("tab") {
+            first_tab(source, e.mark).or(e.mark)
+        } else {
+            e.mark
+        };
+        vec![at(mark, describe_load_error(&e))]
+    })?;
     if !matches!(root.value, yaml::Value::Map(_)) {
         return Err(vec![at(
             Some(root.mark),
@@ -102,10 +131,8 @@ pub fn load_str(name: &str, source: &str) -> Result<Loaded, Vec<Diagnostic>> {
             ),
         )]);
     }
-    let scenario: Scenario = yaml::from_node(&root).map_err(|e| {
-        let mark = refine_mark(&root, &e).or(e.mark);
-        vec![at(mark, e.message.clone())]
-    })?;
+    kind_first(&mut root);
+    let scenario: Scenario = yaml::from_node(&root).map_err(|e| vec![at(e.mark, e.message.clone())])?;
     let problems = validate::validate(&scenario, &root);
     if !problems.is_empty() {
         return Err(problems.into_iter().map(|(mark, msg)| at(mark, msg)).collect());
@@ -113,8 +140,8 @@ pub fn load_str(name: &str, source: &str) -> Result<Loaded, Vec<Diagnostic>> {
     Ok(Loaded {
         scenario,
         path: name.to_string(),
-        sha256: sha256_hex(source.as_bytes()),
-        source: source.to_string(),
+        sha256: sha256_hex(original.as_bytes()),
+        source: original.to_string(),
     })
 }
 
@@ -125,30 +152,43 @@ fn describe_load_error(e: &yaml::LoadError) -> String {
     }
 }
 
-/// serde's internally tagged enums (resource kinds) buffer their content, so an unknown-field
-/// error comes back marked at the mapping; point it at the offending key instead.
-fn refine_mark(root: &yaml::Node, e: &yaml::LoadError) -> Option<yaml::Mark> {
-    let mark = e.mark?;
-    let field = e.message.strip_prefix("unknown field `")?.split('`').next()?;
-    fn find(n: &yaml::Node, mark: yaml::Mark) -> Option<&yaml::Node> {
-        if n.mark == mark && matches!(n.value, yaml::Value::Map(_)) {
-            return Some(n);
-        }
-        match &n.value {
-            yaml::Value::Seq(items) => items.iter().find_map(|c| find(c, mark)),
-            yaml::Value::Map(entries) => entries.iter().find_map(|(_, v)| find(v, mark)),
-            _ => None,
-        }
-    }
-    let map = find(root, mark)?;
-    if let yaml::Value::Map(entries) = &map.value {
-        for (k, _) in entries {
-            if k.text.as_deref() == Some(field) || matches!(&k.value, yaml::Value::Str(s) if s == field) {
-                return Some(k.mark);
+/// Moves `kind` to the front of every resource mapping: `Resource`'s deserializer reads it
+/// first and then the kind's struct from the rest, with every position intact.
+fn kind_first(root: &mut yaml::Node) {
+    let yaml::Value::Map(top) = &mut root.value else { return };
+    let Some((_, topology)) = top.iter_mut().find(|(k, _)| k.text.as_deref() == Some("topology")) else {
+        return;
+    };
+    let yaml::Value::Map(topo) = &mut topology.value else {
+        return;
+    };
+    let Some((_, resources)) = topo.iter_mut().find(|(k, _)| k.text.as_deref() == Some("resources")) else {
+        return;
+    };
+    let yaml::Value::Seq(items) = &mut resources.value else {
+        return;
+    };
+    for item in items {
+        if let yaml::Value::Map(entries) = &mut item.value {
+            if let Some(i) = entries.iter().position(|(k, _)| k.text.as_deref() == Some("kind")) {
+                let e = entries.remove(i);
+                entries.insert(0, e);
             }
         }
     }
-    Some(mark)
+}
+
+/// The YAML scanner reports a tab where it gave up scanning, often the line before; point at
+/// the tab itself.
+fn first_tab(source: &str, mark: Option<yaml::Mark>) -> Option<yaml::Mark> {
+    let from = mark.map_or(1, |m| m.line.max(1)) as usize;
+    source.lines().enumerate().skip(from - 1).take(3).find_map(|(n, line)| {
+        let col = line.chars().position(|c| c == '\t')?;
+        Some(yaml::Mark {
+            line: n as u32 + 1,
+            col: col as u32 + 1,
+        })
+    })
 }
 
 /// The JSON Schema of the scenario format, pretty-printed.

@@ -111,7 +111,9 @@ pub enum Replication {
     Sync,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+/// A resource of the topology, tagged by `kind`. Deserialized by hand (see the `Deserialize`
+/// impl below) so that errors inside a resource keep their exact position.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Resource {
     /// An RDS DB instance (the primary database), optionally Multi-AZ, with automated backups.
@@ -820,6 +822,70 @@ impl Default for DrillSettings {
         DrillSettings {
             horizon: default_horizon(),
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ResourceKind {
+    RdsInstance,
+    RdsReadReplica,
+    AuroraGlobal,
+    DynamodbGlobalTable,
+    S3Bucket,
+    EcsService,
+    AutoScalingGroup,
+    Route53Record,
+    BackupPlan,
+    ElasticacheGlobal,
+}
+
+/// Reads `kind` first, then the kind's own struct straight from the rest of the mapping.
+/// serde's derived internally tagged enums buffer the whole mapping instead, which loses every
+/// position inside it. The scenario loader moves `kind` to the front of each resource mapping.
+impl<'de> Deserialize<'de> for Resource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Resource;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a resource: a mapping with `kind` and `id`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Resource, A::Error> {
+                if map.next_key::<String>()?.as_deref() != Some("kind") {
+                    return Err(serde::de::Error::missing_field("kind"));
+                }
+                let kind: ResourceKind = map.next_value()?;
+                let d = serde::de::value::MapAccessDeserializer::new(map);
+                Ok(match kind {
+                    ResourceKind::RdsInstance => Resource::RdsInstance(RdsInstance::deserialize(d)?),
+                    ResourceKind::RdsReadReplica => Resource::RdsReadReplica(RdsReadReplica::deserialize(d)?),
+                    ResourceKind::AuroraGlobal => Resource::AuroraGlobal(AuroraGlobal::deserialize(d)?),
+                    ResourceKind::DynamodbGlobalTable => {
+                        Resource::DynamodbGlobalTable(DynamodbGlobalTable::deserialize(d)?)
+                    }
+                    ResourceKind::S3Bucket => Resource::S3Bucket(S3Bucket::deserialize(d)?),
+                    ResourceKind::EcsService => Resource::EcsService(EcsService::deserialize(d)?),
+                    ResourceKind::AutoScalingGroup => Resource::AutoScalingGroup(AutoScalingGroup::deserialize(d)?),
+                    ResourceKind::Route53Record => Resource::Route53Record(Route53Record::deserialize(d)?),
+                    ResourceKind::BackupPlan => Resource::BackupPlan(BackupPlan::deserialize(d)?),
+                    ResourceKind::ElasticacheGlobal => Resource::ElasticacheGlobal(ElasticacheGlobal::deserialize(d)?),
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// "a" or "an" before a resource kind, read as it is spoken (an RDS instance, a Route 53 record).
+pub fn article(kind: &str) -> &'static str {
+    if ["rds", "ecs", "s3", "aurora", "auto", "elasticache"]
+        .iter()
+        .any(|p| kind.starts_with(p))
+    {
+        "an"
+    } else {
+        "a"
     }
 }
 

@@ -172,7 +172,12 @@ fn check_resources<'a>(s: &'a Scenario, c: &mut Ctx) -> HashMap<&'a str, &'a Res
                 Some(Resource::RdsInstance(_)) => {}
                 Some(other) => c.err(
                     &at("source"),
-                    format!("source `{}` is a {}: expected an rds-instance", rr.source, other.kind()),
+                    format!(
+                        "source `{}` is {} {}: expected an rds-instance",
+                        rr.source,
+                        article(other.kind()),
+                        other.kind()
+                    ),
                 ),
                 None => c.err(
                     &at("source"),
@@ -263,7 +268,8 @@ fn check_workload(s: &Scenario, kinds: &HashMap<&str, &Resource>, c: &mut Ctx) {
             Some(r) => c.err(
                 &[k("workload"), k("writes_to")],
                 format!(
-                    "`{id}` is a {}: writes go to a database (rds-instance, aurora-global, dynamodb-global-table)",
+                    "`{id}` is {} {}: writes go to a database (rds-instance, aurora-global, dynamodb-global-table)",
+                    article(r.kind()),
                     r.kind()
                 ),
             ),
@@ -357,7 +363,8 @@ fn check_faults(s: &Scenario, kinds: &HashMap<&str, &Resource>, c: &mut Ctx) {
                 Some(r) if !allowed.is_empty() && !allowed.contains(&r.kind()) => c.err(
                     &at("resource"),
                     format!(
-                        "`{id}` is a {}: a {} fault acts on {}",
+                        "`{id}` is {} {}: a {} fault acts on {}",
+                        article(r.kind()),
                         r.kind(),
                         f.kind.as_str(),
                         allowed.join(", ")
@@ -409,8 +416,9 @@ fn check_step(st: &Step, base: &[PathSeg], kinds: &HashMap<&str, &Resource>, see
         (Some(allowed), None) => c.err(
             base,
             format!(
-                "action {} needs `resource`: the id of a {}",
+                "action {} needs `resource`: the id of {} {}",
                 st.action.as_str(),
+                article(allowed[0]),
                 allowed.join(" or ")
             ),
         ),
@@ -419,7 +427,8 @@ fn check_step(st: &Step, base: &[PathSeg], kinds: &HashMap<&str, &Resource>, see
             Some(r) if !allowed.contains(&r.kind()) => c.err(
                 &at("resource"),
                 format!(
-                    "`{id}` is a {}: action {} acts on {}",
+                    "`{id}` is {} {}: action {} acts on {}",
+                    article(r.kind()),
                     r.kind(),
                     st.action.as_str(),
                     allowed.join(" or ")
