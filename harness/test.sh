@@ -22,5 +22,5 @@ echo "== tests"
 cargo test --all-targets --locked
 cargo test --doc --locked
 echo "== scenarios"
-cargo run --quiet --release --locked -- validate scenarios/*.yaml scenarios/troubleshooting/*.yaml
+cargo run --quiet --release --locked -- validate scenarios/*.yaml scenarios/troubleshooting/*.yaml scenarios/local/*.yaml
 echo "all checks passed"

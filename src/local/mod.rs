@@ -1,11 +1,17 @@
-//! The `local` target: real failover drills on one machine. The scenario's database becomes a
-//! PostgreSQL primary and a streaming standby (`pg.rs`), its Route 53 record becomes drillbit's
-//! TCP router (`router.rs`), and a real client writes and probes through the router
-//! (`workload.rs`). Faults are real signals and link cuts; the runbook promotes and repoints
-//! for real; the shared engine measures, on the monotonic clock.
+//! The `local` target: real failover drills on one machine.
 //!
-//! Resources and actions with no local counterpart (S3, DynamoDB, AWS Backup, ECS and Auto
-//! Scaling for now) are reported "unsupported on the local target", never silently dropped.
+//! Two ways to get a topology:
+//! - **Built**: the scenario's database becomes a PostgreSQL primary and a streaming standby
+//!   (`pg.rs`) reached through a link proxy, its Route 53 record becomes drillbit's TCP router
+//!   (`router.rs`), and the runbook promotes and repoints for real.
+//! - **Bound**: the database resource has `bind: { connection: ... }`, a system drillbit did not
+//!   build (an HA manager, a libpq multi-host endpoint). drillbit injects faults (by pid file or
+//!   command), writes, probes and measures exactly as for its own topology, and never assumes
+//!   it is the one promoting: promotion and repointing steps are reported unsupported there.
+//!
+//! In both, a real client writes and probes (`workload.rs`) and the shared engine measures on
+//! the monotonic clock. Resources and actions with no local counterpart are reported
+//! "unsupported on the local target", never silently dropped.
 
 pub mod pg;
 pub mod router;
@@ -23,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
 use crate::measure::Ledger;
-use crate::scenario::{Action, FaultType, LocalFault, Replication, Resource, Scenario};
+use crate::scenario::{Action, FaultType, LocalFault, LocalFaultSpec, Replication, Resource, Scenario, Signal};
 use pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
 use router::{LinkMode, Router};
 use workload::{Workload, WorkloadConfig};
@@ -35,11 +41,21 @@ pub struct LocalOptions {
 }
 
 /// How each fault of the scenario is carried out here.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum FaultPlan {
     Primary(LocalFault),
+    SlowLink(Duration),
     PauseReplay,
     HealthCheckPasses,
+    Pidfile {
+        path: PathBuf,
+        signal: Signal,
+        pid: Option<i32>,
+    },
+    Command {
+        command: String,
+        repair: Option<String>,
+    },
 }
 
 struct HealthCheck {
@@ -48,17 +64,27 @@ struct HealthCheck {
     automatic: bool,
 }
 
+/// What drillbit built, or the endpoint of what it was bound to.
+enum Topology {
+    Built {
+        cluster: Arc<Mutex<Cluster>>,
+        router: Arc<Router>,
+        link: Arc<Router>,
+        primary_addr: SocketAddr,
+        standby_addr: SocketAddr,
+        standby_conninfo: String,
+    },
+    Bound {
+        conninfo: String,
+    },
+}
+
 pub struct LocalTarget {
     rt: tokio::runtime::Runtime,
     start: Instant,
     tx: Sender<(Instant, Event)>,
     rx: Receiver<(Instant, Event)>,
-    cluster: Arc<Mutex<Cluster>>,
-    router: Arc<Router>,
-    link: Arc<Router>,
-    primary_addr: SocketAddr,
-    standby_addr: SocketAddr,
-    standby_conninfo: String,
+    topology: Topology,
     workload: Option<Workload>,
     faults: Vec<FaultPlan>,
     hc_passes: Arc<AtomicBool>,
@@ -66,97 +92,118 @@ pub struct LocalTarget {
     steps: Vec<(Action, Option<crate::scenario::Dist>)>,
     abort: Arc<AtomicBool>,
     keep_env: bool,
-    last: Time,
+    torn_down: bool,
 }
 
 fn infra(step: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Infrastructure(format!("{step}: {e}"))
 }
 
-impl LocalTarget {
-    /// Stands up the topology: PostgreSQL primary and standby (through a link proxy), the
-    /// router, the workload and, when the record has one, the health checker.
-    pub fn start(s: &Scenario, plan: &Plan, opts: &LocalOptions) -> Result<LocalTarget, TargetError> {
-        let replica = s.topology.resources.iter().find_map(|r| match r {
-            Resource::RdsReadReplica(rr) => Some(rr.replication),
-            _ => None,
-        });
-        let has_aurora = s
-            .topology
-            .resources
-            .iter()
-            .any(|r| matches!(r, Resource::AuroraGlobal(_)));
-        let sync = match (replica, has_aurora) {
-            (Some(Replication::Sync), _) => SyncMode::Sync,
-            (Some(Replication::Async), _) | (None, true) => SyncMode::Async,
-            (None, false) => {
-                return Err(TargetError::Infrastructure(
-                    "the local target needs a database with a replica to stand up PostgreSQL: an rds-instance with an rds-read-replica, or an aurora-global".into(),
+fn plan_faults(s: &Scenario, bound: bool) -> Result<Vec<FaultPlan>, TargetError> {
+    let mut faults = Vec::new();
+    for f in &s.faults {
+        let unsupported = |why: &str| {
+            TargetError::Infrastructure(format!(
+                "fault `{}` ({}) is unsupported on the local target{why}",
+                f.id,
+                f.kind.as_str()
+            ))
+        };
+        let plan = match (&f.local, f.kind) {
+            (Some(LocalFaultSpec::Pidfile { pidfile, signal }), _) => FaultPlan::Pidfile {
+                path: PathBuf::from(pidfile),
+                signal: *signal,
+                pid: None,
+            },
+            (Some(LocalFaultSpec::Command { command, repair }), _) => FaultPlan::Command {
+                command: command.clone(),
+                repair: repair.clone(),
+            },
+            (_, FaultType::HealthCheckPassing) if !bound => FaultPlan::HealthCheckPasses,
+            _ if bound => {
+                return Err(unsupported(
+                    ": a bound system needs `local: { pidfile: ... }` or `local: { command: ... }`",
                 ))
             }
+            (Some(LocalFaultSpec::Method(LocalFault::SlowLink)), _) => {
+                let lag = f.lag.as_ref().map_or(0.2, |d| d.median_secs());
+                FaultPlan::SlowLink(Duration::from_secs_f64(lag))
+            }
+            (Some(LocalFaultSpec::Method(m)), _) => FaultPlan::Primary(*m),
+            (None, FaultType::RegionOutage) => FaultPlan::Primary(LocalFault::KillAll),
+            (None, FaultType::DbPrimaryFailure) => FaultPlan::Primary(LocalFault::KillPostmaster),
+            (None, FaultType::ReplicationPause | FaultType::ReplicationLagSpike) => FaultPlan::PauseReplay,
+            (None, _) => return Err(unsupported("")),
         };
-        let mut faults = Vec::new();
-        for f in &s.faults {
-            faults.push(match (f.kind, f.local) {
-                (FaultType::RegionOutage, m) => FaultPlan::Primary(m.unwrap_or(LocalFault::KillAll)),
-                (FaultType::DbPrimaryFailure, m) => FaultPlan::Primary(m.unwrap_or(LocalFault::KillPostmaster)),
-                (FaultType::ReplicationPause | FaultType::ReplicationLagSpike, None) => FaultPlan::PauseReplay,
-                (FaultType::ReplicationPause | FaultType::ReplicationLagSpike, Some(m)) => FaultPlan::Primary(m),
-                (FaultType::HealthCheckPassing, _) => FaultPlan::HealthCheckPasses,
-                (other, _) => {
-                    return Err(TargetError::Infrastructure(format!(
-                        "fault `{}` ({}) is unsupported on the local target",
-                        f.id,
-                        other.as_str()
-                    )))
-                }
-            });
-        }
-        let hc = s.topology.resources.iter().find_map(|r| match r {
-            Resource::Route53Record(rec) => rec.health_check.as_ref().map(|h| HealthCheck {
-                interval: Duration::from_micros(h.interval.0 .0),
-                threshold: h.failure_threshold,
-                automatic: rec.automatic.unwrap_or(true),
-            }),
+        faults.push(plan);
+    }
+    Ok(faults)
+}
+
+async fn prepare_bound(conninfo: &str) -> Result<(), String> {
+    let (client, conn) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_postgres::connect(conninfo, tokio_postgres::NoTls),
+    )
+    .await
+    .map_err(|_| format!("connecting to {conninfo} timed out"))?
+    .map_err(|e| format!("connecting to {conninfo}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    // drillbit owns these two tables on the bound database; each drill starts them empty.
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS drill_ledger (seq bigint PRIMARY KEY, acked_at timestamptz NOT NULL DEFAULT clock_timestamp());
+             CREATE TABLE IF NOT EXISTS drill_probe (id int PRIMARY KEY, n bigint, at timestamptz);
+             TRUNCATE drill_ledger, drill_probe;",
+        )
+        .await
+        .map_err(|e| format!("preparing the drill tables: {e}"))
+}
+
+impl LocalTarget {
+    /// Stands up (or binds to) the topology, starts the workload and, when the record has one,
+    /// the health checker.
+    pub fn start(s: &Scenario, plan: &Plan, opts: &LocalOptions) -> Result<LocalTarget, TargetError> {
+        let bound = s.topology.resources.iter().find_map(|r| match r {
+            Resource::RdsInstance(db) => db.bind.as_ref().and_then(|b| b.connection.clone()),
+            Resource::AuroraGlobal(db) => db.bind.as_ref().and_then(|b| b.connection.clone()),
             _ => None,
         });
-
-        let bins = PgBinaries::find().map_err(|e| infra("PostgreSQL", e))?;
+        let faults = plan_faults(s, bound.is_some())?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| infra("tokio runtime", e))?;
         let handle = rt.handle().clone();
-        let mut cluster = Cluster::prepare(
-            &bins,
-            ClusterOptions {
-                sync,
-                replication_via: None,
-                keep: opts.keep_env,
-                parent: None,
-            },
-        )
-        .map_err(|e| infra("primary", e))?;
-        let primary_addr: SocketAddr = ([127, 0, 0, 1], cluster.primary.port).into();
-        let standby_addr: SocketAddr = ([127, 0, 0, 1], cluster.standby.port).into();
-        let link = Router::start(&handle, primary_addr).map_err(|e| infra("replication link", e))?;
-        cluster
-            .start_standby(link.addr().port())
-            .map_err(|e| infra("standby", e))?;
-        let router = Router::start(&handle, primary_addr).map_err(|e| infra("router", e))?;
-        let standby_conninfo = cluster.standby.conninfo();
-        let primary_conninfo = cluster.primary.conninfo();
         let (tx, rx) = channel();
-        let start = Instant::now();
+        let hc_passes = Arc::new(AtomicBool::new(false));
+        let stop_tasks = Arc::new(AtomicBool::new(false));
         std::fs::create_dir_all(&opts.out_dir).map_err(|e| infra("output directory", e))?;
+
+        let (topology, client_conninfo) = match bound {
+            Some(conninfo) => {
+                rt.block_on(prepare_bound(&conninfo))
+                    .map_err(|e| infra("bound database", e))?;
+                (
+                    Topology::Bound {
+                        conninfo: conninfo.clone(),
+                    },
+                    conninfo,
+                )
+            }
+            None => {
+                let (topology, client) = build_topology(s, &handle, opts.keep_env)?;
+                (topology, client)
+            }
+        };
+        let start = Instant::now();
         let workload = Workload::start(
             &handle,
             WorkloadConfig {
-                conninfo: format!(
-                    "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                    router.addr().port()
-                ),
+                conninfo: client_conninfo,
                 writes_per_second: s.workload.writes_per_second,
                 probe_interval: Duration::from_micros(plan.probe_interval.0),
                 ledger_path: Some(opts.out_dir.join("ledger.csv")),
@@ -164,31 +211,44 @@ impl LocalTarget {
             },
             tx.clone(),
         );
-        let hc_passes = Arc::new(AtomicBool::new(false));
-        let stop_tasks = Arc::new(AtomicBool::new(false));
-        let router = Arc::new(router);
-        if let Some(hc) = hc {
-            handle.spawn(health_check(
-                hc,
-                primary_conninfo,
-                standby_addr,
-                router.clone(),
-                hc_passes.clone(),
-                stop_tasks.clone(),
-                tx.clone(),
-            ));
+        if let Topology::Built {
+            cluster,
+            router,
+            standby_addr,
+            ..
+        } = &topology
+        {
+            let hc = s.topology.resources.iter().find_map(|r| match r {
+                Resource::Route53Record(rec) => rec.health_check.as_ref().map(|h| HealthCheck {
+                    interval: Duration::from_micros(h.interval.0 .0),
+                    threshold: h.failure_threshold,
+                    automatic: rec.automatic.unwrap_or(true),
+                }),
+                _ => None,
+            });
+            if let Some(hc) = hc {
+                let primary = cluster
+                    .lock()
+                    .map_err(|_| infra("cluster", "lock poisoned"))?
+                    .primary
+                    .conninfo();
+                handle.spawn(health_check(
+                    hc,
+                    primary,
+                    *standby_addr,
+                    router.clone(),
+                    hc_passes.clone(),
+                    stop_tasks.clone(),
+                    tx.clone(),
+                ));
+            }
         }
         Ok(LocalTarget {
             rt,
             start,
             tx,
             rx,
-            cluster: Arc::new(Mutex::new(cluster)),
-            router,
-            link: Arc::new(link),
-            primary_addr,
-            standby_addr,
-            standby_conninfo,
+            topology,
             workload: Some(workload),
             faults,
             hc_passes,
@@ -201,7 +261,7 @@ impl LocalTarget {
                 .collect(),
             abort: opts.abort.clone(),
             keep_env: opts.keep_env,
-            last: Time::ZERO,
+            torn_down: false,
         })
     }
 
@@ -210,26 +270,118 @@ impl LocalTarget {
     }
 
     fn with_cluster<T>(&self, f: impl FnOnce(&Cluster) -> Result<T, pg::PgError>) -> Result<T, TargetError> {
-        let c = self
-            .cluster
+        let Topology::Built { cluster, .. } = &self.topology else {
+            return Err(infra("fault", "no PostgreSQL built by drillbit on a bound system"));
+        };
+        let c = cluster
             .lock()
             .map_err(|_| TargetError::Infrastructure("cluster lock poisoned".into()))?;
         f(&c).map_err(|e| infra("fault", e))
     }
 
+    fn link(&self) -> Result<&Router, TargetError> {
+        match &self.topology {
+            Topology::Built { link, .. } => Ok(link),
+            Topology::Bound { .. } => Err(infra("fault", "no replication link on a bound system")),
+        }
+    }
+
     /// Stops processes and (unless kept) removes the temporary directory. Returns where the data
-    /// directories are when they were kept.
+    /// directories are when they were kept. Idempotent.
     pub fn teardown(&mut self) -> Option<PathBuf> {
+        if self.torn_down {
+            return None;
+        }
+        self.torn_down = true;
         self.stop_tasks.store(true, Ordering::SeqCst);
         if let Some(mut w) = self.workload.take() {
             w.stop(self.rt.handle());
         }
-        self.router.shutdown();
-        self.link.shutdown();
-        let mut c = self.cluster.lock().ok()?;
-        let _ = c.teardown();
-        self.keep_env.then(|| c.root.clone())
+        // Undo what is still in force: a stopped process gets SIGCONT even after an abort.
+        for f in &self.faults {
+            if let FaultPlan::Pidfile {
+                signal: Signal::Stop,
+                pid: Some(pid),
+                ..
+            } = f
+            {
+                unsafe {
+                    libc::kill(*pid, libc::SIGCONT);
+                }
+            }
+        }
+        match &self.topology {
+            Topology::Built {
+                cluster, router, link, ..
+            } => {
+                router.shutdown();
+                link.shutdown();
+                let mut c = cluster.lock().ok()?;
+                let _ = c.teardown();
+                self.keep_env.then(|| c.root.clone())
+            }
+            Topology::Bound { .. } => None,
+        }
     }
+}
+
+fn build_topology(
+    s: &Scenario,
+    handle: &tokio::runtime::Handle,
+    keep: bool,
+) -> Result<(Topology, String), TargetError> {
+    let replica = s.topology.resources.iter().find_map(|r| match r {
+        Resource::RdsReadReplica(rr) => Some(rr.replication),
+        _ => None,
+    });
+    let has_aurora = s
+        .topology
+        .resources
+        .iter()
+        .any(|r| matches!(r, Resource::AuroraGlobal(_)));
+    let sync = match (replica, has_aurora) {
+        (Some(Replication::Sync), _) => SyncMode::Sync,
+        (Some(Replication::Async), _) | (None, true) => SyncMode::Async,
+        (None, false) => {
+            return Err(TargetError::Infrastructure(
+                "the local target needs a database with a replica to stand up PostgreSQL (an rds-instance with an rds-read-replica, or an aurora-global), or a database bound to an existing one (`bind: { connection: ... }`)".into(),
+            ))
+        }
+    };
+    let bins = PgBinaries::find().map_err(|e| infra("PostgreSQL", e))?;
+    let mut cluster = Cluster::prepare(
+        &bins,
+        ClusterOptions {
+            sync,
+            replication_via: None,
+            keep,
+            parent: None,
+        },
+    )
+    .map_err(|e| infra("primary", e))?;
+    let primary_addr: SocketAddr = ([127, 0, 0, 1], cluster.primary.port).into();
+    let standby_addr: SocketAddr = ([127, 0, 0, 1], cluster.standby.port).into();
+    let link = Router::start(handle, primary_addr).map_err(|e| infra("replication link", e))?;
+    cluster
+        .start_standby(link.addr().port())
+        .map_err(|e| infra("standby", e))?;
+    let router = Router::start(handle, primary_addr).map_err(|e| infra("router", e))?;
+    let client = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        router.addr().port()
+    );
+    let standby_conninfo = cluster.standby.conninfo();
+    Ok((
+        Topology::Built {
+            cluster: Arc::new(Mutex::new(cluster)),
+            router: Arc::new(router),
+            link: Arc::new(link),
+            primary_addr,
+            standby_addr,
+            standby_conninfo,
+        },
+        client,
+    ))
 }
 
 impl Drop for LocalTarget {
@@ -274,9 +426,8 @@ async fn health_check(
         .unwrap_or(false);
         failures = if ok { 0 } else { failures + 1 };
         if failures == hc.threshold {
-            let now = Instant::now();
             let _ = tx.send((
-                now,
+                Instant::now(),
                 Event::Alarm {
                     source: AlarmSource::HealthCheck,
                 },
@@ -289,35 +440,101 @@ async fn health_check(
     }
 }
 
+fn read_pid(path: &PathBuf) -> Result<i32, TargetError> {
+    let text = std::fs::read_to_string(path).map_err(|e| infra(&format!("pid file {}", path.display()), e))?;
+    text.lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+        .filter(|&p| p > 1)
+        .ok_or_else(|| {
+            infra(
+                &format!("pid file {}", path.display()),
+                "the first line is not a process id",
+            )
+        })
+}
+
+fn run_shell(command: &str) -> Result<(), TargetError> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .map_err(|e| infra(&format!("fault command `{command}`"), e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(infra(
+            &format!("fault command `{command}`"),
+            format!(
+                "exit {:?}: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ))
+    }
+}
+
 impl Target for LocalTarget {
     fn name(&self) -> &'static str {
         "local"
     }
 
     fn inject(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
-        match self.faults[fault] {
+        match self.faults[fault].clone() {
             FaultPlan::Primary(LocalFault::KillPostmaster) => self.with_cluster(|c| c.kill_primary(false))?,
             FaultPlan::Primary(LocalFault::KillAll) => self.with_cluster(|c| c.kill_primary(true))?,
             FaultPlan::Primary(LocalFault::Stop) => self.with_cluster(|c| c.stop_primary())?,
-            FaultPlan::Primary(LocalFault::CutLink) => self.link.set_mode(LinkMode::Blackhole),
+            FaultPlan::Primary(LocalFault::CutLink) => self.link()?.set_mode(LinkMode::Blackhole),
+            FaultPlan::Primary(LocalFault::SlowLink) => self.link()?.set_latency(Duration::from_millis(200)),
+            FaultPlan::SlowLink(d) => self.link()?.set_latency(d),
             FaultPlan::PauseReplay => self.with_cluster(|c| c.pause_replay())?,
             FaultPlan::HealthCheckPasses => self.hc_passes.store(true, Ordering::SeqCst),
+            FaultPlan::Pidfile { path, signal, .. } => {
+                let pid = read_pid(&path)?;
+                let sig = match signal {
+                    Signal::Kill => libc::SIGKILL,
+                    Signal::Stop => libc::SIGSTOP,
+                    Signal::Term => libc::SIGTERM,
+                };
+                if unsafe { libc::kill(pid, sig) } != 0 {
+                    return Err(infra(&format!("signalling pid {pid}"), std::io::Error::last_os_error()));
+                }
+                if let FaultPlan::Pidfile { pid: slot, .. } = &mut self.faults[fault] {
+                    *slot = Some(pid);
+                }
+            }
+            FaultPlan::Command { command, .. } => run_shell(&command)?,
         }
         let _ = self.tx.send((Instant::now(), Event::FaultActive { fault }));
         Ok(())
     }
 
     fn repair(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
-        match self.faults[fault] {
+        match self.faults[fault].clone() {
             FaultPlan::Primary(LocalFault::Stop) => self.with_cluster(|c| c.cont_primary())?,
-            FaultPlan::Primary(LocalFault::CutLink) => self.link.set_mode(LinkMode::Forward),
+            FaultPlan::Primary(LocalFault::CutLink) => self.link()?.set_mode(LinkMode::Forward),
+            FaultPlan::Primary(LocalFault::SlowLink) | FaultPlan::SlowLink(_) => {
+                self.link()?.set_latency(Duration::ZERO)
+            }
             FaultPlan::PauseReplay => {
                 // The standby may have been promoted meanwhile; resuming is then moot.
                 let _ = self.with_cluster(|c| c.resume_replay());
             }
             FaultPlan::HealthCheckPasses => self.hc_passes.store(false, Ordering::SeqCst),
-            // A killed primary stays dead; rebuilding it is failback, not repair.
-            FaultPlan::Primary(LocalFault::KillPostmaster | LocalFault::KillAll) => {}
+            FaultPlan::Pidfile {
+                signal: Signal::Stop,
+                pid: Some(pid),
+                ..
+            } => unsafe {
+                libc::kill(pid, libc::SIGCONT);
+            },
+            FaultPlan::Command {
+                repair: Some(repair), ..
+            } => run_shell(&repair)?,
+            // A killed process stays dead; rebuilding it is failback, not repair.
+            FaultPlan::Primary(LocalFault::KillPostmaster | LocalFault::KillAll)
+            | FaultPlan::Pidfile { .. }
+            | FaultPlan::Command { repair: None, .. } => {}
         }
         let _ = self.tx.send((Instant::now(), Event::FaultRepaired { fault }));
         Ok(())
@@ -329,11 +546,20 @@ impl Target for LocalTarget {
             let _ = tx.send((Instant::now(), Event::ActionDone { step, attempt, result }));
         };
         let (action, duration) = self.steps[step].clone();
-        match action {
-            Action::RdsPromoteReadReplica
-            | Action::AuroraFailoverGlobalCluster
-            | Action::AuroraSwitchoverGlobalCluster => {
-                let cluster = self.cluster.clone();
+        let promote = matches!(
+            action,
+            Action::RdsPromoteReadReplica | Action::AuroraFailoverGlobalCluster | Action::AuroraSwitchoverGlobalCluster
+        );
+        let repoint = matches!(
+            action,
+            Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary
+        );
+        match (&self.topology, action) {
+            (Topology::Bound { .. }, _) if promote || repoint => done(ActionResult::Unsupported(Cow::Borrowed(
+                "the bound system fails over by itself: drillbit does not promote or repoint it",
+            ))),
+            (Topology::Built { cluster, .. }, _) if promote => {
+                let cluster = cluster.clone();
                 std::thread::spawn(move || {
                     let r = match cluster.lock() {
                         Ok(c) => c.promote_standby(),
@@ -345,17 +571,25 @@ impl Target for LocalTarget {
                     })
                 });
             }
-            Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary => {
+            (
+                Topology::Built {
+                    router,
+                    primary_addr,
+                    standby_addr,
+                    ..
+                },
+                _,
+            ) if repoint => {
                 let to = if action == Action::Route53FailoverToSecondary {
-                    self.standby_addr
+                    *standby_addr
                 } else {
-                    self.primary_addr
+                    *primary_addr
                 };
-                self.router.set_backend(to, true);
+                router.set_backend(to, true);
                 let _ = self.tx.send((Instant::now(), Event::TrafficSwitched));
                 done(ActionResult::Ok);
             }
-            Action::Wait => {
+            (_, Action::Wait) => {
                 let d = duration.map_or(0.0, |d| d.median_secs());
                 std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_secs_f64(d));
@@ -364,9 +598,9 @@ impl Target for LocalTarget {
             }
             // Local drills run unattended: a human step is approved at once (a game day on a
             // live target prompts instead).
-            Action::Manual => done(ActionResult::Ok),
-            Action::ProbeUntilHealthy => {}
-            other => done(ActionResult::Unsupported(Cow::Owned(format!(
+            (_, Action::Manual) => done(ActionResult::Ok),
+            (_, Action::ProbeUntilHealthy) => {}
+            (_, other) => done(ActionResult::Unsupported(Cow::Owned(format!(
                 "{} has no counterpart on the local target",
                 other.as_str()
             )))),
@@ -377,24 +611,18 @@ impl Target for LocalTarget {
     fn cancel_action(&mut self, _step: usize, _now: Time) {}
 
     fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
-        let limit =
-            self.start + Duration::from_micros(deadline.0.min(u64::MAX / 4)).min(Duration::from_secs(366 * 86_400));
+        let limit = self.start + Duration::from_micros(deadline.0).min(Duration::from_secs(366 * 86_400));
         loop {
             if self.abort.load(Ordering::SeqCst) {
                 return Err(TargetError::Aborted("interrupted".into()));
             }
             let now = Instant::now();
             if now >= limit {
-                self.last = self.last.max(deadline);
                 return Ok(Poll::Deadline);
             }
             let wait = (limit - now).min(Duration::from_millis(50));
             match self.rx.recv_timeout(wait) {
-                Ok((i, ev)) => {
-                    let t = self.at(i);
-                    self.last = self.last.max(t);
-                    return Ok(Poll::Event(t, ev));
-                }
+                Ok((i, ev)) => return Ok(Poll::Event(self.at(i), ev)),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             }
@@ -402,37 +630,47 @@ impl Target for LocalTarget {
     }
 
     fn ledger(&mut self, _end: Time) -> Result<Ledger, TargetError> {
-        if let Some(mut w) = self.workload.take() {
-            w.stop(self.rt.handle());
-            let log = std::mem::take(&mut *w.log.lock().map_err(|_| infra("ledger", "lock poisoned"))?);
-            // What survived is what the recovery side holds: the router's current backend if it
-            // answers, else the standby (the DR copy).
-            let backend = self.router.backend();
-            let current = format!("host=127.0.0.1 port={} user=postgres dbname=postgres", backend.port());
-            let survived = self
-                .rt
-                .block_on(workload::survivors(&current))
-                .or_else(|_| self.rt.block_on(workload::survivors(&self.standby_conninfo)))
-                .map_err(|e| infra("reading back the ledger", e))?;
-            let survived: HashSet<i64> = survived.into_iter().collect();
-            let mut lost: Vec<Range<u64>> = Vec::new();
-            for (i, (seq, _)) in log.acked.iter().enumerate() {
-                if !survived.contains(seq) {
-                    let i = i as u64;
-                    match lost.last_mut() {
-                        Some(r) if r.end == i => r.end = i + 1,
-                        _ => lost.push(i..i + 1),
-                    }
+        let Some(mut w) = self.workload.take() else {
+            return Ok(Ledger::NotMeasurable("the workload was not running".into()));
+        };
+        w.stop(self.rt.handle());
+        let log = std::mem::take(&mut *w.log.lock().map_err(|_| infra("ledger", "lock poisoned"))?);
+        // What survived is what the recovery side holds: the endpoint clients now reach if it
+        // answers, else the standby (the DR copy).
+        let survived = match &self.topology {
+            Topology::Built {
+                router,
+                standby_conninfo,
+                ..
+            } => {
+                let current = format!(
+                    "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                    router.backend().port()
+                );
+                self.rt
+                    .block_on(workload::survivors(&current))
+                    .or_else(|_| self.rt.block_on(workload::survivors(standby_conninfo)))
+            }
+            Topology::Bound { conninfo } => self.rt.block_on(workload::survivors(conninfo)),
+        }
+        .map_err(|e| infra("reading back the ledger", e))?;
+        let survived: HashSet<i64> = survived.into_iter().collect();
+        let mut lost: Vec<Range<u64>> = Vec::new();
+        for (i, (seq, _)) in log.acked.iter().enumerate() {
+            if !survived.contains(seq) {
+                let i = i as u64;
+                match lost.last_mut() {
+                    Some(r) if r.end == i => r.end = i + 1,
+                    _ => lost.push(i..i + 1),
                 }
             }
-            let acks = log.acked.iter().map(|(_, t)| self.at(*t)).collect();
-            return Ok(Ledger::Recorded {
-                acks,
-                lost,
-                indeterminate: log.indeterminate.len() as u64,
-            });
         }
-        Ok(Ledger::NotMeasurable("the workload was not running".into()))
+        let acks = log.acked.iter().map(|(_, t)| self.at(*t)).collect();
+        Ok(Ledger::Recorded {
+            acks,
+            lost,
+            indeterminate: log.indeterminate.len() as u64,
+        })
     }
 }
 

@@ -503,10 +503,147 @@ pub struct Fault {
     /// dr-drift: what is missing, for the report (e.g. "task definition myapp:42").
     #[serde(default)]
     pub detail: Option<String>,
-    /// How the `local` target carries the fault out (default by kind: a region outage kills
-    /// the primary's whole process tree, a database primary failure kills its postmaster).
+    /// How the `local` target carries the fault out: a method on the PostgreSQL it stands up
+    /// (default by kind: a region outage kills the primary's whole process tree, a database
+    /// primary failure kills its postmaster), or, for a system drillbit did not build, a process
+    /// to signal by pid file or a command to run (and one to undo it).
     #[serde(default)]
-    pub local: Option<LocalFault>,
+    pub local: Option<LocalFaultSpec>,
+}
+
+/// How the local target carries out a fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum LocalFaultSpec {
+    /// One of drillbit's own methods on the topology it built.
+    Method(LocalFault),
+    /// Signal the process whose pid is the first line of `pidfile` (PostgreSQL's
+    /// postmaster.pid, a Patroni or HA manager pid file).
+    Pidfile {
+        pidfile: String,
+        #[serde(default)]
+        signal: Signal,
+    },
+    /// Run `command` with `sh -c` to inject, and `repair` (if any) to undo.
+    Command { command: String, repair: Option<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Signal {
+    /// SIGKILL
+    #[default]
+    Kill,
+    /// SIGSTOP (SIGCONT on repair)
+    Stop,
+    /// SIGTERM
+    Term,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PidfileSpec {
+    pidfile: String,
+    #[serde(default)]
+    signal: Signal,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandSpec {
+    command: String,
+    #[serde(default)]
+    repair: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for LocalFaultSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const EXPECTED: &str = "a method (kill-postmaster, kill-all, stop, cut-link, slow-link), { pidfile, signal } or { command, repair }";
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = LocalFaultSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LocalFaultSpec, E> {
+                LocalFault::deserialize(serde::de::value::StrDeserializer::<E>::new(v)).map(LocalFaultSpec::Method)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LocalFaultSpec, A::Error> {
+                // Decide by the first key; the rest is read by the matching struct, positions intact.
+                let mut map = map;
+                let Some(first) = map.next_key::<String>()? else {
+                    return Err(serde::de::Error::custom(format!("empty mapping: expected {EXPECTED}")));
+                };
+                let rest = FirstKeyThen {
+                    first: Some(first.clone()),
+                    map,
+                };
+                let d = serde::de::value::MapAccessDeserializer::new(rest);
+                match first.as_str() {
+                    "pidfile" | "signal" => {
+                        let p = PidfileSpec::deserialize(d)?;
+                        Ok(LocalFaultSpec::Pidfile {
+                            pidfile: p.pidfile,
+                            signal: p.signal,
+                        })
+                    }
+                    "command" | "repair" => {
+                        let c = CommandSpec::deserialize(d)?;
+                        Ok(LocalFaultSpec::Command {
+                            command: c.command,
+                            repair: c.repair,
+                        })
+                    }
+                    other => Err(serde::de::Error::unknown_field(
+                        other,
+                        &["pidfile", "signal", "command", "repair"],
+                    )),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A map access that hands out an already-read first key before the rest of the mapping.
+struct FirstKeyThen<A> {
+    first: Option<String>,
+    map: A,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FirstKeyThen<A> {
+    type Error = A::Error;
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        match self.first.take() {
+            Some(k) => seed
+                .deserialize(serde::de::value::StringDeserializer::<A::Error>::new(k))
+                .map(Some),
+            None => self.map.next_key_seed(seed),
+        }
+    }
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+impl JsonSchema for LocalFaultSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LocalFaultSpec".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let method = generator.subschema_for::<LocalFault>();
+        let signal = generator.subschema_for::<Signal>();
+        schemars::json_schema!({
+            "description": "How the local target carries out the fault.",
+            "oneOf": [
+                method,
+                {"type": "object", "additionalProperties": false, "required": ["pidfile"],
+                 "properties": {"pidfile": {"type": "string"}, "signal": signal}},
+                {"type": "object", "additionalProperties": false, "required": ["command"],
+                 "properties": {"command": {"type": "string"}, "repair": {"type": "string"}}}
+            ]
+        })
+    }
 }
 
 /// The `local` target's ways of breaking a real PostgreSQL primary.
@@ -521,6 +658,8 @@ pub enum LocalFault {
     Stop,
     /// The replication link drops every packet (a partition between regions).
     CutLink,
+    /// The replication link adds latency (the fault's `lag`, default 200ms) each way.
+    SlowLink,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
