@@ -32,14 +32,26 @@ fn postgres_processes() -> Vec<String> {
     out
 }
 
-fn leftover_dirs() -> Vec<String> {
+/// Temporary directories of drills started since `since` that are still there. Older ones
+/// belong to something else (another run, a crashed process) and are not this test's doing.
+fn leftover_dirs(since: std::time::SystemTime) -> Vec<String> {
     std::fs::read_dir(std::env::temp_dir())
         .into_iter()
         .flatten()
         .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| {
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
             n.starts_with("drillbit-pg-") && !n.starts_with("drillbit-pg-test") && !n.starts_with("drillbit-pg-private")
+        })
+        .filter(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= since))
+        .map(|e| {
+            let listing: Vec<String> = std::fs::read_dir(e.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|x| x.file_name().to_string_lossy().to_string())
+                .collect();
+            format!("{} (contains {listing:?})", e.file_name().to_string_lossy())
         })
         .collect()
 }
@@ -78,7 +90,7 @@ fn ledger_rows(out: &Path) -> Vec<(i64, f64)> {
         .collect()
 }
 
-fn assert_clean() {
+fn assert_clean(since: std::time::SystemTime) {
     // Killed servers are reaped asynchronously; give teardown's SIGKILLs a moment to land.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !postgres_processes().is_empty() && Instant::now() < deadline {
@@ -89,12 +101,14 @@ fn assert_clean() {
         "left behind: {:?}",
         postgres_processes()
     );
-    assert!(leftover_dirs().is_empty(), "left behind: {:?}", leftover_dirs());
+    let dirs = leftover_dirs(since);
+    assert!(dirs.is_empty(), "left behind: {dirs:?}");
 }
 
 #[test]
 fn async_kill9_recovers_within_a_second_and_the_ledger_matches_the_scorecard() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
     let t0 = Instant::now();
     let (code, sc) = drill("scenarios/local/async-kill9.yaml", dir.path());
@@ -126,24 +140,26 @@ fn async_kill9_recovers_within_a_second_and_the_ledger_matches_the_scorecard() {
     );
     let steps = sc["steps"].as_array().expect("steps");
     assert!(steps.iter().all(|s| s["outcome"] == "ok"), "{steps:?}");
-    assert_clean();
+    assert_clean(since);
 }
 
 #[test]
 fn sync_replication_loses_no_acknowledged_write() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
     let (_, sc) = drill("scenarios/local/sync-kill9.yaml", dir.path());
     assert!(sc["measured"]["acked_writes"].as_u64().expect("acked") > 500);
     assert_eq!(sc["measured"]["lost_writes"], 0, "{}", sc["measured"]);
     assert_eq!(sc["measured"]["rpo_s"], 0.0);
     assert_eq!(sc["verdict"]["rpo"], "met");
-    assert_clean();
+    assert_clean(since);
 }
 
 #[test]
 fn a_cut_link_loses_exactly_the_writes_acknowledged_after_the_cut() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
     let (code, sc) = drill("scenarios/local/lag-then-failure.yaml", dir.path());
     assert_eq!(code, 1, "the RPO target is missed");
@@ -164,12 +180,13 @@ fn a_cut_link_loses_exactly_the_writes_acknowledged_after_the_cut() {
         t_fault - rpo >= cut - 0.05,
         "loss reaches back before the cut: fault {t_fault}, rpo {rpo}, cut {cut}"
     );
-    assert_clean();
+    assert_clean(since);
 }
 
 #[test]
 fn a_router_stuck_on_the_failed_primary_misses_the_rto_until_the_fallback() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
     let (code, sc) = drill("scenarios/local/dns-not-switching.yaml", dir.path());
     assert_eq!(code, 1);
@@ -185,12 +202,13 @@ fn a_router_stuck_on_the_failed_primary_misses_the_rto_until_the_fallback() {
     assert_eq!(outcome("wait-for-router"), "timed_out");
     assert_eq!(outcome("flip"), "ok");
     assert!(sc["measured"]["rto_s"].as_f64().expect("rto") >= 3.0);
-    assert_clean();
+    assert_clean(since);
 }
 
 #[test]
 fn sigint_mid_drill_stops_everything_and_exits_4() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
     let scenario = dir.path().join("slow.yaml");
     let text = std::fs::read_to_string(common::root().join("scenarios/local/async-kill9.yaml"))
@@ -227,13 +245,21 @@ fn sigint_mid_drill_stops_everything_and_exits_4() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    eprintln!("stopped {:.2} s after SIGINT", t0.elapsed().as_secs_f64());
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    eprintln!(
+        "stopped {:.2} s after SIGINT; drillbit said: {stderr}",
+        t0.elapsed().as_secs_f64()
+    );
     assert_eq!(status.code(), Some(4));
     assert!(
         !dir.path().join("out/scorecard.json").exists(),
         "no scorecard for an aborted drill"
     );
-    assert_clean();
+    assert_clean(since);
 }
 
 #[test]
@@ -243,6 +269,7 @@ fn a_bound_system_that_fails_over_by_itself_is_faulted_and_measured_without_dril
     use std::sync::Arc;
 
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
     // The system under test: a primary and a standby drillbit's scenario knows nothing about,
     // and a tiny HA manager that promotes the standby when the primary's postmaster dies.
     let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
@@ -335,5 +362,48 @@ drill: {{ horizon: 1m }}
     );
     assert!(rows.len() > 300);
     drop(cluster);
-    assert_clean();
+    assert_clean(since);
+}
+
+#[test]
+fn service_tasks_are_real_processes_the_dr_side_serves_only_once_scaled() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, sc) = drill("scenarios/local/pilot-light-services.yaml", &dir.path().join("scaled"));
+    assert_eq!(code, 0, "{}", sc["measured"]);
+    let steps = sc["steps"].as_array().expect("steps");
+    assert!(steps.iter().all(|s| s["outcome"] == "ok"), "{steps:?}");
+    assert_clean(since);
+    assert!(!task_processes(), "task processes left behind");
+
+    // The same runbook without the scale step: the DR balancer has no task, nothing recovers.
+    let text = std::fs::read_to_string(common::root().join("scenarios/local/pilot-light-services.yaml"))
+        .expect("read")
+        .replace(
+            "    - { id: scale-api, action: ecs.update-service, resource: api, desired: 2, timeout: 30s }\n",
+            "",
+        )
+        .replace("after: [promote-db, scale-api]", "after: [promote-db]")
+        .replace("after: [flip-dns], timeout: 30s", "after: [flip-dns], timeout: 3s")
+        .replace("horizon: 2m", "horizon: 8s");
+    let file = dir.path().join("unscaled.yaml");
+    std::fs::write(&file, text).expect("write");
+    let (code, sc) = drill(file.to_str().expect("utf-8"), &dir.path().join("unscaled"));
+    assert_eq!(code, 1);
+    assert!(
+        !sc["measured"]["recovered"].as_bool().expect("bool"),
+        "{}",
+        sc["measured"]
+    );
+    assert_clean(since);
+    assert!(!task_processes(), "task processes left behind");
+}
+
+fn task_processes() -> bool {
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains("task\0--backend"))
+            .unwrap_or(false)
+    })
 }

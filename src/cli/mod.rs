@@ -32,6 +32,12 @@ pub enum Command {
     Schema,
     /// Print the simulator's default timing models and their sources.
     Models,
+    /// (internal) A local service task: forward a free port to --backend until stdin closes.
+    #[command(hide = true)]
+    Task {
+        #[arg(long)]
+        backend: std::net::SocketAddr,
+    },
 }
 
 /// Where a drill runs. Targets arrive as adapters of the same engine; this build has `sim`.
@@ -86,6 +92,9 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Validate(a) => validate::run(a),
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
+        Command::Task { backend } => drillbit::local::services::run_task(backend)
+            .map(|_| exit::TARGETS_MET)
+            .map_err(|e| Failure::Infrastructure(format!("task: {e}"))),
     }
 }
 

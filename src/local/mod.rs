@@ -15,6 +15,7 @@
 
 pub mod pg;
 pub mod router;
+pub mod services;
 pub mod workload;
 
 use std::borrow::Cow;
@@ -32,6 +33,7 @@ use crate::measure::Ledger;
 use crate::scenario::{Action, FaultType, LocalFault, LocalFaultSpec, Replication, Resource, Scenario, Signal};
 use pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
 use router::{LinkMode, Router};
+use services::Service;
 use workload::{Workload, WorkloadConfig};
 
 pub struct LocalOptions {
@@ -70,9 +72,13 @@ enum Topology {
         cluster: Arc<Mutex<Cluster>>,
         router: Arc<Router>,
         link: Arc<Router>,
+        /// Where the router sends clients of each region: the region's load balancer when
+        /// the scenario has a service, else the region's database.
         primary_addr: SocketAddr,
         standby_addr: SocketAddr,
         standby_conninfo: String,
+        /// The service in each region (ECS tasks or ASG instances as processes), if any.
+        services: Option<[Arc<Mutex<Service>>; 2]>,
     },
     Bound {
         conninfo: String,
@@ -90,9 +96,12 @@ pub struct LocalTarget {
     hc_passes: Arc<AtomicBool>,
     stop_tasks: Arc<AtomicBool>,
     steps: Vec<(Action, Option<crate::scenario::Dist>)>,
+    desired: Vec<Option<u32>>,
     abort: Arc<AtomicBool>,
     keep_env: bool,
     torn_down: bool,
+    /// What teardown could not undo; `run` reports it instead of hiding it.
+    cleanup_problems: Vec<String>,
 }
 
 fn infra(step: &str, e: impl std::fmt::Display) -> TargetError {
@@ -259,9 +268,11 @@ impl LocalTarget {
                 .iter()
                 .map(|st| (st.action, st.duration.clone()))
                 .collect(),
+            desired: s.runbook.steps.iter().map(|st| st.desired).collect(),
             abort: opts.abort.clone(),
             keep_env: opts.keep_env,
             torn_down: false,
+            cleanup_problems: Vec::new(),
         })
     }
 
@@ -312,12 +323,27 @@ impl LocalTarget {
         }
         match &self.topology {
             Topology::Built {
-                cluster, router, link, ..
+                cluster,
+                router,
+                link,
+                services,
+                ..
             } => {
                 router.shutdown();
+                for sv in services.iter().flatten() {
+                    if let Ok(mut g) = sv.lock() {
+                        g.shutdown();
+                    }
+                }
                 link.shutdown();
                 let mut c = cluster.lock().ok()?;
-                let _ = c.teardown();
+                // One retry: a process that was still exiting can make the first removal fail.
+                if let Err(first) = c.teardown() {
+                    std::thread::sleep(Duration::from_millis(300));
+                    if let Err(second) = c.teardown() {
+                        self.cleanup_problems.push(format!("{first}; then {second}"));
+                    }
+                }
                 self.keep_env.then(|| c.root.clone())
             }
             Topology::Bound { .. } => None,
@@ -365,7 +391,29 @@ fn build_topology(
     cluster
         .start_standby(link.addr().port())
         .map_err(|e| infra("standby", e))?;
-    let router = Router::start(handle, primary_addr).map_err(|e| infra("router", e))?;
+    // ECS services and Auto Scaling groups become task processes behind a balancer per region,
+    // each region's tasks talking to that region's database.
+    let sides = s.topology.resources.iter().find_map(|r| match r {
+        Resource::EcsService(e) => Some((e.primary.desired, e.dr.desired)),
+        Resource::AutoScalingGroup(g) => Some((g.primary.desired, g.dr.desired)),
+        _ => None,
+    });
+    let services = match sides {
+        Some((p, d)) => {
+            let primary = Service::start(handle, primary_addr, p).map_err(|e| infra("primary service", e))?;
+            let dr = Service::start(handle, standby_addr, d).map_err(|e| infra("DR service", e))?;
+            Some([Arc::new(Mutex::new(primary)), Arc::new(Mutex::new(dr))])
+        }
+        None => None,
+    };
+    let entry = |i: usize, db: SocketAddr| -> SocketAddr {
+        services
+            .as_ref()
+            .and_then(|sv| sv[i].lock().ok().map(|g| g.lb.addr()))
+            .unwrap_or(db)
+    };
+    let (primary_entry, dr_entry) = (entry(0, primary_addr), entry(1, standby_addr));
+    let router = Router::start(handle, primary_entry).map_err(|e| infra("router", e))?;
     let client = format!(
         "host=127.0.0.1 port={} user=postgres dbname=postgres",
         router.addr().port()
@@ -376,9 +424,10 @@ fn build_topology(
             cluster: Arc::new(Mutex::new(cluster)),
             router: Arc::new(router),
             link: Arc::new(link),
-            primary_addr,
-            standby_addr,
+            primary_addr: primary_entry,
+            standby_addr: dr_entry,
             standby_conninfo,
+            services,
         },
         client,
     ))
@@ -482,7 +531,19 @@ impl Target for LocalTarget {
     fn inject(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
         match self.faults[fault].clone() {
             FaultPlan::Primary(LocalFault::KillPostmaster) => self.with_cluster(|c| c.kill_primary(false))?,
-            FaultPlan::Primary(LocalFault::KillAll) => self.with_cluster(|c| c.kill_primary(true))?,
+            FaultPlan::Primary(LocalFault::KillAll) => {
+                self.with_cluster(|c| c.kill_primary(true))?;
+                // The whole primary region goes: its tasks die with its database.
+                if let Topology::Built {
+                    services: Some([primary, _]),
+                    ..
+                } = &self.topology
+                {
+                    if let Ok(mut g) = primary.lock() {
+                        g.kill_all();
+                    }
+                }
+            }
             FaultPlan::Primary(LocalFault::Stop) => self.with_cluster(|c| c.stop_primary())?,
             FaultPlan::Primary(LocalFault::CutLink) => self.link()?.set_mode(LinkMode::Blackhole),
             FaultPlan::Primary(LocalFault::SlowLink) => self.link()?.set_latency(Duration::from_millis(200)),
@@ -589,6 +650,27 @@ impl Target for LocalTarget {
                 let _ = self.tx.send((Instant::now(), Event::TrafficSwitched));
                 done(ActionResult::Ok);
             }
+            (
+                Topology::Built {
+                    services: Some([_, dr]),
+                    ..
+                },
+                Action::EcsUpdateService | Action::AutoscalingUpdateGroup,
+            ) => {
+                let dr = dr.clone();
+                let desired = self.desired[step];
+                std::thread::spawn(move || {
+                    let r = match (dr.lock(), desired) {
+                        (Ok(mut g), Some(n)) => g.scale(n).map(|_| ()),
+                        (Ok(_), None) => Err("no desired count".to_string()),
+                        (Err(_), _) => Err("service lock poisoned".to_string()),
+                    };
+                    done(match r {
+                        Ok(()) => ActionResult::Ok,
+                        Err(e) => ActionResult::Failed(Cow::Owned(e)),
+                    })
+                });
+            }
             (_, Action::Wait) => {
                 let d = duration.map_or(0.0, |d| d.median_secs());
                 std::thread::spawn(move || {
@@ -686,6 +768,12 @@ pub fn run(
     let mut tl = Timeline::new(true);
     let measured = crate::drill::run_on(&mut Engine::new(), &plan, &mut target, &mut tl);
     let kept = target.teardown();
+    if !target.cleanup_problems.is_empty() {
+        return Err(TargetError::Infrastructure(format!(
+            "clean-up incomplete: {}",
+            target.cleanup_problems.join("; ")
+        )));
+    }
     let m = measured?;
     let cx = crate::scorecard::Context {
         loaded,
