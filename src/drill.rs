@@ -21,7 +21,14 @@ pub fn run_on(
 
 /// A single simulated drill with its full timeline, as a scorecard.
 pub fn simulate_once(loaded: &Loaded, seed: u64) -> Result<Scorecard, TargetError> {
-    let model = SimModel::compile(&loaded.scenario);
+    simulate_once_with(loaded, seed, false)
+}
+
+/// As [`simulate_once`]; with `failback`, the drill goes on after recovery: the primary side is
+/// restored and the scenario's rollback steps run.
+pub fn simulate_once_with(loaded: &Loaded, seed: u64, failback: bool) -> Result<Scorecard, TargetError> {
+    let mut model = SimModel::compile(&loaded.scenario);
+    model.plan.failback = failback;
     let mut target = SimTarget::new(&model);
     target.reset(seed, 0);
     let mut tl = Timeline::new(true);

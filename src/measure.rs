@@ -49,6 +49,9 @@ pub struct DataLoss {
     /// None when not measurable.
     pub rpo: Option<Time>,
     pub first_lost_seq: Option<u64>,
+    /// Lost writes that the recovered service had acknowledged (t_ack >= t_recovered): data the
+    /// drill lost after recovery, e.g. by failing back to a stale primary.
+    pub lost_after_recovery: u64,
     pub note: Option<String>,
 }
 
@@ -136,7 +139,7 @@ fn merge(mut v: Vec<Range<u64>>) -> Vec<Range<u64>> {
 }
 
 /// Lost writes and RPO from a ledger; the one definition every target uses.
-pub fn data_loss(t_fault: Option<Time>, ledger: &Ledger) -> DataLoss {
+pub fn data_loss(t_fault: Option<Time>, t_recovered: Option<Time>, ledger: &Ledger) -> DataLoss {
     if let Ledger::NotMeasurable(why) = ledger {
         return DataLoss {
             acked: 0,
@@ -144,9 +147,11 @@ pub fn data_loss(t_fault: Option<Time>, ledger: &Ledger) -> DataLoss {
             indeterminate: 0,
             rpo: None,
             first_lost_seq: None,
+            lost_after_recovery: 0,
             note: Some(why.clone()),
         };
     }
+
     let acked = ledger.acked();
     let lost_ranges = ledger.lost_ranges();
     let lost: u64 = lost_ranges.iter().map(|r| r.end.min(acked) - r.start.min(acked)).sum();
@@ -165,12 +170,37 @@ pub fn data_loss(t_fault: Option<Time>, ledger: &Ledger) -> DataLoss {
         (Some(0), Some(tf)) => tf,
         (Some(s), Some(tf)) => tf.since(ledger.ack_time(s - 1).unwrap_or(Time::ZERO)),
     };
+    let shift = match ledger {
+        Ledger::Steady { shift, .. } => *shift,
+        _ => Time::ZERO,
+    };
+    let lost_after_recovery = t_recovered.map_or(0, |tr| {
+        let tr = tr.plus(shift);
+        lost_ranges
+            .iter()
+            .map(|r| {
+                let end = r.end.min(acked);
+                // Ack times grow with the sequence: find the first lost write acked at or after tr.
+                let (mut lo, mut hi) = (r.start.min(end), end);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if ledger.ack_time(mid).is_some_and(|t| t >= tr) {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                end - lo
+            })
+            .sum()
+    });
     DataLoss {
         acked,
         lost,
         indeterminate,
         rpo: Some(rpo),
         first_lost_seq: first,
+        lost_after_recovery,
         note: None,
     }
 }
@@ -200,7 +230,7 @@ pub fn measure(plan: &Plan, tl: &Timeline, ledger: &Ledger) -> Measurement {
         (Some(f), Some(r)) => Some(r.since(f)),
         _ => None,
     };
-    let data = data_loss(tl.t_fault, ledger);
+    let data = data_loss(tl.t_fault, tl.t_recovered, ledger);
     Measurement {
         t_fault: tl.t_fault,
         t_detect: tl.t_detect,
@@ -226,7 +256,10 @@ pub fn critical_path(plan: &Plan, tl: &Timeline) -> Vec<usize> {
     let limit = tl.t_recovered.unwrap_or(tl.end);
     let ran = |s: usize| {
         let r = &tl.steps[s];
-        r.start.is_some() && r.end.is_some_and(|e| e <= limit) && r.outcome != Some(Outcome::Skipped)
+        !plan.steps[s].rollback
+            && r.start.is_some()
+            && r.end.is_some_and(|e| e <= limit)
+            && r.outcome != Some(Outcome::Skipped)
     };
     let mut current = (0..plan.steps.len())
         .filter(|&s| ran(s))
@@ -265,7 +298,7 @@ pub fn phases(plan: &Plan, tl: &Timeline, path: &[usize]) -> Vec<Phase> {
             push("decide".into(), d, r, true);
         }
     }
-    for (s, rec) in tl.steps.iter().enumerate() {
+    for (s, rec) in tl.steps.iter().enumerate().filter(|(s, _)| !plan.steps[*s].rollback) {
         if let (Some(a), Some(b)) = (rec.start, rec.end) {
             push(format!("step:{}", plan.steps[s].id), a, b, path.contains(&s));
         }
@@ -316,7 +349,7 @@ mod tests {
             lost: vec![],
             shift: Time::ZERO,
         };
-        let d = data_loss(Some(t(100.0)), &l);
+        let d = data_loss(Some(t(100.0)), None, &l);
         assert_eq!(d.acked, 1000);
         assert_eq!(d.lost, 0);
         assert_eq!(d.rpo, Some(Time::ZERO));
@@ -331,7 +364,7 @@ mod tests {
             lost: vec![(t(98.0), t(100.0))],
             shift: Time::ZERO,
         };
-        let d = data_loss(Some(t(100.0)), &l);
+        let d = data_loss(Some(t(100.0)), None, &l);
         assert_eq!(d.lost, 19); // 98.1 .. 99.9
         assert_eq!(d.first_lost_seq, Some(981));
         assert_eq!(d.rpo, Some(t(2.0)));
@@ -345,7 +378,7 @@ mod tests {
             lost: vec![7..8, 9..10],
             indeterminate: 2,
         };
-        let d = data_loss(Some(t(10.0)), &l);
+        let d = data_loss(Some(t(10.0)), None, &l);
         assert_eq!((d.acked, d.lost, d.indeterminate), (10, 2, 2));
         // last write before which nothing was lost: seq 6 acked at 6 s.
         assert_eq!(d.rpo, Some(t(4.0)));
@@ -359,15 +392,39 @@ mod tests {
             lost: vec![(Time::ZERO, t(10.0))],
             shift: Time::ZERO,
         };
-        let d = data_loss(Some(t(10.0)), &l);
+        let d = data_loss(Some(t(10.0)), None, &l);
         // write 0 at t=0 is not inside (0, 10], so the first lost is seq 1.
         assert_eq!(d.first_lost_seq, Some(1));
         assert_eq!(d.rpo, Some(t(10.0)));
     }
 
     #[test]
+    fn losses_after_recovery_are_counted_apart() {
+        // Acked at 0..9 s; recovered at 6 s; writes 3 and 7, 8 lost.
+        let acks: Vec<Time> = (0..10).map(|k| t(k as f64)).collect();
+        let l = Ledger::Recorded {
+            acks,
+            lost: vec![3..4, 7..9],
+            indeterminate: 0,
+        };
+        let d = data_loss(Some(t(5.0)), Some(t(6.0)), &l);
+        assert_eq!(d.lost, 3);
+        assert_eq!(d.lost_after_recovery, 2);
+        let steady = Ledger::Steady {
+            rate: 1.0,
+            spans: vec![(t(0.0), t(20.0))],
+            lost: vec![(t(12.5), t(15.0))],
+            shift: t(2.0),
+        };
+        // Writes at 13, 14, 15 s (ledger time) are lost; recovery at drill time 11 s is ledger
+        // time 13 s, so all three were acknowledged by the recovered service; at 12 s, two.
+        assert_eq!(data_loss(Some(t(8.0)), Some(t(11.0)), &steady).lost_after_recovery, 3);
+        assert_eq!(data_loss(Some(t(8.0)), Some(t(12.0)), &steady).lost_after_recovery, 2);
+    }
+
+    #[test]
     fn not_measurable_is_not_zero() {
-        let d = data_loss(Some(t(1.0)), &Ledger::NotMeasurable("emulator".into()));
+        let d = data_loss(Some(t(1.0)), None, &Ledger::NotMeasurable("emulator".into()));
         assert_eq!(d.rpo, None);
     }
 }

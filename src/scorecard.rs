@@ -77,6 +77,9 @@ pub struct Measured {
     pub acked_writes: u64,
     pub lost_writes: u64,
     pub indeterminate_writes: u64,
+    /// Lost writes the recovered service had acknowledged (lost after recovery, e.g. by a
+    /// failback to a stale primary).
+    pub lost_after_recovery: u64,
     pub data_loss_note: Option<String>,
 }
 
@@ -93,6 +96,9 @@ pub struct Verdict {
     pub rto: &'static str,
     /// "met", "missed" or "not_measured"
     pub rpo: &'static str,
+    /// "ok", "failed" or "not_run": the rollback steps all succeeded and nothing the
+    /// recovered service acknowledged was lost.
+    pub failback: &'static str,
     /// "pass" or "fail"
     pub overall: &'static str,
 }
@@ -118,6 +124,18 @@ pub struct StepOut {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FailbackOut {
+    pub start_s: f64,
+    pub end_s: Option<f64>,
+    pub duration_s: Option<f64>,
+    /// Every rollback step succeeded and the failback finished before the horizon.
+    pub completed: bool,
+    /// Client probes that failed from the start of failback on.
+    pub failed_probes: u64,
+    pub steps: Vec<StepOut>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EventOut {
     pub t_s: f64,
     pub event: String,
@@ -136,6 +154,8 @@ pub struct Scorecard {
     pub verdict: Verdict,
     pub phases: Vec<PhaseOut>,
     pub steps: Vec<StepOut>,
+    /// Present when the drill ran its rollback steps (`--failback`).
+    pub failback: Option<FailbackOut>,
     pub critical_path: Vec<String>,
     pub events: Vec<EventOut>,
     pub models_overridden: Vec<String>,
@@ -166,7 +186,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
     let phases = measure::phases(plan, tl, &path);
     let t0 = tl.t_fault.unwrap_or(Time::ZERO);
     let rel = |t: Option<Time>| t.map(|t| round_ms(t.secs() - t0.secs()));
-    let steps = plan
+    let all_steps: Vec<StepOut> = plan
         .steps
         .iter()
         .enumerate()
@@ -190,6 +210,24 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             }
         })
         .collect();
+    let (mut steps, mut rollback_steps) = (Vec::new(), Vec::new());
+    for (out, ps) in all_steps.into_iter().zip(&plan.steps) {
+        if ps.rollback {
+            rollback_steps.push(out);
+        } else {
+            steps.push(out);
+        }
+    }
+    let failback = tl.failback_start.map(|start| FailbackOut {
+        start_s: rel(Some(start)).unwrap_or(0.0),
+        end_s: rel(tl.failback_end),
+        duration_s: tl.failback_end.map(|e| secs(e.since(start))),
+        completed: tl.failback_end.is_some()
+            && rollback_steps.iter().all(|s| s.outcome == "ok")
+            && m.data.lost_after_recovery == 0,
+        failed_probes: tl.failback_failed_probes,
+        steps: rollback_steps,
+    });
     let events = tl
         .entries
         .iter()
@@ -221,6 +259,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             acked_writes: m.data.acked,
             lost_writes: m.data.lost,
             indeterminate_writes: m.data.indeterminate,
+            lost_after_recovery: m.data.lost_after_recovery,
             data_loss_note: m.data.note.clone(),
         },
         margin: Margin {
@@ -234,7 +273,16 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
                 Some(false) => "missed",
                 None => "not_measured",
             },
-            overall: if m.passed() { "pass" } else { "fail" },
+            failback: match &failback {
+                None => "not_run",
+                Some(fb) if fb.completed => "ok",
+                Some(_) => "failed",
+            },
+            overall: if m.passed() && failback.as_ref().is_none_or(|fb| fb.completed) {
+                "pass"
+            } else {
+                "fail"
+            },
         },
         phases: phases
             .into_iter()
@@ -246,6 +294,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             })
             .collect(),
         steps,
+        failback,
         critical_path: path.iter().map(|&s| plan.steps[s].id.clone()).collect(),
         events,
         models_overridden: cx.models_overridden.clone(),
@@ -277,6 +326,8 @@ fn describe(plan: &Plan, e: &Entry) -> String {
         Entry::Probe { ok: true } => "probe ok".into(),
         Entry::Probe { ok: false } => "probe failed".into(),
         Entry::Recovered => "recovered: K consecutive good probes".into(),
+        Entry::FailbackStarted => "failback started: primary side restored, rollback steps running".into(),
+        Entry::FailbackFinished => "failback finished".into(),
         Entry::HorizonReached => "drill horizon reached".into(),
     }
 }

@@ -310,3 +310,36 @@ fn the_same_seed_gives_the_same_drill() {
     let c = drill::simulate_once(&l, 100).expect("c");
     assert_ne!(a.events, c.events);
 }
+
+#[test]
+fn failback_restores_the_primary_side_and_runs_the_rollback_graph() {
+    let runbook = format!(
+        "{FAILOVER}  failback_after: 10m\n  rollback:\n    - {{ id: back, action: route53.failover-to-primary, resource: dns }}\n    - {{ id: shrink, action: ecs.update-service, resource: api, desired: 0, after: [back] }}\n"
+    );
+    let l = common::load_text("t.yaml", &scenario(OUTAGE, &runbook, ""));
+    let plain = drill::simulate_once(&l, 11).expect("drill");
+    assert!(plain.failback.is_none());
+    assert_eq!(plain.verdict.failback, "not_run");
+    let sc = drill::simulate_once_with(&l, 11, true).expect("drill");
+    // The failover itself is the same drill.
+    assert_eq!(sc.measured.rto_s, plain.measured.rto_s);
+    assert_eq!(sc.steps, plain.steps, "rollback steps are reported apart");
+    let fb = sc.failback.as_ref().expect("failback ran");
+    assert!(fb.completed, "{fb:?}");
+    assert_eq!(sc.verdict.failback, "ok");
+    let last_failover_end = sc.steps.iter().filter_map(|s| s.end_s).fold(0.0, f64::max);
+    assert!(
+        (fb.start_s - last_failover_end - 600.0).abs() < 1e-3,
+        "starts failback_after the failover ended"
+    );
+    let (back, shrink) = (&fb.steps[0], &fb.steps[1]);
+    assert_eq!((back.outcome, shrink.outcome), ("ok", "ok"));
+    // The record change is api 1 s + propagation 10 s; scaling in is the API call alone.
+    assert!((back.end_s.unwrap() - back.start_s.unwrap() - 11.0).abs() < 1e-6);
+    assert!((shrink.end_s.unwrap() - shrink.start_s.unwrap() - 1.0).abs() < 1e-6);
+    assert_eq!(fb.duration_s, Some(12.0));
+    assert_eq!(sc.measured.lost_after_recovery, 0);
+    // The region was repaired before failback: pointing clients back at it keeps them served.
+    assert_eq!(fb.failed_probes, 0);
+    assert!(sc.events.iter().any(|e| e.event == "fault down repaired"));
+}

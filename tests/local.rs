@@ -407,3 +407,46 @@ fn task_processes() -> bool {
             .unwrap_or(false)
     })
 }
+
+#[test]
+fn failing_back_to_a_stale_primary_loses_the_failover_writes_and_fails_the_drill() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .args([
+            "run",
+            "scenarios/local/failback-stale-primary.yaml",
+            "--target",
+            "local",
+            "--failback",
+            "--out",
+        ])
+        .arg(dir.path())
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let sc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("scorecard.json")).expect("scorecard"))
+            .expect("json");
+    assert_eq!(sc["verdict"]["rto"], "met");
+    assert_eq!(sc["verdict"]["failback"], "failed");
+    let fb = &sc["failback"];
+    assert!(
+        fb["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["outcome"] == "ok"),
+        "{fb}"
+    );
+    let after = sc["measured"]["lost_after_recovery"].as_u64().expect("count");
+    assert!(
+        after > 100,
+        "writes acknowledged by the promoted standby must be missing on the old primary: {after}"
+    );
+    assert_clean(since);
+}

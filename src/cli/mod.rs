@@ -62,6 +62,7 @@ impl TargetArg {
 #[derive(Debug)]
 pub enum Failure {
     Invalid(Vec<Diagnostic>),
+    Usage(String),
     Infrastructure(String),
     Aborted(String),
 }
@@ -69,7 +70,7 @@ pub enum Failure {
 impl Failure {
     pub fn code(&self) -> i32 {
         match self {
-            Failure::Invalid(_) => exit::INVALID_INPUT,
+            Failure::Invalid(_) | Failure::Usage(_) => exit::INVALID_INPUT,
             Failure::Infrastructure(_) => exit::INFRASTRUCTURE,
             Failure::Aborted(_) => exit::ABORTED,
         }
@@ -125,6 +126,7 @@ pub fn print_failure(f: &Failure) {
                 eprintln!("{}", render_diagnostic(d));
             }
         }
+        Failure::Usage(m) => eprintln!("error: {m}"),
         Failure::Infrastructure(m) => eprintln!("error: target failed: {m}"),
         Failure::Aborted(m) => eprintln!("aborted: {m}"),
     }

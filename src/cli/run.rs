@@ -24,6 +24,10 @@ pub struct Args {
     /// local: keep the data directories (processes are stopped anyway) and print where they are.
     #[arg(long)]
     pub keep_env: bool,
+    /// After recovery, restore the primary side and run the scenario's rollback steps;
+    /// the scorecard gains a `failback` section.
+    #[arg(long)]
+    pub failback: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -31,11 +35,17 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
+    if a.failback && loaded.scenario.runbook.rollback.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--failback: {} has no rollback steps (runbook.rollback)",
+            a.file.display()
+        )));
+    }
     let dir = a
         .out
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
     let sc = match a.target {
-        TargetArg::Sim => drill::simulate_once(&loaded, a.seed)?,
+        TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {
             let abort = Arc::new(AtomicBool::new(false));
             let flag = abort.clone();
@@ -45,6 +55,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 out_dir: dir.clone(),
                 keep_env: a.keep_env,
                 abort,
+                failback: a.failback,
             };
             let (sc, kept) = drillbit::local::run(&loaded, a.seed, &opts)?;
             if let Some(k) = kept {

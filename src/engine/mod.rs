@@ -156,6 +156,7 @@ enum Timer {
     Inject(usize),
     Repair(usize),
     RunbookStart,
+    FailbackStart,
     Retry(usize),
     Timeout(usize, u32),
     Horizon,
@@ -183,6 +184,8 @@ pub struct Engine {
     runbook_skipped: bool,
     alarm_raised: bool,
     consecutive_failures: u32,
+    failback_scheduled: bool,
+    failback_started: bool,
 }
 
 impl Engine {
@@ -214,6 +217,8 @@ impl Engine {
         self.runbook_skipped = false;
         self.alarm_raised = false;
         self.consecutive_failures = 0;
+        self.failback_scheduled = false;
+        self.failback_started = false;
 
         let result = self.drive(plan, target, tl);
         let now = tl.end;
@@ -281,7 +286,17 @@ impl Engine {
                 }
             }
             if self.finished(tl) {
-                break;
+                let wants_failback = plan.failback && plan.steps.iter().any(|s| s.rollback);
+                if !wants_failback {
+                    break;
+                }
+                if !self.failback_scheduled {
+                    self.schedule_failback(plan, target, tl)?;
+                } else if self.failback_started {
+                    tl.failback_end = Some(tl.end);
+                    tl.push(tl.end, Entry::FailbackFinished);
+                    break;
+                }
             }
         }
         Ok(())
@@ -293,6 +308,26 @@ impl Engine {
         tl.t_recovered.is_some()
             && self.running == 0
             && (self.runbook_started || self.runbook_skipped || !self.alarm_raised)
+    }
+
+    /// The failover is over: the primary side is restored (every injected fault repaired) and
+    /// the rollback steps start after `failback_after`.
+    fn schedule_failback(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+    ) -> Result<(), TargetError> {
+        self.failback_scheduled = true;
+        let t = tl.end;
+        for f in 0..plan.faults.len() {
+            if self.injected[f] {
+                self.injected[f] = false;
+                target.repair(f, t)?;
+            }
+        }
+        self.timer(t.plus(plan.failback_after), Timer::FailbackStart);
+        Ok(())
     }
 
     fn on_timer(
@@ -322,7 +357,7 @@ impl Engine {
                 if tl.t_recovered.is_some() {
                     // The service recovered on its own before the trigger condition held.
                     self.runbook_skipped = true;
-                    for s in 0..plan.steps.len() {
+                    for s in (0..plan.steps.len()).filter(|&s| !plan.steps[s].rollback) {
                         self.state[s] = StepState::Done(Outcome::Skipped);
                         tl.step_finished(s, t, Outcome::Skipped);
                     }
@@ -333,7 +368,17 @@ impl Engine {
                 tl.runbook_start = Some(t);
                 tl.push(t, Entry::RunbookStarted);
                 for s in 0..plan.steps.len() {
-                    if plan.steps[s].deps.is_empty() {
+                    if !plan.steps[s].rollback && plan.steps[s].deps.is_empty() {
+                        self.start(plan, target, tl, t, s, 1)?;
+                    }
+                }
+            }
+            Timer::FailbackStart => {
+                self.failback_started = true;
+                tl.failback_start = Some(t);
+                tl.push(t, Entry::FailbackStarted);
+                for s in 0..plan.steps.len() {
+                    if plan.steps[s].rollback && plan.steps[s].deps.is_empty() {
                         self.start(plan, target, tl, t, s, 1)?;
                     }
                 }

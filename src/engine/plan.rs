@@ -28,6 +28,8 @@ pub struct PlanStep {
     pub timeout: Option<Time>,
     pub attempts: u32,
     pub retry_delay: Time,
+    /// A rollback (failback) step, run only by a drill with failback.
+    pub rollback: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,9 @@ pub struct Plan {
     pub healthy_after: u32,
     pub failure_threshold: u32,
     pub horizon: Time,
+    /// Run the rollback steps after recovery (`drillbit run --failback`).
+    pub failback: bool,
+    pub failback_after: Time,
 }
 
 /// Default pause between attempts of a failed step.
@@ -58,33 +63,32 @@ impl Plan {
             .enumerate()
             .map(|(n, r)| (r.id(), n))
             .collect();
-        let step_index: HashMap<&str, usize> = s
-            .runbook
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(n, st)| (st.id.as_str(), n))
-            .collect();
-        let mut steps: Vec<PlanStep> = s
-            .runbook
-            .steps
-            .iter()
-            .map(|st| PlanStep {
-                id: st.id.clone(),
-                action: st.action,
-                resource: st.resource.as_deref().and_then(|r| res_index.get(r).copied()),
-                deps: st
-                    .after
-                    .iter()
-                    .filter_map(|d| step_index.get(d.as_str()).copied())
-                    .collect(),
-                dependents: Vec::new(),
-                when: st.when,
-                timeout: st.timeout.map(|t| Time(t.0 .0)),
-                attempts: st.retries.saturating_add(1),
-                retry_delay: st.retry_delay.map_or(DEFAULT_RETRY_DELAY, |d| Time(d.0)),
-            })
-            .collect();
+        // Failover steps, then rollback steps; each list's `after` names its own list.
+        let mut steps: Vec<PlanStep> = Vec::new();
+        for (list, offset, rollback) in [
+            (&s.runbook.steps, 0, false),
+            (&s.runbook.rollback, s.runbook.steps.len(), true),
+        ] {
+            let index: HashMap<&str, usize> = list
+                .iter()
+                .enumerate()
+                .map(|(n, st)| (st.id.as_str(), n + offset))
+                .collect();
+            for st in list {
+                steps.push(PlanStep {
+                    id: st.id.clone(),
+                    action: st.action,
+                    resource: st.resource.as_deref().and_then(|r| res_index.get(r).copied()),
+                    deps: st.after.iter().filter_map(|d| index.get(d.as_str()).copied()).collect(),
+                    dependents: Vec::new(),
+                    when: st.when,
+                    timeout: st.timeout.map(|t| Time(t.0 .0)),
+                    attempts: st.retries.saturating_add(1),
+                    retry_delay: st.retry_delay.map_or(DEFAULT_RETRY_DELAY, |d| Time(d.0)),
+                    rollback,
+                });
+            }
+        }
         for n in 0..steps.len() {
             for d in steps[n].deps.clone() {
                 steps[d].dependents.push(n);
@@ -110,6 +114,8 @@ impl Plan {
             healthy_after: s.workload.probe.healthy_after.max(1),
             failure_threshold: s.workload.probe.failure_threshold.max(1),
             horizon: Time(s.drill.horizon.0 .0),
+            failback: false,
+            failback_after: Time(s.runbook.failback_after.0),
         }
     }
 

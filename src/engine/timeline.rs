@@ -38,6 +38,8 @@ pub enum Entry {
         ok: bool,
     },
     Recovered,
+    FailbackStarted,
+    FailbackFinished,
     HorizonReached,
 }
 
@@ -65,6 +67,11 @@ pub struct Timeline {
     pub steps: Vec<StepRecord>,
     pub probes_ok: u64,
     pub probes_failed: u64,
+    /// Failback: when the rollback steps started and when the last one finished.
+    pub failback_start: Option<Time>,
+    pub failback_end: Option<Time>,
+    /// Failed probes from the start of failback on: client-visible disruption of the failback.
+    pub failback_failed_probes: u64,
     /// The last instant the engine processed.
     pub end: Time,
     healthy_after: u32,
@@ -121,6 +128,9 @@ impl Timeline {
             self.probes_ok += 1;
         } else {
             self.probes_failed += 1;
+            if self.failback_start.is_some_and(|f| t >= f) {
+                self.failback_failed_probes += 1;
+            }
         }
         let Some(t_fault) = self.t_fault else { return };
         if t < t_fault {

@@ -40,6 +40,8 @@ pub struct LocalOptions {
     pub out_dir: PathBuf,
     pub keep_env: bool,
     pub abort: Arc<AtomicBool>,
+    /// Run the rollback steps after recovery.
+    pub failback: bool,
 }
 
 /// How each fault of the scenario is carried out here.
@@ -262,13 +264,8 @@ impl LocalTarget {
             faults,
             hc_passes,
             stop_tasks,
-            steps: s
-                .runbook
-                .steps
-                .iter()
-                .map(|st| (st.action, st.duration.clone()))
-                .collect(),
-            desired: s.runbook.steps.iter().map(|st| st.desired).collect(),
+            steps: s.all_steps().map(|st| (st.action, st.duration.clone())).collect(),
+            desired: s.all_steps().map(|st| st.desired).collect(),
             abort: opts.abort.clone(),
             keep_env: opts.keep_env,
             torn_down: false,
@@ -763,7 +760,8 @@ pub fn run(
     seed: u64,
     opts: &LocalOptions,
 ) -> Result<(crate::scorecard::Scorecard, Option<PathBuf>), TargetError> {
-    let plan = Plan::compile(&loaded.scenario);
+    let mut plan = Plan::compile(&loaded.scenario);
+    plan.failback = opts.failback;
     let mut target = LocalTarget::start(&loaded.scenario, &plan, opts)?;
     let mut tl = Timeline::new(true);
     let measured = crate::drill::run_on(&mut Engine::new(), &plan, &mut target, &mut tl);

@@ -90,6 +90,34 @@ pub fn scorecard(sc: &Scorecard) -> String {
             s.attempts
         );
     }
+    if let Some(fb) = &sc.failback {
+        let _ = writeln!(
+            o,
+            "\n## Failback\n\nStarted {} after the fault; {}; {} failed client probes during failback; {} writes the recovered service had acknowledged were lost.\n",
+            f(fb.start_s),
+            match fb.duration_s {
+                Some(d) if fb.completed => format!("completed in {}", f(d)),
+                Some(d) => format!("finished in {} with failed steps", f(d)),
+                None => "did not finish before the horizon".to_string(),
+            },
+            fb.failed_probes,
+            sc.measured.lost_after_recovery
+        );
+        let _ = writeln!(o, "| step | action | resource | start | end | outcome |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|");
+        for s in &fb.steps {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | {} | {} | {} |",
+                s.id,
+                s.action,
+                s.resource.as_deref().unwrap_or(""),
+                opt(s.start_s),
+                opt(s.end_s),
+                s.outcome
+            );
+        }
+    }
     let path = if sc.critical_path.is_empty() {
         "(no runbook step)".to_string()
     } else {

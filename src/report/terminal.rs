@@ -41,6 +41,20 @@ pub fn drill(sc: &Scorecard) -> String {
     if !sc.critical_path.is_empty() {
         let _ = writeln!(o, "  critical path: {}", sc.critical_path.join(" -> "));
     }
+    if let Some(fb) = &sc.failback {
+        let d = fb.duration_s.map_or("did not finish".to_string(), f);
+        let _ = writeln!(
+            o,
+            "  failback {d}  {}  ({} failed probes, {} writes acknowledged after recovery lost)",
+            if fb.completed { "ok" } else { "FAILED" },
+            fb.failed_probes,
+            sc.measured.lost_after_recovery
+        );
+        for s in fb.steps.iter().filter(|s| s.outcome != "ok") {
+            let detail = s.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+            let _ = writeln!(o, "  rollback step {} {}{detail}", s.id, s.outcome);
+        }
+    }
     for s in sc.steps.iter().filter(|s| s.outcome != "ok") {
         let _ = writeln!(
             o,

@@ -776,6 +776,10 @@ pub struct Runbook {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub rollback: Vec<Step>,
+    /// With `--failback`: how long after recovery the primary side is restored and the
+    /// rollback steps start (default 0).
+    #[serde(default)]
+    pub failback_after: Dur,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -1069,6 +1073,11 @@ impl Resource {
 }
 
 impl Scenario {
+    /// Failover steps, then rollback (failback) steps: the order of `Plan::steps`.
+    pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
+        self.runbook.steps.iter().chain(&self.runbook.rollback)
+    }
+
     pub fn resource(&self, id: &str) -> Option<&Resource> {
         self.topology.resources.iter().find(|r| r.id() == id)
     }

@@ -273,9 +273,7 @@ impl SimModel {
             .collect();
         let modelset = ModelSet::new(&s.models);
         let step_override = s
-            .runbook
-            .steps
-            .iter()
+            .all_steps()
             .map(|st| {
                 st.duration
                     .as_ref()
@@ -283,12 +281,7 @@ impl SimModel {
                     .map(Sampler::from_dist)
             })
             .collect();
-        let step_params = s
-            .runbook
-            .steps
-            .iter()
-            .map(|st| (st.desired, st.allow_data_loss))
-            .collect();
+        let step_params = s.all_steps().map(|st| (st.desired, st.allow_data_loss)).collect();
         // Losses can reach back before the drill started (a day-old backup, a lag spike of
         // minutes), so the simulated workload has been writing for a while already: an hour, or
         // the longest backup interval a restore could fall back to, plus an hour.
@@ -810,6 +803,12 @@ impl<'m> SimTarget<'m> {
             Action::AuroraFailoverGlobalCluster => self.sample(&m.m.aurora_global_failover.clone()),
             Action::AuroraSwitchoverGlobalCluster => self.sample(&m.m.aurora_switchover.clone()),
             Action::RdsStartBackupReplication | Action::DynamodbCheckGlobalTable | Action::S3CheckReplication => {
+                self.sample(&api)
+            }
+            Action::EcsUpdateService | Action::AutoscalingUpdateGroup
+                if m.step_params[step].0.unwrap_or(0) <= self.st[r.unwrap_or(0)].ready[1] =>
+            {
+                // Scaling in only stops tasks or instances: the API call is the step.
                 self.sample(&api)
             }
             Action::EcsUpdateService => {
