@@ -343,3 +343,38 @@ fn failback_restores_the_primary_side_and_runs_the_rollback_graph() {
     assert_eq!(fb.failed_probes, 0);
     assert!(sc.events.iter().any(|e| e.event == "fault down repaired"));
 }
+
+#[test]
+fn failback_resyncs_promotes_back_and_loses_nothing_in_a_planned_switch() {
+    let runbook = format!(
+        "{FAILOVER}  rollback:\n    - {{ id: resync, action: rds.create-read-replica, resource: db, duration: 30m }}\n    - {{ id: back, action: rds.promote-read-replica, resource: db, after: [resync] }}\n    - {{ id: dns-back, action: route53.failover-to-primary, resource: dns, after: [back] }}\n"
+    );
+    let l = common::load_text("t.yaml", &scenario(OUTAGE, &runbook, ""));
+    let sc = drill::simulate_once_with(&l, 3, true).expect("drill");
+    let fb = sc.failback.as_ref().expect("failback");
+    assert!(fb.completed, "{fb:?}");
+    assert_eq!(sc.verdict.failback, "ok");
+    // resync 30 m, promote 5 m, record change 11 s.
+    assert_eq!(fb.duration_s, Some(1800.0 + 300.0 + 11.0));
+    assert_eq!(
+        sc.measured.lost_after_recovery, 0,
+        "a planned promotion waits for the replica"
+    );
+    // Promoting again without a replica is refused, as AWS refuses it.
+    let twice =
+        format!("{FAILOVER}  rollback:\n    - {{ id: back, action: rds.promote-read-replica, resource: db }}\n");
+    let sc =
+        drill::simulate_once_with(&common::load_text("t.yaml", &scenario(OUTAGE, &twice, "")), 3, true).expect("drill");
+    let fb = sc.failback.as_ref().expect("failback");
+    assert_eq!(fb.steps[0].outcome, "failed");
+    assert!(
+        fb.steps[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("no read replica")),
+        "{:?}",
+        fb.steps[0]
+    );
+    assert_eq!(sc.verdict.failback, "failed");
+    assert_eq!(sc.verdict.overall, "fail");
+}

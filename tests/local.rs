@@ -450,3 +450,54 @@ fn failing_back_to_a_stale_primary_loses_the_failover_writes_and_fails_the_drill
     );
     assert_clean(since);
 }
+
+#[test]
+fn a_full_failback_resyncs_the_old_primary_and_loses_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .args([
+            "run",
+            "scenarios/local/failback.yaml",
+            "--target",
+            "local",
+            "--failback",
+            "--out",
+        ])
+        .arg(dir.path())
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    let sc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("scorecard.json")).expect("scorecard"))
+            .expect("json");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        sc["failback"]
+    );
+    assert_eq!(sc["verdict"]["failback"], "ok");
+    let fb = &sc["failback"];
+    let steps = fb["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 4);
+    assert!(steps.iter().all(|s| s["outcome"] == "ok"), "{steps:?}");
+    assert_eq!(sc["measured"]["lost_after_recovery"], 0);
+    // Writes went on after the switch back: the ledger is longer than the failover alone.
+    let rows = ledger_rows(dir.path());
+    let fb_start = fb["start_s"].as_f64().expect("start") + sc["measured"]["t_fault_s"].as_f64().expect("t_fault");
+    assert!(
+        rows.iter()
+            .any(|(_, t)| *t > fb_start + fb["duration_s"].as_f64().expect("duration")),
+        "no write acknowledged after failback"
+    );
+    eprintln!(
+        "failback: {} s, {} failed probes",
+        fb["duration_s"], fb["failed_probes"]
+    );
+    assert_clean(since);
+}

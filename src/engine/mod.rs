@@ -184,6 +184,7 @@ pub struct Engine {
     runbook_skipped: bool,
     alarm_raised: bool,
     consecutive_failures: u32,
+    consecutive_ok: u32,
     failback_scheduled: bool,
     failback_started: bool,
 }
@@ -217,6 +218,7 @@ impl Engine {
         self.runbook_skipped = false;
         self.alarm_raised = false;
         self.consecutive_failures = 0;
+        self.consecutive_ok = 0;
         self.failback_scheduled = false;
         self.failback_started = false;
 
@@ -442,6 +444,7 @@ impl Engine {
             }
             Event::Probe { ok } => {
                 tl.probe(t, ok);
+                self.consecutive_ok = if ok { self.consecutive_ok + 1 } else { 0 };
                 if tl.t_fault.is_some() {
                     if ok {
                         self.consecutive_failures = 0;
@@ -452,7 +455,7 @@ impl Engine {
                         }
                     }
                 }
-                if ok && tl.t_recovered.is_some() {
+                if ok && tl.t_recovered.is_some() && self.consecutive_ok >= plan.healthy_after {
                     self.complete_probe_steps(plan, target, tl, t)?;
                 }
             }
@@ -531,7 +534,7 @@ impl Engine {
         }
         if plan.steps[s].action == Action::ProbeUntilHealthy {
             // Verified by the engine from client probes, the same way on every target.
-            if tl.t_recovered.is_some() && tl.t_last_probe_ok() {
+            if tl.t_recovered.is_some() && self.consecutive_ok >= plan.healthy_after {
                 tl.push(
                     t,
                     Entry::AttemptEnded {

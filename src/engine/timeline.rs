@@ -77,7 +77,6 @@ pub struct Timeline {
     healthy_after: u32,
     run_start: Option<Time>,
     run_len: u32,
-    last_probe_ok: bool,
 }
 
 impl Timeline {
@@ -123,7 +122,6 @@ impl Timeline {
     /// probes after t_fault.
     pub fn probe(&mut self, t: Time, ok: bool) {
         self.push(t, Entry::Probe { ok });
-        self.last_probe_ok = ok;
         if ok {
             self.probes_ok += 1;
         } else {
@@ -151,10 +149,6 @@ impl Timeline {
             self.t_recovered = Some(start);
             self.push(t, Entry::Recovered);
         }
-    }
-
-    pub fn t_last_probe_ok(&self) -> bool {
-        self.last_probe_ok
     }
 
     pub fn step_started(&mut self, s: usize, t: Time, attempt: u32) {

@@ -99,6 +99,8 @@ pub struct LocalTarget {
     stop_tasks: Arc<AtomicBool>,
     steps: Vec<(Action, Option<crate::scenario::Dist>)>,
     desired: Vec<Option<u32>>,
+    /// Steps that promote the primary-side copy (failback) rather than the DR replica.
+    promotes_primary: Vec<bool>,
     abort: Arc<AtomicBool>,
     keep_env: bool,
     torn_down: bool,
@@ -266,6 +268,15 @@ impl LocalTarget {
             stop_tasks,
             steps: s.all_steps().map(|st| (st.action, st.duration.clone())).collect(),
             desired: s.all_steps().map(|st| st.desired).collect(),
+            promotes_primary: s
+                .all_steps()
+                .map(|st| {
+                    st.resource
+                        .as_deref()
+                        .and_then(|r| s.resource(r))
+                        .is_some_and(|r| matches!(r, Resource::RdsInstance(_)))
+                })
+                .collect(),
             abort: opts.abort.clone(),
             keep_env: opts.keep_env,
             torn_down: false,
@@ -589,8 +600,21 @@ impl Target for LocalTarget {
             FaultPlan::Command {
                 repair: Some(repair), ..
             } => run_shell(&repair)?,
+            FaultPlan::Primary(LocalFault::KillAll) => {
+                // The region is back: its tasks restart (its database stays dead until failback
+                // rebuilds it).
+                if let Topology::Built {
+                    services: Some([primary, _]),
+                    ..
+                } = &self.topology
+                {
+                    if let Ok(mut g) = primary.lock() {
+                        g.restore().map_err(|e| infra("restoring the primary service", e))?;
+                    }
+                }
+            }
             // A killed process stays dead; rebuilding it is failback, not repair.
-            FaultPlan::Primary(LocalFault::KillPostmaster | LocalFault::KillAll)
+            FaultPlan::Primary(LocalFault::KillPostmaster)
             | FaultPlan::Pidfile { .. }
             | FaultPlan::Command { repair: None, .. } => {}
         }
@@ -608,18 +632,36 @@ impl Target for LocalTarget {
             action,
             Action::RdsPromoteReadReplica | Action::AuroraFailoverGlobalCluster | Action::AuroraSwitchoverGlobalCluster
         );
+        let rebuild = action == Action::RdsCreateReadReplica;
         let repoint = matches!(
             action,
             Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary
         );
         match (&self.topology, action) {
-            (Topology::Bound { .. }, _) if promote || repoint => done(ActionResult::Unsupported(Cow::Borrowed(
-                "the bound system fails over by itself: drillbit does not promote or repoint it",
-            ))),
-            (Topology::Built { cluster, .. }, _) if promote => {
+            (Topology::Bound { .. }, _) if promote || repoint || rebuild => done(ActionResult::Unsupported(
+                Cow::Borrowed("the bound system fails over by itself: drillbit does not promote or repoint it"),
+            )),
+            (Topology::Built { cluster, .. }, Action::RdsCreateReadReplica) => {
                 let cluster = cluster.clone();
                 std::thread::spawn(move || {
                     let r = match cluster.lock() {
+                        Ok(mut c) => c.rebuild_primary_from_standby(),
+                        Err(_) => return done(ActionResult::Failed("cluster lock poisoned".into())),
+                    };
+                    done(match r {
+                        Ok(()) => ActionResult::Ok,
+                        Err(e) => ActionResult::Failed(Cow::Owned(e.to_string())),
+                    })
+                });
+            }
+            (Topology::Built { cluster, .. }, _) if promote => {
+                let cluster = cluster.clone();
+                // Promoting the primary-side copy is the failback switchover; the DR copy is the
+                // failover promotion.
+                let back = self.promotes_primary[step];
+                std::thread::spawn(move || {
+                    let r = match cluster.lock() {
+                        Ok(c) if back => c.switch_back_to_primary(),
                         Ok(c) => c.promote_standby(),
                         Err(_) => return done(ActionResult::Failed("cluster lock poisoned".into())),
                     };

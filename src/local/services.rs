@@ -86,6 +86,8 @@ pub struct Service {
     pub lb: Router,
     backend: SocketAddr,
     tasks: Vec<Task>,
+    /// The task count the region runs normally; a restored region returns to it.
+    normal: u32,
 }
 
 impl Service {
@@ -96,6 +98,7 @@ impl Service {
             lb,
             backend,
             tasks: Vec::new(),
+            normal: desired,
         };
         s.scale(desired)?;
         Ok(s)
@@ -114,6 +117,11 @@ impl Service {
         }
         self.route();
         Ok(t0.elapsed())
+    }
+
+    /// The region is back: it runs its normal task count again.
+    pub fn restore(&mut self) -> Result<Duration, String> {
+        self.scale(self.normal)
     }
 
     /// The region fails: every task dies at once.

@@ -854,6 +854,10 @@ pub enum Action {
     RdsPromoteReadReplica,
     #[serde(rename = "rds.reboot-force-failover")]
     RdsRebootForceFailover,
+    /// Create a read replica of the database's current writer in the other region (failback:
+    /// re-protect, then promote it back).
+    #[serde(rename = "rds.create-read-replica")]
+    RdsCreateReadReplica,
     #[serde(rename = "rds.restore-from-snapshot")]
     RdsRestoreFromSnapshot,
     #[serde(rename = "rds.restore-point-in-time")]
@@ -894,7 +898,8 @@ pub fn action_resource_kinds(a: Action) -> Option<&'static [&'static str]> {
     use Action::*;
     Some(match a {
         Manual | Wait | ProbeUntilHealthy => return None,
-        RdsPromoteReadReplica => &["rds-read-replica"],
+        // On an rds-instance: promote whichever copy of that database is a replica (failback).
+        RdsPromoteReadReplica | RdsCreateReadReplica => &["rds-read-replica", "rds-instance"],
         RdsRebootForceFailover | RdsCreateSnapshot | RdsStartBackupReplication => &["rds-instance"],
         RdsRestoreFromSnapshot | RdsRestorePointInTime => &["rds-instance", "aurora-global"],
         AuroraFailoverDbCluster | AuroraFailoverGlobalCluster | AuroraSwitchoverGlobalCluster => &["aurora-global"],
@@ -928,6 +933,7 @@ impl Action {
             ProbeUntilHealthy => "probe-until-healthy",
             RdsPromoteReadReplica => "rds.promote-read-replica",
             RdsRebootForceFailover => "rds.reboot-force-failover",
+            RdsCreateReadReplica => "rds.create-read-replica",
             RdsRestoreFromSnapshot => "rds.restore-from-snapshot",
             RdsRestorePointInTime => "rds.restore-point-in-time",
             RdsCreateSnapshot => "rds.create-snapshot",

@@ -29,6 +29,7 @@ struct Models {
     aurora_in_region: Sampler,
     aurora_no_replica: Sampler,
     promote: Sampler,
+    create_replica: Sampler,
     lag_rds: Sampler,
     lag_aurora: Sampler,
     aurora_global_failover: Sampler,
@@ -59,6 +60,7 @@ impl Models {
             aurora_in_region: m.get("aurora.in-region-failover"),
             aurora_no_replica: m.get("aurora.no-replica-recovery"),
             promote: m.get("rds.promote-read-replica"),
+            create_replica: m.get("rds.create-read-replica"),
             lag_rds: m.get("replication-lag.rds"),
             lag_aurora: m.get("replication-lag.aurora-global"),
             aurora_global_failover: m.get("aurora.failover-global-cluster"),
@@ -337,7 +339,8 @@ struct St {
     writer: usize,
     writer_ok: bool,
     corrupted: bool,
-    promoted: bool,
+    /// Region of the database's read replica, if it has one (promotion moves the writer there).
+    replica_region: Option<usize>,
     lag: f64,
     pause_since: Option<Time>,
     spike: Option<f64>,
@@ -428,7 +431,13 @@ impl<'m> SimTarget<'m> {
                 ..St::default()
             };
             match r {
-                Res::Rds { region, .. } => s.writer = *region,
+                Res::Rds { region, replica, .. } => {
+                    s.writer = *region;
+                    s.replica_region = replica.and_then(|(rr, _)| match m.res[rr] {
+                        Res::Replica { region, .. } => Some(region),
+                        _ => None,
+                    });
+                }
                 Res::Ecs { primary, dr, .. } | Res::Asg { primary, dr, .. } => s.ready = [*primary, *dr],
                 _ => {}
             }
@@ -790,6 +799,10 @@ impl<'m> SimTarget<'m> {
             Action::Manual => self.sample(&m.m.human.clone()),
             Action::Wait | Action::ProbeUntilHealthy => 0.0,
             Action::RdsPromoteReadReplica => self.sample(&m.m.promote.clone()),
+            Action::RdsCreateReadReplica => {
+                let store = self.store_of(r.unwrap_or(0));
+                self.sample(&m.m.create_replica.clone()) + self.lazy_load(store)
+            }
             Action::RdsRebootForceFailover => self.sample(&m.m.multi_az.clone()),
             Action::RdsRestoreFromSnapshot => self.snapshot_restore(r.unwrap_or(0)),
             Action::RdsRestorePointInTime => {
@@ -930,23 +943,36 @@ impl<'m> SimTarget<'m> {
                 }
             }
             Action::RdsPromoteReadReplica => {
-                let Res::Replica { source, region } = m.res[r] else {
-                    return Err("not a read replica");
+                let store = self.store_of(r);
+                let Some(region) = self.st[store].replica_region else {
+                    return Err("InvalidDBInstanceState: the database has no read replica to promote");
                 };
                 if self.region_down[region] {
                     return Err("the replica's region is unavailable");
                 }
-                if self.st[source].promoted {
-                    return Err("InvalidDBInstanceState: instance is not a read replica");
-                }
-                let lag = self.st[source].lag;
-                if self.t_fault.is_some() {
+                // An unplanned promotion loses what had not replicated; a planned one (the
+                // writer is healthy, as in a failback) waits for the replica to catch up.
+                let writer_lost = self.region_down[self.st[store].writer] || !self.st[store].writer_ok;
+                if self.t_fault.is_some() && writer_lost {
+                    let lag = self.st[store].lag;
                     self.lose_back(lag);
                 }
-                let st = &mut self.st[source];
-                st.promoted = true;
+                let st = &mut self.st[store];
+                st.replica_region = None;
                 st.writer = region;
                 st.writer_ok = true;
+            }
+            Action::RdsCreateReadReplica => {
+                let store = self.store_of(r);
+                let writer = self.st[store].writer;
+                let other = usize::from(writer == 0);
+                if self.region_down[writer] {
+                    return Err("the source instance's region is unavailable");
+                }
+                if self.region_down[other] {
+                    return Err("the replica's region is unavailable");
+                }
+                self.st[store].replica_region = Some(other);
             }
             Action::RdsRebootForceFailover => {
                 let Res::Rds { multi_az, .. } = m.res[r] else {

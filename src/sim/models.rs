@@ -113,6 +113,12 @@ pub const MODELS: &[ModelDef] = &[
         source: "aws-timings.md 'AWS Backup restore': the snapshot rows plus job overhead (Est)",
     },
     ModelDef {
+        name: "rds.create-read-replica",
+        spec: Spec::Ln(20.0 * MIN, 60.0 * MIN),
+        source:
+            "estimate: a cross-Region replica starts from a snapshot, then catches up; plus the size-bound load (Est)",
+    },
+    ModelDef {
         name: "rds.create-snapshot",
         spec: Spec::Ln(10.0 * MIN, 40.0 * MIN),
         source: "estimate; no published duration (Est)",
@@ -198,6 +204,7 @@ pub const MODEL_NAMES: &[&str] = &[
     "rds.pitr-recovery-point",
     "rds.snapshot-restore",
     "backup.restore-job-overhead",
+    "rds.create-read-replica",
     "rds.create-snapshot",
     "replication-lag.dynamodb",
     "replication-lag.s3-rtc",
