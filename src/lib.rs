@@ -5,6 +5,7 @@
 //! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit). [`montecarlo`] repeats the
 //! simulated drill with independent seeded streams.
 
+pub mod calibrate;
 pub mod drill;
 pub mod engine;
 pub mod exit;

@@ -266,6 +266,90 @@ pub struct MonteCarlo {
     pub rto_histogram: Vec<(f64, f64, u64)>,
     pub rpo_histogram: Vec<(f64, f64, u64)>,
     pub models_overridden: Vec<String>,
+    /// Models fitted from measured drills (`--models`), applied over the defaults.
+    pub models_fitted: Vec<String>,
+    /// Runbook steps whose duration comes from a default model (neither fitted, nor set by the
+    /// scenario).
+    pub steps_on_default_models: Vec<String>,
+    /// With `--sensitivity`: how p95 RTO moves when each knob is halved or doubled, largest
+    /// effect first.
+    pub sensitivity: Vec<Sensitivity>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Sensitivity {
+    pub knob: String,
+    pub p95_rto_s_halved: f64,
+    pub p95_rto_s_doubled: f64,
+    /// Change of p95 RTO against the baseline (negative: faster).
+    pub delta_halved_s: f64,
+    pub delta_doubled_s: f64,
+}
+
+/// Sets one sensitivity knob of a model to a factor.
+type Knob = Box<dyn Fn(&mut SimModel, f64)>;
+
+/// Halves and doubles each knob (every failover step's duration, the health check's timing,
+/// the DNS client cache) and measures p95 RTO with the same seed and runs.
+pub fn sensitivity(
+    loaded: &Loaded,
+    base: &MonteCarlo,
+    runs: u64,
+    seed: u64,
+    threads: usize,
+) -> Result<Vec<Sensitivity>, crate::engine::TargetError> {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let compiled = SimModel::compile(&loaded.scenario);
+    let mut knobs: Vec<(String, Knob)> = Vec::new();
+    for (i, st) in compiled.plan.steps.iter().enumerate().filter(|(_, s)| !s.rollback) {
+        if st.action == crate::scenario::Action::ProbeUntilHealthy {
+            continue;
+        }
+        knobs.push((
+            format!("step {} ({})", st.id, st.action.as_str()),
+            Box::new(move |m: &mut SimModel, f| m.step_scale[i] = f),
+        ));
+    }
+    for r in &loaded.scenario.topology.resources {
+        if let crate::scenario::Resource::Route53Record(rec) = r {
+            if rec.health_check.is_some() {
+                knobs.push((
+                    "health check interval".into(),
+                    Box::new(|m: &mut SimModel, f| m.hc_scale = f),
+                ));
+            }
+            knobs.push((
+                "DNS TTL and client cache".into(),
+                Box::new(|m: &mut SimModel, f| m.ttl_scale = f),
+            ));
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for (name, set) in knobs {
+        let mut p95 = [0.0; 2];
+        for (slot, factor) in [(0, 0.5), (1, 2.0)] {
+            let mut m = compiled.clone();
+            set(&mut m, factor);
+            p95[slot] = simulate_model(&m, loaded, runs, seed, threads, &|_| {}, &never)?
+                .rto_s
+                .p95;
+        }
+        let r = |x: f64| (x * 1000.0).round() / 1000.0;
+        out.push(Sensitivity {
+            knob: name,
+            p95_rto_s_halved: p95[0],
+            p95_rto_s_doubled: p95[1],
+            delta_halved_s: r(p95[0] - base.rto_s.p95),
+            delta_doubled_s: r(p95[1] - base.rto_s.p95),
+        });
+    }
+    out.sort_by(|a, b| {
+        let ea = a.delta_halved_s.abs().max(a.delta_doubled_s.abs());
+        let eb = b.delta_halved_s.abs().max(b.delta_doubled_s.abs());
+        eb.total_cmp(&ea).then_with(|| a.knob.cmp(&b.knob))
+    });
+    Ok(out)
 }
 
 /// Runs in one work unit; small enough to balance two cores, large enough to amortize.
@@ -301,6 +385,19 @@ pub fn simulate_with_abort(
     abort: &std::sync::atomic::AtomicBool,
 ) -> Result<MonteCarlo, crate::engine::TargetError> {
     let model = SimModel::compile(&loaded.scenario);
+    simulate_model(&model, loaded, runs, seed, threads, progress, abort)
+}
+
+/// Runs the batch on an already compiled (possibly adjusted) model.
+pub fn simulate_model(
+    model: &SimModel,
+    loaded: &Loaded,
+    runs: u64,
+    seed: u64,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+    abort: &std::sync::atomic::AtomicBool,
+) -> Result<MonteCarlo, crate::engine::TargetError> {
     let chunks = runs.div_ceil(CHUNK) as usize;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -311,7 +408,7 @@ pub fn simulate_with_abort(
         for _ in 0..threads {
             scope.spawn(|| {
                 let mut acc = Acc::default();
-                let mut target = SimTarget::new(&model);
+                let mut target = SimTarget::new(model);
                 let mut engine = Engine::new();
                 let mut tl = Timeline::new(false);
                 loop {
@@ -384,6 +481,16 @@ pub fn simulate_with_abort(
         rto_histogram: acc.rto.coarse(40),
         rpo_histogram: acc.rpo.coarse(40),
         models_overridden: model.overridden_models.clone(),
+        models_fitted: Vec::new(),
+        steps_on_default_models: s
+            .runbook
+            .steps
+            .iter()
+            .filter(|st| st.duration.is_none() && !s.models.contains_key(&st.id))
+            .filter(|st| st.action != crate::scenario::Action::ProbeUntilHealthy)
+            .map(|st| st.id.clone())
+            .collect(),
+        sensitivity: Vec::new(),
     })
 }
 

@@ -220,3 +220,127 @@ fn run_on_an_invalid_file_writes_nothing() {
         .code(2);
     assert!(!out.exists());
 }
+
+#[test]
+fn calibrate_compare_and_sensitivity_work_end_to_end_on_scorecards() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for seed in 1..=6 {
+        drillbit()
+            .args([
+                "run",
+                "scenarios/pilot-light.yaml",
+                "-q",
+                "--seed",
+                &seed.to_string(),
+                "--out",
+            ])
+            .arg(dir.path().join("drills").join(seed.to_string()))
+            .output()
+            .expect("runs");
+    }
+    let models = dir.path().join("models.yaml");
+    let out = drillbit()
+        .args(["calibrate"])
+        .arg(dir.path().join("drills"))
+        .arg("--out")
+        .arg(&models)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&models).expect("models file");
+    assert!(text.contains("promote-db:") && text.contains("drills: 6"), "{text}");
+    // The models file drives a simulation that says which steps are fitted.
+    let mc_dir = dir.path().join("mc");
+    drillbit()
+        .args([
+            "simulate",
+            "scenarios/pilot-light.yaml",
+            "--runs",
+            "2000",
+            "--sensitivity",
+            "--models",
+        ])
+        .arg(&models)
+        .arg("--out")
+        .arg(&mc_dir)
+        .assert()
+        .code(0);
+    let v = read_json(&mc_dir.join("montecarlo.json"));
+    let fitted: Vec<&str> = v["models_fitted"]
+        .as_array()
+        .expect("fitted")
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert!(
+        fitted.contains(&"promote-db") && fitted.contains(&"scale-api"),
+        "{fitted:?}"
+    );
+    let sens = v["sensitivity"].as_array().expect("sensitivity");
+    assert!(sens.len() >= 3);
+    let effect = |k: &Value| {
+        k["delta_halved_s"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .abs()
+            .max(k["delta_doubled_s"].as_f64().unwrap_or(0.0).abs())
+    };
+    assert!(
+        sens.windows(2).all(|w| effect(&w[0]) >= effect(&w[1])),
+        "ordered by effect"
+    );
+    // Doubling a step on the critical path cannot make p95 RTO shorter.
+    assert!(
+        sens.iter()
+            .all(|k| k["delta_doubled_s"].as_f64().unwrap_or(0.0) >= -1.0),
+        "{sens:?}"
+    );
+    let out = drillbit()
+        .args(["compare", "scenarios/pilot-light.yaml", "--runs", "2000", "--models"])
+        .arg(&models)
+        .arg("--measured")
+        .arg(dir.path().join("drills"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("error of the median") && text.contains("6 drills"),
+        "{text}"
+    );
+    // A scenario can name the models file itself (relative to the scenario file).
+    let scenario = dir.path().join("calibrated.yaml");
+    let base = std::fs::read_to_string(common::root().join("scenarios/pilot-light.yaml")).expect("read");
+    std::fs::write(&scenario, format!("{base}\nmodels: models.yaml\n")).expect("write");
+    drillbit().arg("validate").arg(&scenario).assert().code(0);
+    let out = drillbit()
+        .args(["run", "-q"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.path().join("c"))
+        .output()
+        .expect("runs");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(read_json(&dir.path().join("c/scorecard.json"))["models_overridden"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty()));
+    std::fs::write(&scenario, format!("{base}\nmodels: missing.yaml\n")).expect("write");
+    let out = drillbit().arg("validate").arg(&scenario).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("models file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A models file naming a step the scenario lacks is refused.
+    std::fs::write(&models, "drillbit_models: 1\nmodels:\n  no-such-step: 5m\n").expect("write");
+    drillbit()
+        .args(["simulate", "scenarios/pilot-light.yaml", "--runs", "10", "--models"])
+        .arg(&models)
+        .assert()
+        .code(2);
+}

@@ -501,3 +501,66 @@ fn a_full_failback_resyncs_the_old_primary_and_loses_nothing() {
     );
     assert_clean(since);
 }
+
+/// Issue 6's goal: calibrated on 5 measured drills, the simulator's median RTO is within 15%
+/// of the median of 5 further drills.
+#[test]
+fn calibrated_simulation_predicts_further_drills_within_15_percent() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = |seed: u64, out: &Path| {
+        Command::cargo_bin("drillbit")
+            .expect("binary")
+            .current_dir(common::root())
+            .args([
+                "run",
+                "scenarios/local/async-kill9.yaml",
+                "--target",
+                "local",
+                "-q",
+                "--seed",
+                &seed.to_string(),
+                "--out",
+            ])
+            .arg(out)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .expect("runs");
+    };
+    for i in 0..5u64 {
+        run(100 + i, &dir.path().join("train").join(i.to_string()));
+        run(200 + i, &dir.path().join("test").join(i.to_string()));
+    }
+    let train =
+        drillbit::calibrate::read_scorecards(&drillbit::calibrate::find_scorecards(&[dir.path().join("train")]))
+            .expect("train scorecards");
+    assert_eq!(train.len(), 5);
+    let cal = drillbit::calibrate::calibrate(&train);
+    let names: Vec<&str> = cal.fits.iter().map(|f| f.name.as_str()).collect();
+    assert!(names.contains(&"promote") && names.contains(&"switch"), "{names:?}");
+    let mut loaded = common::load("scenarios/local/async-kill9.yaml");
+    for f in &cal.fits {
+        loaded.scenario.models.insert(f.name.clone(), f.dist.clone());
+    }
+    let predicted = drillbit::montecarlo::simulate(&loaded, 20_000, 1, 2, &|_| {})
+        .expect("simulate")
+        .rto_s
+        .p50;
+    let test = drillbit::calibrate::read_scorecards(&drillbit::calibrate::find_scorecards(&[dir.path().join("test")]))
+        .expect("test scorecards");
+    let mut measured: Vec<f64> = test.iter().filter_map(|c| c["measured"]["rto_s"].as_f64()).collect();
+    measured.sort_by(f64::total_cmp);
+    assert_eq!(measured.len(), 5);
+    let median = measured[2];
+    let error = (predicted - median) / median;
+    eprintln!(
+        "predicted median RTO {predicted} s, measured {measured:?}, error {:+.1}%",
+        error * 100.0
+    );
+    assert!(
+        error.abs() <= 0.15,
+        "predicted {predicted} s vs measured median {median} s"
+    );
+    assert_clean(since);
+}

@@ -2,6 +2,7 @@
 //! subcommand. This is the only layer that prints; it maps every error to an exit code from
 //! `drillbit::exit`.
 
+mod calibrate;
 mod run;
 mod schema;
 mod simulate;
@@ -28,6 +29,10 @@ pub enum Command {
     Simulate(simulate::Args),
     /// Check scenario files; print FILE:LINE:COL for every problem.
     Validate(validate::Args),
+    /// Fit step models from measured drills' scorecards and write a models file.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Set the simulator's predicted RTO (with fitted models) beside measured drills.
+    Compare(calibrate::CompareArgs),
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Print the simulator's default timing models and their sources.
@@ -91,6 +96,8 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Run(a) => run::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Calibrate(a) => calibrate::calibrate(a),
+        Command::Compare(a) => calibrate::compare(a),
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
         Command::Task { backend } => drillbit::local::services::run_task(backend)
@@ -101,6 +108,29 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
 
 pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
     scenario::load_file(path).map_err(Failure::Invalid)
+}
+
+/// Applies a models file from `drillbit calibrate` over the scenario's models; returns the
+/// names applied. A name that is neither a step of the scenario nor a model is an error.
+pub fn apply_models(loaded: &mut Loaded, path: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let models = drillbit::calibrate::load_models(path).map_err(Failure::Usage)?;
+    let steps: Vec<String> = loaded.scenario.all_steps().map(|s| s.id.clone()).collect();
+    let mut names = Vec::new();
+    for (name, dist) in models {
+        let known = steps.contains(&name)
+            || drillbit::sim::models::MODEL_NAMES.contains(&name.as_str())
+            || drillbit::sim::models::COMPUTED_MODEL_NAMES.contains(&name.as_str());
+        if !known {
+            return Err(Failure::Usage(format!(
+                "{}: model `{name}` matches no step of {} and no model name",
+                path.display(),
+                loaded.path
+            )));
+        }
+        loaded.scenario.models.insert(name.clone(), dist);
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// `FILE:LINE:COL: error: ...` and, when the line is known, the line with a caret under the column.

@@ -56,6 +56,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 keep_env: a.keep_env,
                 abort,
                 failback: a.failback,
+                seed: a.seed,
             };
             let (sc, kept) = drillbit::local::run(&loaded, a.seed, &opts)?;
             if let Some(k) = kept {

@@ -25,12 +25,23 @@ pub struct Args {
     /// Output directory (default: reports/<scenario>/montecarlo-sim-seed<S>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Apply models fitted by `drillbit calibrate` over the defaults.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Also report how p95 RTO changes when each step, the health check and the DNS cache
+    /// are halved or doubled.
+    #[arg(long)]
+    pub sensitivity: bool,
     #[arg(long, short)]
     pub quiet: bool,
 }
 
 pub fn run(a: Args) -> Result<i32, Failure> {
-    let loaded = load(&a.file)?;
+    let mut loaded = load(&a.file)?;
+    let fitted = match &a.models {
+        Some(p) => super::apply_models(&mut loaded, p)?,
+        None => Vec::new(),
+    };
     let threads = a
         .threads
         .map(|t| t as usize)
@@ -64,6 +75,11 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     }
     if interrupted.load(Ordering::SeqCst) {
         return Err(Failure::Aborted("interrupted; no partial results were written".into()));
+    }
+    let mut mc = mc;
+    mc.models_fitted = fitted;
+    if a.sensitivity {
+        mc.sensitivity = montecarlo::sensitivity(&loaded, &mc, a.runs, a.seed, threads)?;
     }
     let dir = a
         .out

@@ -35,6 +35,8 @@ pub struct WorkloadConfig {
     pub conninfo: String,
     pub writes_per_second: f64,
     pub probe_interval: Duration,
+    /// Delay before the first probe: the probe schedule's phase against the fault times.
+    pub probe_offset: Duration,
     pub ledger_path: Option<PathBuf>,
     pub start: Instant,
 }
@@ -67,7 +69,13 @@ impl Workload {
                 stop.clone(),
             )));
         }
-        handles.push(rt.spawn(prober(cfg.conninfo, cfg.probe_interval, stop.clone(), events)));
+        handles.push(rt.spawn(prober(
+            cfg.conninfo,
+            cfg.probe_interval,
+            cfg.probe_offset,
+            stop.clone(),
+            events,
+        )));
         Workload { log, stop, handles }
     }
 
@@ -178,8 +186,14 @@ async fn probe_once(client: &Client, n: i64) -> bool {
     }
 }
 
-async fn prober(conninfo: String, interval: Duration, stop: Arc<AtomicBool>, events: Sender<(Instant, Event)>) {
-    let mut tick = tokio::time::interval(interval);
+async fn prober(
+    conninfo: String,
+    interval: Duration,
+    offset: Duration,
+    stop: Arc<AtomicBool>,
+    events: Sender<(Instant, Event)>,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let budget = interval.mul_f64(0.8).max(Duration::from_millis(20));
     let mut client: Option<Client> = None;

@@ -202,6 +202,25 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
         pm(&mc.p_meet_all),
         mc.unrecovered_runs
     );
+    if !mc.models_fitted.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nFitted models (from measured drills): {}.",
+            mc.models_fitted.join(", ")
+        );
+    }
+    if !mc.sensitivity.is_empty() {
+        let _ = writeln!(o, "\n## Sensitivity of p95 RTO ({})\n", f(mc.rto_s.p95));
+        let _ = writeln!(o, "| knob | halved | doubled |");
+        let _ = writeln!(o, "|---|---|---|");
+        for k in &mc.sensitivity {
+            let _ = writeln!(
+                o,
+                "| {} | {:+.1}s | {:+.1}s |",
+                k.knob, k.delta_halved_s, k.delta_doubled_s
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "\nScenario `{}` (sha256 `{}`), {} {}.",

@@ -102,5 +102,36 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
         mc.p_meet_all.estimate * 100.0,
         mc.unrecovered_runs
     );
+    if !mc.models_fitted.is_empty() {
+        let _ = writeln!(o, "  fitted models: {}", mc.models_fitted.join(", "));
+        let _ = writeln!(
+            o,
+            "  steps on default models: {}",
+            mc.steps_on_default_models.join(", ")
+        );
+    }
+    if !mc.sensitivity.is_empty() {
+        let _ = writeln!(
+            o,
+            "  sensitivity of p95 RTO ({}), largest effect first:",
+            f(mc.rto_s.p95)
+        );
+        for k in &mc.sensitivity {
+            let sign = |d: f64| {
+                if d >= 0.0 {
+                    format!("+{}", f(d))
+                } else {
+                    format!("-{}", f(-d))
+                }
+            };
+            let _ = writeln!(
+                o,
+                "    {:<48} halved {:>12}   doubled {:>12}",
+                k.knob,
+                sign(k.delta_halved_s),
+                sign(k.delta_doubled_s)
+            );
+        }
+    }
     o
 }

@@ -133,6 +133,15 @@ pub fn load_str(name: &str, original: &str) -> Result<Loaded, Vec<Diagnostic>> {
     }
     kind_first(&mut root);
     let scenario: Scenario = yaml::from_node(&root).map_err(|e| vec![at(e.mark, e.message.clone())])?;
+    let mut scenario = scenario;
+    if let Some(file) = scenario.models.file.take() {
+        // Relative to the scenario file, as a reader of the scenario would resolve it.
+        let base = Path::new(name).parent().unwrap_or(Path::new(""));
+        let path = base.join(&file);
+        let mark = root.get("models").map(|n| n.mark);
+        let models = crate::calibrate::load_models(&path).map_err(|e| vec![at(mark, format!("models file: {e}"))])?;
+        scenario.models.map = models;
+    }
     let problems = validate::validate(&scenario, &root);
     if !problems.is_empty() {
         return Err(problems.into_iter().map(|(mark, msg)| at(mark, msg)).collect());

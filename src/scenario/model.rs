@@ -29,9 +29,10 @@ pub struct Scenario {
     #[serde(default)]
     pub faults: Vec<Fault>,
     pub runbook: Runbook,
-    /// Simulator model overrides, by step id or by model name (see `drillbit models`).
+    /// Simulator model overrides, by step id or by model name (see `drillbit models`), or the
+    /// path of a models file written by `drillbit calibrate` (relative to the scenario file).
     #[serde(default)]
-    pub models: BTreeMap<String, Dist>,
+    pub models: Models,
     #[serde(default)]
     pub drill: DrillSettings,
     /// Standing cost of the setup, for comparing strategies (reported, not simulated).
@@ -47,6 +48,67 @@ pub struct Cost {
     /// Monthly cost of the primary side, for the DR overhead ratio.
     #[serde(default)]
     pub primary_monthly_usd: Option<f64>,
+}
+
+/// The `models:` section: a mapping of overrides, or a models file to read them from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Models {
+    pub map: BTreeMap<String, Dist>,
+    /// Set while the scenario names a file; the loader reads it into `map`.
+    #[serde(skip)]
+    pub file: Option<String>,
+}
+
+impl std::ops::Deref for Models {
+    type Target = BTreeMap<String, Dist>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for Models {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
+impl<'de> Deserialize<'de> for Models {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Models;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of model overrides, or the path of a models file")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Models, E> {
+                Ok(Models {
+                    map: BTreeMap::new(),
+                    file: Some(v.to_string()),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Models, A::Error> {
+                let map = BTreeMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Models { map, file: None })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Models {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Models".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let dist = generator.subschema_for::<Dist>();
+        schemars::json_schema!({
+            "description": "Model overrides by step id or model name, or the path of a models file from `drillbit calibrate`.",
+            "oneOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": dist}
+            ]
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -551,7 +551,10 @@ fn check_models(s: &Scenario, c: &mut Ctx) {
         .map(|st| (st.id.as_str(), ()))
         .collect();
     for name in s.models.keys() {
-        if !step_ids.contains_key(name.as_str()) && !crate::sim::models::MODEL_NAMES.contains(&name.as_str()) {
+        if !step_ids.contains_key(name.as_str())
+            && !crate::sim::models::MODEL_NAMES.contains(&name.as_str())
+            && !crate::sim::models::COMPUTED_MODEL_NAMES.contains(&name.as_str())
+        {
             c.err_key(
                 &[k("models")],
                 name,

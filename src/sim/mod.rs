@@ -165,6 +165,14 @@ pub struct SimModel {
     /// oldest backup the runbook can use to lose real writes.
     history: Time,
     pub overridden_models: Vec<String>,
+    /// `dns.client-cache`: when set (e.g. fitted from measured drills), the whole wait between a
+    /// record change and the probing client following it; by default uniform(0, TTL) with a
+    /// stale tail.
+    client_cache: Option<Sampler>,
+    /// Sensitivity knobs (1.0 = as modelled): each step's duration, health-check timing, TTL.
+    pub step_scale: Vec<f64>,
+    pub hc_scale: f64,
+    pub ttl_scale: f64,
 }
 
 impl SimModel {
@@ -304,7 +312,12 @@ impl SimModel {
             0.0
         };
         let history = Time::from_secs(longest_backup + 3600.0);
+        let n_steps = plan.steps.len();
         SimModel {
+            client_cache: s.models.get("dns.client-cache").map(Sampler::from_dist),
+            step_scale: vec![1.0; n_steps],
+            hc_scale: 1.0,
+            ttl_scale: 1.0,
             plan,
             history,
             res,
@@ -318,7 +331,7 @@ impl SimModel {
             step_params,
             m: Models::new(&modelset),
             rate: s.workload.writes_per_second,
-            overridden_models: modelset.overridden().to_vec(),
+            overridden_models: s.models.keys().cloned().collect(),
         }
     }
 }
@@ -571,7 +584,7 @@ impl<'m> SimTarget<'m> {
             self.hc_gen += 1;
             // aws-timings.md 'Route 53 health check turning unhealthy':
             // threshold x interval + uniform(0, interval).
-            let delay = threshold as f64 * interval + unit(&mut self.rng) * interval;
+            let delay = (threshold as f64 * interval + unit(&mut self.rng) * interval) * self.model.hc_scale;
             let at = self.after(delay);
             self.schedule(at, Ev::HcUnhealthy { gen: self.hc_gen });
         } else if primary_ok && self.hc_failing {
@@ -591,11 +604,13 @@ impl<'m> SimTarget<'m> {
         };
         // aws-timings.md 'DNS TTL and client caching': uniform(0, TTL) for ~95% of clients,
         // a stale tail for the rest.
-        let wait = if unit(&mut self.rng) < k::STALE_CLIENT_FRACTION {
+        let wait = if let Some(cache) = self.model.client_cache.clone() {
+            self.sample(&cache) * self.model.ttl_scale
+        } else if unit(&mut self.rng) < k::STALE_CLIENT_FRACTION {
             let tail = self.model.m.stale_tail.clone();
-            self.sample(&tail)
+            self.sample(&tail) * self.model.ttl_scale
         } else {
-            unit(&mut self.rng) * ttl
+            unit(&mut self.rng) * ttl * self.model.ttl_scale
         };
         let at = self.after(wait);
         self.schedule(at, Ev::ClientSwitch { region });
@@ -1202,6 +1217,7 @@ impl Target for SimTarget<'_> {
     fn start_action(&mut self, step: usize, attempt: u32, now: Time) -> Result<(), TargetError> {
         self.now = now;
         let (secs, fail) = self.plan_action(step);
+        let secs = secs * self.model.step_scale.get(step).copied().unwrap_or(1.0);
         self.pending[step] = attempt;
         self.pending_fail[step] = fail;
         let at = self.after(secs);

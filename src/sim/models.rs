@@ -221,6 +221,10 @@ pub const MODEL_NAMES: &[&str] = &[
     "scale-out.delay",
 ];
 
+/// Models with no fixed default (computed from the scenario) that a scenario or a calibration
+/// may still set: `dns.client-cache` replaces uniform(0, TTL) plus the stale tail.
+pub const COMPUTED_MODEL_NAMES: &[&str] = &["dns.client-cache"];
+
 /// Fixed parameters that are not durations (and so not overridable as distributions).
 pub mod constants {
     /// aws-timings.md 'DNS TTL and client caching': ~95% of clients honour the TTL.
