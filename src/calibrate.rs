@@ -29,6 +29,9 @@ pub struct Calibration {
     pub targets: Vec<String>,
     pub drills: usize,
     pub fits: Vec<Fit>,
+    /// Every RTO phase (detect, decide, traffic-switch, client-healthy), fitted the same way.
+    /// Written for the record: the simulator derives these from the scenario, not from models.
+    pub phases: Vec<Fit>,
 }
 
 /// Every `scorecard.json` under the given directories (or the files themselves), sorted.
@@ -149,6 +152,7 @@ pub fn fit(name: &str, samples: &[f64]) -> Fit {
 /// Fits every step that ended `ok` and the traffic-switch phase, across the scorecards.
 pub fn calibrate(cards: &[serde_json::Value]) -> Calibration {
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut phase_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut names = std::collections::BTreeSet::new();
     let mut targets = std::collections::BTreeSet::new();
     for c in cards {
@@ -168,6 +172,15 @@ pub fn calibrate(cards: &[serde_json::Value]) -> Calibration {
             }
         }
         for p in c["phases"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap_or("");
+            if !name.starts_with("step:") {
+                if let (Some(a), Some(b)) = (p["start_s"].as_f64(), p["end_s"].as_f64()) {
+                    phase_samples
+                        .entry(name.to_string())
+                        .or_default()
+                        .push((b - a).max(0.0));
+                }
+            }
             if p["name"] == "traffic-switch" {
                 if let (Some(a), Some(b)) = (p["start_s"].as_f64(), p["end_s"].as_f64()) {
                     samples
@@ -183,6 +196,7 @@ pub fn calibrate(cards: &[serde_json::Value]) -> Calibration {
         targets: targets.into_iter().collect(),
         drills: cards.len(),
         fits: samples.iter().map(|(k, v)| fit(k, v)).collect(),
+        phases: phase_samples.iter().map(|(k, v)| fit(k, v)).collect(),
     }
 }
 
@@ -243,6 +257,17 @@ pub fn render(c: &Calibration) -> String {
         );
         let _ = writeln!(o, "  {}: {}", f.name, dist_yaml(&f.dist));
     }
+    if !c.phases.is_empty() {
+        let _ = writeln!(
+            o,
+            "# Measured RTO phases, for the record (the simulator derives them from the scenario)."
+        );
+        let _ = writeln!(o, "phases:");
+        for f in &c.phases {
+            let _ = writeln!(o, "  # {}: n = {}; {}", f.name, f.samples.len(), f.how);
+            let _ = writeln!(o, "  {}: {}", f.name, dist_yaml(&f.dist));
+        }
+    }
     o
 }
 
@@ -255,6 +280,8 @@ struct ModelsFile {
     #[serde(default)]
     drills: Option<u64>,
     models: BTreeMap<String, Dist>,
+    #[serde(default)]
+    phases: BTreeMap<String, Dist>,
 }
 
 /// Reads a models file written by `drillbit calibrate`; errors carry FILE:LINE:COL.
@@ -269,7 +296,7 @@ pub fn load_models(path: &Path) -> Result<BTreeMap<String, Dist>, String> {
             f.drillbit_models
         ));
     }
-    let _ = (f.scenario, f.drills);
+    let _ = (f.scenario, f.drills, f.phases);
     Ok(f.models)
 }
 
@@ -319,6 +346,7 @@ mod tests {
                 fit("promote", &[0.03, 0.035, 0.04, 0.05]),
                 fit("switch", &[0.0, 0.0, 0.001]),
             ],
+            phases: vec![fit("detect", &[0.2, 0.25, 0.3])],
         };
         let dir = std::env::temp_dir().join(format!("drillbit-models-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -43,6 +43,9 @@ pub fn calibrate(a: CalibrateArgs) -> Result<i32, Failure> {
             fit.how
         );
     }
+    for fit in &c.phases {
+        println!("  phase {:<18} n={:<3} {}", fit.name, fit.samples.len(), fit.dist);
+    }
     println!("  models: {}", a.out.display());
     Ok(exit::TARGETS_MET)
 }
