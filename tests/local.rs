@@ -57,25 +57,29 @@ fn leftover_dirs(since: std::time::SystemTime) -> Vec<String> {
 }
 
 fn drill(rel: &str, out: &Path) -> (i32, Value) {
+    drill_with(rel, out, &[])
+}
+
+/// Runs one local drill through the binary with extra flags; returns the exit code and scorecard.
+fn drill_with(rel: &str, out: &Path, extra: &[&str]) -> (i32, Value) {
     let o = Command::cargo_bin("drillbit")
         .expect("binary")
         .current_dir(common::root())
-        .args(["run", rel, "--target", "local", "--out"])
+        .args(["run", rel, "--target", "local"])
+        .args(extra)
+        .arg("--out")
         .arg(out)
         .timeout(Duration::from_secs(120))
         .output()
         .expect("runs");
     let code = o.status.code().unwrap_or(-1);
-    let sc: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
-            panic!(
-                "no scorecard ({e}); exit {code}; stderr: {}",
-                String::from_utf8_lossy(&o.stderr)
-            )
-        }),
-    )
-    .expect("json");
-    (code, sc)
+    let text = std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
+        panic!(
+            "no scorecard ({e}); exit {code}; stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    (code, serde_json::from_str(&text).expect("json"))
 }
 
 fn ledger_rows(out: &Path) -> Vec<(i64, f64)> {
@@ -413,25 +417,12 @@ fn failing_back_to_a_stale_primary_loses_the_failover_writes_and_fails_the_drill
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
-    let o = Command::cargo_bin("drillbit")
-        .expect("binary")
-        .current_dir(common::root())
-        .args([
-            "run",
-            "scenarios/local/failback-stale-primary.yaml",
-            "--target",
-            "local",
-            "--failback",
-            "--out",
-        ])
-        .arg(dir.path())
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
-    let sc: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("scorecard.json")).expect("scorecard"))
-            .expect("json");
+    let (code, sc) = drill_with(
+        "scenarios/local/failback-stale-primary.yaml",
+        dir.path(),
+        &["--failback"],
+    );
+    assert_eq!(code, 1);
     assert_eq!(sc["verdict"]["rto"], "met");
     assert_eq!(sc["verdict"]["failback"], "failed");
     let fb = &sc["failback"];
@@ -456,31 +447,8 @@ fn a_full_failback_resyncs_the_old_primary_and_loses_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
-    let o = Command::cargo_bin("drillbit")
-        .expect("binary")
-        .current_dir(common::root())
-        .args([
-            "run",
-            "scenarios/local/failback.yaml",
-            "--target",
-            "local",
-            "--failback",
-            "--out",
-        ])
-        .arg(dir.path())
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    let sc: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("scorecard.json")).expect("scorecard"))
-            .expect("json");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        sc["failback"]
-    );
+    let (code, sc) = drill_with("scenarios/local/failback.yaml", dir.path(), &["--failback"]);
+    assert_eq!(code, 0, "{}", sc["failback"]);
     assert_eq!(sc["verdict"]["failback"], "ok");
     let fb = &sc["failback"];
     let steps = fb["steps"].as_array().expect("steps");

@@ -857,36 +857,7 @@ impl Cluster {
         }
 
         let step = "start_standby: pg_basebackup";
-        let mut cmd = self.command("pg_basebackup");
-        cmd.arg("-D")
-            .arg(&self.standby.data_dir)
-            .args([
-                "-R",
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-                "-w",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-p",
-            ])
-            .arg(replication_port.to_string())
-            .env("PGCONNECT_TIMEOUT", "5");
-        let out = run_with_timeout(cmd, None, step, BASEBACKUP_TIMEOUT)
-            .map_err(|e| with_detail(e, &self.primary.log_tail()))?;
-        if !out.status.success() {
-            return Err(step_err(
-                step,
-                format!(
-                    "via port {replication_port}: {}{}",
-                    failure(&out),
-                    self.primary.log_tail()
-                ),
-            ));
-        }
+        self.basebackup(&self.standby.data_dir, replication_port, &self.primary, step)?;
         let auto_conf = fs::read_to_string(self.standby.data_dir.join("postgresql.auto.conf")).unwrap_or_default();
         if !auto_conf.contains("primary_conninfo") || !self.standby.data_dir.join("standby.signal").exists() {
             return Err(step_err(step, "pg_basebackup -R wrote no standby configuration"));
@@ -1062,6 +1033,38 @@ impl Cluster {
         }
     }
 
+    /// Clones `source` into `data_dir` with pg_basebackup -R (a standby configuration) through
+    /// `port`; errors carry the source's log tail.
+    fn basebackup(&self, data_dir: &Path, port: u16, source: &Node, step: &str) -> Result<(), PgError> {
+        let mut cmd = self.command("pg_basebackup");
+        cmd.arg("-D")
+            .arg(data_dir)
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-w",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-p",
+            ])
+            .arg(port.to_string())
+            .env("PGCONNECT_TIMEOUT", "5");
+        let out =
+            run_with_timeout(cmd, None, step, BASEBACKUP_TIMEOUT).map_err(|e| with_detail(e, &source.log_tail()))?;
+        if !out.status.success() {
+            return Err(step_err(
+                step,
+                format!("via port {port}: {}{}", failure(&out), source.log_tail()),
+            ));
+        }
+        Ok(())
+    }
+
     /// Failback, first half: rebuilds the old primary as a streaming standby of the promoted
     /// standby. Its old data directory is discarded, not rewound: it may hold writes the new
     /// primary never saw (a stopped primary that came back and took writes is a split brain).
@@ -1083,30 +1086,12 @@ impl Cluster {
         if self.primary.data_dir.exists() {
             fs::remove_dir_all(&self.primary.data_dir)?;
         }
-        let step = "rebuild_primary: pg_basebackup";
-        let mut cmd = self.command("pg_basebackup");
-        cmd.arg("-D")
-            .arg(&self.primary.data_dir)
-            .args([
-                "-R",
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-                "-w",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-p",
-            ])
-            .arg(self.standby.port.to_string())
-            .env("PGCONNECT_TIMEOUT", "5");
-        let out = run_with_timeout(cmd, None, step, BASEBACKUP_TIMEOUT)
-            .map_err(|e| with_detail(e, &self.standby.log_tail()))?;
-        if !out.status.success() {
-            return Err(step_err(step, format!("{}{}", failure(&out), self.standby.log_tail())));
-        }
+        self.basebackup(
+            &self.primary.data_dir,
+            self.standby.port,
+            &self.standby,
+            "rebuild_primary: pg_basebackup",
+        )?;
         append_conf(
             &self.primary.data_dir,
             &format!(
