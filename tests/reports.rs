@@ -54,3 +54,36 @@ fn warm_standby_montecarlo_markdown() {
     mc.scenario.path = "scenarios/warm-standby.yaml".into();
     insta::assert_snapshot!(report::markdown::montecarlo(&mc));
 }
+
+#[test]
+fn pilot_light_runbook() {
+    insta::assert_snapshot!(report::runbook::render(
+        &common::load("scenarios/pilot-light.yaml").scenario
+    ));
+}
+
+#[test]
+fn every_aws_step_of_every_shipped_scenario_renders_its_command() {
+    for f in common::shipped() {
+        let l = drillbit::scenario::load_file(&f).expect("valid");
+        let text = report::runbook::render(&l.scenario);
+        for st in l.scenario.all_steps() {
+            assert!(
+                text.contains(&format!("**{}**", st.id)),
+                "{}: step {} missing",
+                f.display(),
+                st.id
+            );
+            if st.action != drillbit::scenario::Action::Manual {
+                let cmd = report::runbook::command(&l.scenario, st);
+                assert!(
+                    cmd.is_some(),
+                    "{}: no command for {} ({})",
+                    f.display(),
+                    st.id,
+                    st.action.as_str()
+                );
+            }
+        }
+    }
+}

@@ -33,6 +33,11 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Set the simulator's predicted RTO (with fitted models) beside measured drills.
     Compare(calibrate::CompareArgs),
+    /// Print the scenario's runbook as Markdown, with the AWS CLI commands of each step.
+    Runbook {
+        /// Scenario file.
+        file: PathBuf,
+    },
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Print the simulator's default timing models and their sources.
@@ -98,6 +103,11 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::calibrate(a),
         Command::Compare(a) => calibrate::compare(a),
+        Command::Runbook { file } => {
+            let loaded = load(&file)?;
+            print!("{}", drillbit::report::runbook::render(&loaded.scenario));
+            Ok(exit::TARGETS_MET)
+        }
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
         Command::Task { backend } => drillbit::local::services::run_task(backend)

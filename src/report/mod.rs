@@ -3,6 +3,7 @@
 
 pub mod junit;
 pub mod markdown;
+pub mod runbook;
 pub mod terminal;
 
 use std::io::Write;
