@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod drill;
 pub mod engine;
 pub mod exit;
+pub mod lint;
 pub mod local;
 pub mod measure;
 pub mod montecarlo;

@@ -33,6 +33,11 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Set the simulator's predicted RTO (with fitted models) beside measured drills.
     Compare(calibrate::CompareArgs),
+    /// Report the seed's common DR mistakes found in a scenario (exit 0 clean, 1 findings).
+    Lint {
+        /// Scenario file.
+        file: PathBuf,
+    },
     /// Print the scenario's runbook as Markdown, with the AWS CLI commands of each step.
     Runbook {
         /// Scenario file.
@@ -103,6 +108,21 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::calibrate(a),
         Command::Compare(a) => calibrate::compare(a),
+        Command::Lint { file } => {
+            let loaded = load(&file)?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mc = drillbit::montecarlo::simulate(&loaded, 2000, 1, threads, &|_| {})?;
+            let findings = drillbit::lint::lint(&loaded.scenario, Some(mc.rto_s.p50));
+            for f in &findings {
+                println!("{}: {}: {}\n  fix: {}", file.display(), f.rule, f.message, f.fix);
+            }
+            if findings.is_empty() {
+                println!("{}: no findings", file.display());
+                Ok(exit::TARGETS_MET)
+            } else {
+                Ok(exit::TARGET_MISSED)
+            }
+        }
         Command::Runbook { file } => {
             let loaded = load(&file)?;
             print!("{}", drillbit::report::runbook::render(&loaded.scenario));

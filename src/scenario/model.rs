@@ -38,6 +38,17 @@ pub struct Scenario {
     /// Standing cost of the setup, for comparing strategies (reported, not simulated).
     #[serde(default)]
     pub cost: Option<Cost>,
+    /// Requirements beyond RTO and RPO that `drillbit lint` checks (compliance).
+    #[serde(default)]
+    pub requirements: Option<Requirements>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// How long backups must be kept (e.g. 7y for financial records).
+    #[serde(default)]
+    pub retention: Option<PosDur>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
