@@ -18,6 +18,29 @@ fn margin(x: Option<f64>) -> String {
     }
 }
 
+/// One table for runbook and rollback steps alike.
+fn steps_table(o: &mut String, steps: &[crate::scorecard::StepOut]) {
+    let _ = writeln!(o, "| step | action | resource | start | end | outcome | attempts |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    for s in steps {
+        let outcome = match &s.detail {
+            Some(d) if s.outcome != "ok" => format!("{} ({d})", s.outcome),
+            _ => s.outcome.to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            s.id,
+            s.action,
+            s.resource.as_deref().unwrap_or(""),
+            opt(s.start_s),
+            opt(s.end_s),
+            outcome,
+            s.attempts
+        );
+    }
+}
+
 pub fn scorecard(sc: &Scorecard) -> String {
     let mut o = String::new();
     let badge = if sc.verdict.overall == "pass" { "PASS" } else { "FAIL" };
@@ -71,25 +94,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
         );
     }
     let _ = writeln!(o, "\n## Runbook steps\n");
-    let _ = writeln!(o, "| step | action | resource | start | end | outcome | attempts |");
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-    for s in &sc.steps {
-        let outcome = match &s.detail {
-            Some(d) if s.outcome != "ok" => format!("{} ({d})", s.outcome),
-            _ => s.outcome.to_string(),
-        };
-        let _ = writeln!(
-            o,
-            "| {} | `{}` | {} | {} | {} | {} | {} |",
-            s.id,
-            s.action,
-            s.resource.as_deref().unwrap_or(""),
-            opt(s.start_s),
-            opt(s.end_s),
-            outcome,
-            s.attempts
-        );
-    }
+    steps_table(&mut o, &sc.steps);
     if let Some(fb) = &sc.failback {
         let _ = writeln!(
             o,
@@ -103,20 +108,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
             fb.failed_probes,
             sc.measured.lost_after_recovery
         );
-        let _ = writeln!(o, "| step | action | resource | start | end | outcome |");
-        let _ = writeln!(o, "|---|---|---|---|---|---|");
-        for s in &fb.steps {
-            let _ = writeln!(
-                o,
-                "| {} | `{}` | {} | {} | {} | {} |",
-                s.id,
-                s.action,
-                s.resource.as_deref().unwrap_or(""),
-                opt(s.start_s),
-                opt(s.end_s),
-                s.outcome
-            );
-        }
+        steps_table(&mut o, &fb.steps);
     }
     let path = if sc.critical_path.is_empty() {
         "(no runbook step)".to_string()
