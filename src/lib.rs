@@ -5,10 +5,16 @@
 //! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit). [`montecarlo`] repeats the
 //! simulated drill with independent seeded streams.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod calibrate;
 pub mod drill;
+#[cfg(feature = "aws")]
+pub mod emulator;
 pub mod engine;
 pub mod exit;
+pub mod faultlayer;
+pub mod fis;
 pub mod lint;
 pub mod local;
 pub mod measure;

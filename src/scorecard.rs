@@ -160,6 +160,10 @@ pub struct Scorecard {
     pub events: Vec<EventOut>,
     pub models_overridden: Vec<String>,
     pub cost: Option<crate::scenario::Cost>,
+    /// What the target says about how it measured (emulator: what was modelled, the moto
+    /// version, provisioning, the FIS experiment).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Seconds with millisecond resolution: stable text in every report.
@@ -299,6 +303,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         events,
         models_overridden: cx.models_overridden.clone(),
         cost: scenario.cost.clone(),
+        notes: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! subcommand. This is the only layer that prints; it maps every error to an exit code from
 //! `drillbit::exit`.
 
+mod awscmd;
 mod calibrate;
 mod run;
 mod schema;
@@ -43,6 +44,11 @@ pub enum Command {
         /// Scenario file.
         file: PathBuf,
     },
+    /// Print the AWS FIS experiment template of the scenario's faults (CreateExperimentTemplate JSON).
+    FisTemplate(awscmd::FisArgs),
+    /// Print every AWS API call and fault a drill would make on a target; calls nothing.
+    #[cfg(feature = "aws")]
+    Plan(awscmd::PlanArgs),
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Print the simulator's default timing models and their sources.
@@ -62,6 +68,10 @@ pub enum TargetArg {
     Sim,
     /// Real PostgreSQL primary and standby, router and client on this machine.
     Local,
+    /// The runbook through the AWS SDK against a local AWS emulator (moto, started by drillbit,
+    /// or --endpoint-url), faults through drillbit's fault layer.
+    #[cfg(feature = "aws")]
+    Emulator,
 }
 
 impl TargetArg {
@@ -69,6 +79,8 @@ impl TargetArg {
         match self {
             TargetArg::Sim => "sim",
             TargetArg::Local => "local",
+            #[cfg(feature = "aws")]
+            TargetArg::Emulator => "emulator",
         }
     }
 }
@@ -128,6 +140,9 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
             print!("{}", drillbit::report::runbook::render(&loaded.scenario));
             Ok(exit::TARGETS_MET)
         }
+        Command::FisTemplate(a) => awscmd::fis_template(a),
+        #[cfg(feature = "aws")]
+        Command::Plan(a) => awscmd::plan(a),
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
         Command::Task { backend } => drillbit::local::services::run_task(backend)

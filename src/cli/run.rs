@@ -28,6 +28,15 @@ pub struct Args {
     /// the scorecard gains a `failback` section.
     #[arg(long)]
     pub failback: bool,
+    /// emulator: an AWS-compatible endpoint to drive instead of starting moto (default: the
+    /// AWS_ENDPOINT_URL environment variable, if set).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// emulator: an API fault for the whole drill, e.g.
+    /// `service=rds,operation=PromoteReadReplica,error=Throttling,count=2` (keys: service,
+    /// region, operation, resource, error, status, latency, count). Repeatable.
+    #[arg(long = "api-fault", value_name = "SPEC")]
+    pub api_faults: Vec<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -35,6 +44,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
+    if a.target.as_str() != "emulator" && (a.endpoint_url.is_some() || !a.api_faults.is_empty()) {
+        return Err(Failure::Usage(
+            "--endpoint-url and --api-fault apply to --target emulator".into(),
+        ));
+    }
     if a.failback && loaded.scenario.runbook.rollback.is_empty() {
         return Err(Failure::Usage(format!(
             "--failback: {} has no rollback steps (runbook.rollback)",
@@ -63,6 +77,33 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 eprintln!("kept the data directories in {}", k.display());
             }
             sc
+        }
+        #[cfg(feature = "aws")]
+        TargetArg::Emulator => {
+            let mut api_faults = Vec::new();
+            for spec in &a.api_faults {
+                api_faults.push(
+                    spec.parse::<drillbit::emulator::ApiFault>()
+                        .map_err(|e| Failure::Usage(format!("--api-fault `{spec}`: {e}")))?,
+                );
+            }
+            let abort = Arc::new(AtomicBool::new(false));
+            let flag = abort.clone();
+            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+            let endpoint_url = a
+                .endpoint_url
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
+            let opts = drillbit::emulator::EmulatorOptions {
+                out_dir: dir.clone(),
+                endpoint_url,
+                abort,
+                failback: a.failback,
+                seed: a.seed,
+                api_faults,
+                quiet: a.quiet,
+            };
+            drillbit::emulator::run(&loaded, a.seed, &opts)?
         }
     };
     let files = report::write_drill(&dir, &sc)

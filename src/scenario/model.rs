@@ -41,6 +41,31 @@ pub struct Scenario {
     /// Requirements beyond RTO and RPO that `drillbit lint` checks (compliance).
     #[serde(default)]
     pub requirements: Option<Requirements>,
+    /// Settings for the `aws` and `emulator` targets: the accounts a live drill may touch, the
+    /// FIS role and stop conditions.
+    #[serde(default)]
+    pub aws: Option<AwsSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// The AWS account ids a live drill may run in (checked against the caller identity).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// The regions a live drill may touch (default: the primary and DR regions).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// The IAM role AWS FIS assumes to run the experiment.
+    #[serde(default)]
+    pub fis_role_arn: Option<String>,
+    /// CloudWatch alarm ARNs that stop the FIS experiment when they fire.
+    #[serde(default)]
+    pub stop_alarms: Vec<String>,
+    /// Subnet ids per region for network faults (aws:network:disrupt-connectivity); without
+    /// them the template selects subnets by the tag `drillbit:region`.
+    #[serde(default)]
+    pub subnets: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]

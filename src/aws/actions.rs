@@ -1,0 +1,841 @@
+//! Runbook actions as AWS SDK calls. Each action makes its call(s), then waits for the state it
+//! promised (describe until `available`, running count reached, change `INSYNC`) and returns;
+//! the engine stamps its start and end on the timeline and owns its timeout.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
+    RrType,
+};
+
+use super::{api_error, ApiError, Capabilities, Clients};
+use crate::scenario::{Action, Resource, Routing, Scenario, Side, Step};
+
+/// What drillbit knows of the environment beyond the scenario: identifiers the provider
+/// assigned, and what the runbook changed.
+#[derive(Debug, Default, Clone)]
+pub struct Names {
+    /// Hosted zone id of each Route 53 record resource.
+    pub zone: BTreeMap<String, String>,
+    /// Health check id per (record resource, region).
+    pub health_check: BTreeMap<(String, String), String>,
+    /// The endpoint (an ALB's DNS name) that serves each region.
+    pub endpoint: BTreeMap<String, String>,
+    /// The database instance that stands for a resource in a region, when it is not the
+    /// scenario's own name (a failback replica).
+    pub db_member: BTreeMap<(String, String), String>,
+    /// Instances drillbit promoted with a successful call (for emulators whose describe keeps
+    /// the replica's source link after promotion, see [`Capabilities::promote_clears_source`]).
+    pub promoted: HashSet<String>,
+    /// The AWS account id (from STS, or the emulator's).
+    pub account: String,
+}
+
+/// Everything an action needs; cheap to clone into a task.
+#[derive(Clone)]
+pub struct Env {
+    pub scenario: Arc<Scenario>,
+    pub clients: Clients,
+    pub caps: Option<&'static Capabilities>,
+    pub names: Arc<Mutex<Names>>,
+    /// How often a wait describes the resource again.
+    pub poll: Duration,
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    Ok,
+    Failed(String),
+    Unsupported(String),
+}
+
+impl From<ApiError> for Done {
+    fn from(e: ApiError) -> Done {
+        match e {
+            ApiError::Unsupported(m) => Done::Unsupported(m),
+            ApiError::Failed(m) => Done::Failed(m),
+        }
+    }
+}
+
+impl Env {
+    pub fn names(&self) -> std::sync::MutexGuard<'_, Names> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn primary(&self) -> &str {
+        &self.scenario.topology.primary_region
+    }
+
+    pub fn dr(&self) -> &str {
+        &self.scenario.topology.dr_region
+    }
+
+    pub fn side_region(&self, side: Option<Side>, default_dr: bool) -> String {
+        match side {
+            Some(Side::Primary) => self.primary().to_string(),
+            Some(Side::Dr) => self.dr().to_string(),
+            None if default_dr => self.dr().to_string(),
+            None => self.primary().to_string(),
+        }
+    }
+
+    pub fn rds_arn(&self, region: &str, instance: &str) -> String {
+        format!("arn:aws:rds:{region}:{}:db:{instance}", self.names().account)
+    }
+
+    pub fn cluster_arn(&self, region: &str, cluster: &str) -> String {
+        format!("arn:aws:rds:{region}:{}:cluster:{cluster}", self.names().account)
+    }
+
+    /// The database instance standing for `resource` in `region`.
+    pub fn db_member(&self, resource: &str, region: &str) -> Option<String> {
+        if let Some(n) = self.names().db_member.get(&(resource.to_string(), region.to_string())) {
+            return Some(n.clone());
+        }
+        self.scenario.topology.resources.iter().find_map(|r| match r {
+            Resource::RdsInstance(db) if db.id == resource && self.side_region(db.side, false) == region => {
+                Some(db.instance.clone())
+            }
+            Resource::RdsReadReplica(rr) if rr.source == resource && self.side_region(rr.side, true) == region => {
+                Some(rr.instance.clone())
+            }
+            _ => None,
+        })
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs one action to its end state.
+pub async fn run(env: &Env, step: &Step) -> Done {
+    let name = step.action.as_str();
+    if let Some(why) = env.caps.and_then(|c| c.why_unsupported(name)) {
+        return Done::Unsupported(format!("unsupported by {}: {why}", env.caps.map_or("", |c| c.emulator)));
+    }
+    let res = step.resource.as_deref().and_then(|r| env.scenario.resource(r)).cloned();
+    let r = match (step.action, res) {
+        (Action::RdsPromoteReadReplica, Some(Resource::RdsReadReplica(rr))) => {
+            promote(env, &env.side_region(rr.side, true), &rr.instance).await
+        }
+        (Action::RdsPromoteReadReplica, Some(Resource::RdsInstance(db))) => {
+            // Failback: promote the primary-side replica that `rds.create-read-replica` made.
+            let region = env.side_region(db.side, false);
+            let member = env.db_member(&db.id, &region).unwrap_or(db.instance.clone());
+            promote(env, &region, &member).await
+        }
+        (Action::RdsCreateReadReplica, Some(Resource::RdsInstance(db))) => create_failback_replica(env, &db.id).await,
+        (Action::RdsRebootForceFailover, Some(Resource::RdsInstance(db))) => {
+            let c = env.clients.region(&env.side_region(db.side, false)).clone();
+            match c
+                .rds
+                .reboot_db_instance()
+                .db_instance_identifier(&db.instance)
+                .force_failover(db.multi_az)
+                .send()
+                .await
+            {
+                Ok(_) => wait_instance(env, &c.region, &db.instance, false).await,
+                Err(e) => Err(api_error("RebootDBInstance", e)),
+            }
+        }
+        (Action::RdsCreateSnapshot, Some(Resource::RdsInstance(db))) => {
+            let c = env.clients.region(&env.side_region(db.side, false)).clone();
+            let id = format!("{}-drill-{}", db.instance, now_secs());
+            match c
+                .rds
+                .create_db_snapshot()
+                .db_instance_identifier(&db.instance)
+                .db_snapshot_identifier(&id)
+                .send()
+                .await
+            {
+                Ok(_) => wait_snapshot(env, &c.region, &id).await,
+                Err(e) => Err(api_error("CreateDBSnapshot", e)),
+            }
+        }
+        (Action::RdsRestoreFromSnapshot, Some(Resource::RdsInstance(db))) => restore_snapshot(env, &db).await,
+        (Action::RdsRestorePointInTime, Some(Resource::RdsInstance(db))) => {
+            let c = env.clients.region(&env.side_region(db.side, false)).clone();
+            let target = format!("{}-restored", db.instance);
+            match c
+                .rds
+                .restore_db_instance_to_point_in_time()
+                .source_db_instance_identifier(&db.instance)
+                .target_db_instance_identifier(&target)
+                .use_latest_restorable_time(true)
+                .send()
+                .await
+            {
+                Ok(_) => wait_instance(env, &c.region, &target, false).await,
+                Err(e) => Err(api_error("RestoreDBInstanceToPointInTime", e)),
+            }
+        }
+        (Action::RdsStartBackupReplication, Some(Resource::RdsInstance(db))) => {
+            let arn = env.rds_arn(&env.side_region(db.side, false), &db.instance);
+            env.clients
+                .dr
+                .rds
+                .start_db_instance_automated_backups_replication()
+                .source_db_instance_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("StartDBInstanceAutomatedBackupsReplication", e))
+        }
+        (Action::AuroraFailoverDbCluster, Some(Resource::AuroraGlobal(a))) => {
+            let c = env.clients.primary.clone();
+            match c
+                .rds
+                .failover_db_cluster()
+                .db_cluster_identifier(&a.primary_cluster)
+                .send()
+                .await
+            {
+                Ok(_) => wait_cluster(env, &c.region, &a.primary_cluster).await,
+                Err(e) => Err(api_error("FailoverDBCluster", e)),
+            }
+        }
+        (Action::AuroraFailoverGlobalCluster, Some(Resource::AuroraGlobal(a))) => {
+            let target = env.cluster_arn(env.dr(), &a.secondary_cluster);
+            match env
+                .clients
+                .primary
+                .rds
+                .failover_global_cluster()
+                .global_cluster_identifier(&a.global_cluster)
+                .target_db_cluster_identifier(target)
+                .allow_data_loss(step.allow_data_loss != Some(false))
+                .send()
+                .await
+            {
+                Ok(_) => {
+                    env.names().promoted.insert(a.secondary_cluster.clone());
+                    wait_cluster(env, env.dr(), &a.secondary_cluster).await
+                }
+                Err(e) => Err(api_error("FailoverGlobalCluster", e)),
+            }
+        }
+        (Action::AuroraSwitchoverGlobalCluster, Some(Resource::AuroraGlobal(a))) => {
+            let target = env.cluster_arn(env.primary(), &a.primary_cluster);
+            match env
+                .clients
+                .primary
+                .rds
+                .switchover_global_cluster()
+                .global_cluster_identifier(&a.global_cluster)
+                .target_db_cluster_identifier(target)
+                .send()
+                .await
+            {
+                Ok(_) => wait_cluster(env, env.primary(), &a.primary_cluster).await,
+                Err(e) => Err(api_error("SwitchoverGlobalCluster", e)),
+            }
+        }
+        (Action::DynamodbCheckGlobalTable, Some(Resource::DynamodbGlobalTable(t))) => check_table(env, &t).await,
+        (Action::S3CheckReplication, Some(Resource::S3Bucket(b))) => check_replication(env, &b).await,
+        (Action::EcsUpdateService, Some(Resource::EcsService(e))) => {
+            let desired = step.desired.unwrap_or(e.primary.desired);
+            scale_ecs(env, env.dr(), &e.dr.cluster, &e.dr.service, desired).await
+        }
+        (Action::AutoscalingUpdateGroup, Some(Resource::AutoScalingGroup(g))) => {
+            let desired = step.desired.unwrap_or(g.primary.desired);
+            scale_asg(env, env.dr(), &g.dr.name, desired, step.min).await
+        }
+        (Action::Route53FailoverToSecondary, Some(Resource::Route53Record(r))) => {
+            point_record(env, &r.id, env.dr()).await
+        }
+        (Action::Route53FailoverToPrimary, Some(Resource::Route53Record(r))) => {
+            point_record(env, &r.id, env.primary()).await
+        }
+        (Action::BackupRestore, Some(Resource::BackupPlan(b))) => backup_restore(env, &b).await,
+        (Action::ElasticacheFailoverGlobalDatastore, _) => Err(ApiError::Unsupported(
+            "drillbit's AWS build does not drive ElastiCache yet (failover-global-replication-group)".into(),
+        )),
+        (Action::IacDeploy, _) => Err(ApiError::Unsupported(
+            "an IaC deployment is run by its own tool (cloudformation deploy / terraform apply), not through the AWS API".into(),
+        )),
+        (a, r) => Err(ApiError::Failed(format!(
+            "{} cannot act on {}",
+            a.as_str(),
+            r.map_or("no resource".to_string(), |r| format!("resource `{}`", r.id()))
+        ))),
+    };
+    match r {
+        Ok(()) => Done::Ok,
+        Err(e) => e.into(),
+    }
+}
+
+/// Describes until `done` says the state is reached; an error of the describe call ends it.
+async fn wait_until<F, Fut>(env: &Env, mut done: F) -> Result<(), ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ApiError>>,
+{
+    loop {
+        if done().await? {
+            return Ok(());
+        }
+        tokio::time::sleep(env.poll).await;
+    }
+}
+
+/// One instance's status and replica source, or None when it does not exist.
+pub async fn describe_instance(env: &Env, region: &str, id: &str) -> Result<Option<(String, bool)>, ApiError> {
+    match env
+        .clients
+        .region(region)
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_instances().first().map(|d| {
+            (
+                d.db_instance_status().unwrap_or("").to_string(),
+                d.read_replica_source_db_instance_identifier().is_some(),
+            )
+        })),
+        Err(e) => {
+            use aws_sdk_rds::error::ProvideErrorMetadata;
+            if e.code() == Some("DBInstanceNotFound") || e.code() == Some("DBInstanceNotFoundFault") {
+                Ok(None)
+            } else {
+                Err(api_error("DescribeDBInstances", e))
+            }
+        }
+    }
+}
+
+async fn wait_instance(env: &Env, region: &str, id: &str, writer: bool) -> Result<(), ApiError> {
+    let clears = env.caps.is_none_or(|c| c.promote_clears_source);
+    wait_until(env, || async {
+        Ok(match describe_instance(env, region, id).await? {
+            Some((status, replica)) => status == "available" && (!writer || !replica || !clears),
+            None => false,
+        })
+    })
+    .await
+}
+
+async fn promote(env: &Env, region: &str, instance: &str) -> Result<(), ApiError> {
+    let c = env.clients.region(region);
+    c.rds
+        .promote_read_replica()
+        .db_instance_identifier(instance)
+        .send()
+        .await
+        .map_err(|e| api_error("PromoteReadReplica", e))?;
+    wait_instance(env, region, instance, true).await?;
+    env.names().promoted.insert(instance.to_string());
+    Ok(())
+}
+
+/// Failback, first half: a read replica of the current (DR) writer in the primary region.
+async fn create_failback_replica(env: &Env, resource: &str) -> Result<(), ApiError> {
+    let (primary, dr) = (env.primary().to_string(), env.dr().to_string());
+    let source = env
+        .db_member(resource, &dr)
+        .ok_or_else(|| ApiError::Failed(format!("no DR instance of `{resource}` to replicate from")))?;
+    let base = env.db_member(resource, &primary).unwrap_or(resource.to_string());
+    let name = format!(
+        "{}-fb{}",
+        base.trim_end_matches(|c: char| c.is_ascii_digit())
+            .trim_end_matches("-fb"),
+        now_secs() % 100_000
+    );
+    env.clients
+        .primary
+        .rds
+        .create_db_instance_read_replica()
+        .db_instance_identifier(&name)
+        .source_db_instance_identifier(env.rds_arn(&dr, &source))
+        .send()
+        .await
+        .map_err(|e| api_error("CreateDBInstanceReadReplica", e))?;
+    wait_instance(env, &primary, &name, false).await?;
+    env.names().db_member.insert((resource.to_string(), primary), name);
+    Ok(())
+}
+
+async fn wait_snapshot(env: &Env, region: &str, id: &str) -> Result<(), ApiError> {
+    let c = env.clients.region(region);
+    wait_until(env, || async {
+        let out = c
+            .rds
+            .describe_db_snapshots()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeDBSnapshots", e))?;
+        Ok(out.db_snapshots().first().and_then(|s| s.status()) == Some("available"))
+    })
+    .await
+}
+
+async fn restore_snapshot(env: &Env, db: &crate::scenario::RdsInstance) -> Result<(), ApiError> {
+    let c = env.clients.dr.clone();
+    let snaps = c
+        .rds
+        .describe_db_snapshots()
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeDBSnapshots", e))?;
+    let newest = snaps
+        .db_snapshots()
+        .iter()
+        .filter(|s| s.status() == Some("available"))
+        .filter(|s| {
+            s.db_instance_identifier() == Some(db.instance.as_str())
+                || s.db_snapshot_identifier().is_some_and(|i| i.contains(&db.instance))
+        })
+        .max_by_key(|s| s.snapshot_create_time().map(|t| t.secs()))
+        .and_then(|s| s.db_snapshot_arn().or(s.db_snapshot_identifier()).map(String::from))
+        .ok_or_else(|| ApiError::Failed(format!("no available snapshot of {} in {}", db.instance, c.region)))?;
+    let target = format!("{}-dr", db.instance);
+    let mut req = c
+        .rds
+        .restore_db_instance_from_db_snapshot()
+        .db_instance_identifier(&target)
+        .db_snapshot_identifier(newest);
+    if let Some(class) = &db.class {
+        req = req.db_instance_class(class);
+    }
+    req.send()
+        .await
+        .map_err(|e| api_error("RestoreDBInstanceFromDBSnapshot", e))?;
+    wait_instance(env, &c.region, &target, false).await?;
+    env.names().db_member.insert((db.id.clone(), c.region.clone()), target);
+    Ok(())
+}
+
+async fn wait_cluster(env: &Env, region: &str, id: &str) -> Result<(), ApiError> {
+    let c = env.clients.region(region);
+    wait_until(env, || async {
+        let out = c
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeDBClusters", e))?;
+        Ok(out.db_clusters().first().and_then(|c| c.status()) == Some("available"))
+    })
+    .await
+}
+
+async fn check_table(env: &Env, t: &crate::scenario::DynamodbGlobalTable) -> Result<(), ApiError> {
+    let c = &env.clients.dr;
+    let out = c
+        .dynamodb
+        .describe_table()
+        .table_name(&t.table)
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeTable", e))?;
+    let table = out
+        .table()
+        .ok_or_else(|| ApiError::Failed(format!("{} has no table {}", c.region, t.table)))?;
+    let status = table.table_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+    if status != "ACTIVE" {
+        return Err(ApiError::Failed(format!(
+            "table {} in {} is {status}, not ACTIVE",
+            t.table, c.region
+        )));
+    }
+    let replicas: Vec<&str> = table.replicas().iter().filter_map(|r| r.region_name()).collect();
+    let missing: Vec<&String> = t
+        .regions
+        .iter()
+        .filter(|r| **r != c.region && !replicas.contains(&r.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::Failed(format!(
+            "global table {} in {} has no replica in {}",
+            t.table,
+            c.region,
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
+}
+
+async fn check_replication(env: &Env, b: &crate::scenario::S3Bucket) -> Result<(), ApiError> {
+    let out = env
+        .clients
+        .primary
+        .s3
+        .get_bucket_replication()
+        .bucket(&b.bucket)
+        .send()
+        .await
+        .map_err(|e| api_error("GetBucketReplication", e))?;
+    let cfg = out
+        .replication_configuration()
+        .ok_or_else(|| ApiError::Failed(format!("bucket {} has no replication configuration", b.bucket)))?;
+    let want = b.replication.as_ref().map(|r| r.destination.clone());
+    let enabled: Vec<_> = cfg
+        .rules()
+        .iter()
+        .filter(|r| r.status().as_str() == "Enabled")
+        .collect();
+    let Some(rule) = enabled.iter().find(|r| {
+        want.as_deref()
+            .is_none_or(|w| r.destination().is_some_and(|d| d.bucket().ends_with(w)))
+    }) else {
+        return Err(ApiError::Failed(format!(
+            "bucket {}: no enabled replication rule to {}",
+            b.bucket,
+            want.as_deref().unwrap_or("a destination")
+        )));
+    };
+    if b.replication.as_ref().is_some_and(|r| r.rtc) {
+        let rtc = rule
+            .destination()
+            .and_then(|d| d.replication_time())
+            .is_some_and(|t| t.status().as_str() == "Enabled");
+        if !rtc {
+            return Err(ApiError::Failed(format!(
+                "bucket {}: Replication Time Control is not enabled on the rule",
+                b.bucket
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn scale_ecs(env: &Env, region: &str, cluster: &str, service: &str, desired: u32) -> Result<(), ApiError> {
+    let c = env.clients.region(region);
+    c.ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .desired_count(desired as i32)
+        .send()
+        .await
+        .map_err(|e| api_error("UpdateService", e))?;
+    wait_until(env, || async {
+        let out = c
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeServices", e))?;
+        Ok(out
+            .services()
+            .first()
+            .is_some_and(|s| s.running_count() >= desired as i32))
+    })
+    .await
+}
+
+async fn scale_asg(env: &Env, region: &str, name: &str, desired: u32, min: Option<u32>) -> Result<(), ApiError> {
+    let c = env.clients.region(region);
+    let mut req = c
+        .asg
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .desired_capacity(desired as i32);
+    if let Some(m) = min {
+        req = req.min_size(m as i32);
+    }
+    req.send().await.map_err(|e| api_error("UpdateAutoScalingGroup", e))?;
+    wait_until(env, || async {
+        Ok(in_service(env, region, name).await? >= desired as usize)
+    })
+    .await
+}
+
+/// InService instances of an Auto Scaling group.
+pub async fn in_service(env: &Env, region: &str, name: &str) -> Result<usize, ApiError> {
+    let out = env
+        .clients
+        .region(region)
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeAutoScalingGroups", e))?;
+    Ok(out.auto_scaling_groups().first().map_or(0, |g| {
+        g.instances()
+            .iter()
+            .filter(|i| i.lifecycle_state().is_some_and(|s| s.as_str() == "InService"))
+            .count()
+    }))
+}
+
+/// The record set of a Route 53 record resource that answers for the primary region.
+pub fn record_set(
+    env: &Env,
+    record: &str,
+    answer_region: &str,
+    for_region: &str,
+) -> Result<ResourceRecordSet, ApiError> {
+    let s = &env.scenario;
+    let Some(Resource::Route53Record(r)) = s.resource(record) else {
+        return Err(ApiError::Failed(format!("`{record}` is not a Route 53 record")));
+    };
+    let names = env.names();
+    let endpoint = names.endpoint.get(answer_region).cloned().unwrap_or_else(|| {
+        format!(
+            "{}.{answer_region}.elb.amazonaws.com",
+            r.record.split('.').next().unwrap_or("app")
+        )
+    });
+    let mut b = ResourceRecordSet::builder()
+        .name(&r.record)
+        .r#type(RrType::Cname)
+        .ttl(r.ttl.secs().round().max(0.0) as i64)
+        .set_identifier(for_region)
+        .resource_records(
+            ResourceRecord::builder()
+                .value(endpoint)
+                .build()
+                .map_err(|e| ApiError::Failed(e.to_string()))?,
+        );
+    b = match r.routing {
+        Routing::Failover => b.failover(if for_region == s.topology.primary_region {
+            ResourceRecordSetFailover::Primary
+        } else {
+            ResourceRecordSetFailover::Secondary
+        }),
+        Routing::Latency => b.region(aws_sdk_route53::types::ResourceRecordSetRegion::from(for_region)),
+    };
+    if let Some(hc) = names.health_check.get(&(record.to_string(), for_region.to_string())) {
+        b = b.health_check_id(hc);
+    }
+    b.build().map_err(|e| ApiError::Failed(e.to_string()))
+}
+
+/// UPSERTs record sets and waits until the change is INSYNC.
+pub async fn upsert(env: &Env, record: &str, sets: Vec<ResourceRecordSet>) -> Result<(), ApiError> {
+    let zone = env
+        .names()
+        .zone
+        .get(record)
+        .cloned()
+        .ok_or_else(|| ApiError::Failed(format!("no hosted zone known for `{record}`")))?;
+    let mut batch = ChangeBatch::builder().comment("drillbit");
+    for set in sets {
+        batch = batch.changes(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(set)
+                .build()
+                .map_err(|e| ApiError::Failed(e.to_string()))?,
+        );
+    }
+    let out = env
+        .clients
+        .route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(batch.build().map_err(|e| ApiError::Failed(e.to_string()))?)
+        .send()
+        .await
+        .map_err(|e| api_error("ChangeResourceRecordSets", e))?;
+    let id = out.change_info().map(|c| c.id().to_string()).unwrap_or_default();
+    wait_until(env, || async {
+        let c = env
+            .clients
+            .route53
+            .get_change()
+            .id(&id)
+            .send()
+            .await
+            .map_err(|e| api_error("GetChange", e))?;
+        Ok(c.change_info().is_some_and(|i| *i.status() == ChangeStatus::Insync))
+    })
+    .await
+}
+
+/// The runbook's traffic switch: the primary region's record set answers with `to`'s endpoint.
+async fn point_record(env: &Env, record: &str, to: &str) -> Result<(), ApiError> {
+    let set = record_set(env, record, to, env.primary())?;
+    upsert(env, record, vec![set]).await
+}
+
+async fn backup_restore(env: &Env, b: &crate::scenario::BackupPlan) -> Result<(), ApiError> {
+    let c = env.clients.dr.clone();
+    let vault = b.copy_to.as_ref().map_or(b.vault.clone(), |v| v.vault.clone());
+    let points = c
+        .backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(&vault)
+        .send()
+        .await
+        .map_err(|e| api_error("ListRecoveryPointsByBackupVault", e))?;
+    let newest = points
+        .recovery_points()
+        .iter()
+        .max_by_key(|p| p.creation_date().map(|t| t.secs()))
+        .and_then(|p| p.recovery_point_arn().map(String::from))
+        .ok_or_else(|| ApiError::Failed(format!("no recovery point in vault {vault} ({})", c.region)))?;
+    let role = format!(
+        "arn:aws:iam::{}:role/service-role/AWSBackupDefaultServiceRole",
+        env.names().account
+    );
+    let job = c
+        .backup
+        .start_restore_job()
+        .recovery_point_arn(newest)
+        .iam_role_arn(role)
+        .send()
+        .await
+        .map_err(|e| api_error("StartRestoreJob", e))?;
+    let id = job.restore_job_id().unwrap_or_default().to_string();
+    wait_until(env, || async {
+        let d = c
+            .backup
+            .describe_restore_job()
+            .restore_job_id(&id)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeRestoreJob", e))?;
+        match d.status().map(|s| s.as_str().to_string()).as_deref() {
+            Some("COMPLETED") => Ok(true),
+            Some("ABORTED") | Some("FAILED") => Err(ApiError::Failed(format!(
+                "restore job {id}: {}",
+                d.status_message().unwrap_or("failed")
+            ))),
+            _ => Ok(false),
+        }
+    })
+    .await
+}
+
+/// The AWS API calls an action makes, for `drillbit plan` (nothing is called).
+pub fn planned_calls(s: &Scenario, step: &Step) -> Vec<String> {
+    let (p, d) = (&s.topology.primary_region, &s.topology.dr_region);
+    let res = step.resource.as_deref().and_then(|r| s.resource(r));
+    let v: Vec<String> = match (step.action, res) {
+        (Action::RdsPromoteReadReplica, Some(Resource::RdsReadReplica(rr))) => vec![
+            format!("rds:PromoteReadReplica {} ({d})", rr.instance),
+            format!("rds:DescribeDBInstances {} until available ({d})", rr.instance),
+        ],
+        (Action::RdsPromoteReadReplica, Some(Resource::RdsInstance(db))) => vec![
+            format!("rds:PromoteReadReplica <failback replica of {}> ({p})", db.instance),
+            "rds:DescribeDBInstances until available".into(),
+        ],
+        (Action::RdsCreateReadReplica, Some(Resource::RdsInstance(db))) => vec![
+            format!(
+                "rds:CreateDBInstanceReadReplica {}-fbN from the DR writer ({p})",
+                db.instance
+            ),
+            "rds:DescribeDBInstances until available".into(),
+        ],
+        (Action::RdsRebootForceFailover, Some(Resource::RdsInstance(db))) => vec![
+            format!(
+                "rds:RebootDBInstance {} ForceFailover={} ({p})",
+                db.instance, db.multi_az
+            ),
+            "rds:DescribeDBInstances until available".into(),
+        ],
+        (Action::RdsCreateSnapshot, Some(Resource::RdsInstance(db))) => vec![
+            format!("rds:CreateDBSnapshot {}-drill-<time> ({p})", db.instance),
+            "rds:DescribeDBSnapshots until available".into(),
+        ],
+        (Action::RdsRestoreFromSnapshot, Some(Resource::RdsInstance(db))) => vec![
+            format!("rds:DescribeDBSnapshots ({d})"),
+            format!("rds:RestoreDBInstanceFromDBSnapshot {}-dr ({d})", db.instance),
+            "rds:DescribeDBInstances until available".into(),
+        ],
+        (Action::RdsRestorePointInTime, Some(Resource::RdsInstance(db))) => vec![
+            format!(
+                "rds:RestoreDBInstanceToPointInTime {} -> {}-restored ({p})",
+                db.instance, db.instance
+            ),
+            "rds:DescribeDBInstances until available".into(),
+        ],
+        (Action::RdsStartBackupReplication, Some(Resource::RdsInstance(db))) => vec![format!(
+            "rds:StartDBInstanceAutomatedBackupsReplication {} ({d})",
+            db.instance
+        )],
+        (Action::AuroraFailoverDbCluster, Some(Resource::AuroraGlobal(a))) => vec![
+            format!("rds:FailoverDBCluster {} ({p})", a.primary_cluster),
+            "rds:DescribeDBClusters until available".into(),
+        ],
+        (Action::AuroraFailoverGlobalCluster, Some(Resource::AuroraGlobal(a))) => vec![
+            format!(
+                "rds:FailoverGlobalCluster {} -> {}",
+                a.global_cluster, a.secondary_cluster
+            ),
+            "rds:DescribeDBClusters until available".into(),
+        ],
+        (Action::AuroraSwitchoverGlobalCluster, Some(Resource::AuroraGlobal(a))) => vec![
+            format!(
+                "rds:SwitchoverGlobalCluster {} -> {}",
+                a.global_cluster, a.primary_cluster
+            ),
+            "rds:DescribeDBClusters until available".into(),
+        ],
+        (Action::DynamodbCheckGlobalTable, Some(Resource::DynamodbGlobalTable(t))) => {
+            vec![format!(
+                "dynamodb:DescribeTable {} ({d}): ACTIVE, replicas in {}",
+                t.table,
+                t.regions.join(", ")
+            )]
+        }
+        (Action::S3CheckReplication, Some(Resource::S3Bucket(b))) => {
+            vec![format!("s3:GetBucketReplication {} ({p})", b.bucket)]
+        }
+        (Action::EcsUpdateService, Some(Resource::EcsService(e))) => vec![
+            format!(
+                "ecs:UpdateService {}/{} desiredCount={} ({d})",
+                e.dr.cluster,
+                e.dr.service,
+                step.desired.unwrap_or(e.primary.desired)
+            ),
+            "ecs:DescribeServices until runningCount reaches it".into(),
+        ],
+        (Action::AutoscalingUpdateGroup, Some(Resource::AutoScalingGroup(g))) => vec![
+            format!(
+                "autoscaling:UpdateAutoScalingGroup {} DesiredCapacity={}{} ({d})",
+                g.dr.name,
+                step.desired.unwrap_or(g.primary.desired),
+                step.min.map(|m| format!(" MinSize={m}")).unwrap_or_default()
+            ),
+            "autoscaling:DescribeAutoScalingGroups until enough InService".into(),
+        ],
+        (Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary, Some(Resource::Route53Record(r))) => {
+            let to = if step.action == Action::Route53FailoverToSecondary {
+                d
+            } else {
+                p
+            };
+            vec![
+                format!(
+                    "route53:ChangeResourceRecordSets UPSERT {} -> the {to} endpoint",
+                    r.record
+                ),
+                "route53:GetChange until INSYNC".into(),
+            ]
+        }
+        (Action::BackupRestore, Some(Resource::BackupPlan(b))) => vec![
+            format!(
+                "backup:ListRecoveryPointsByBackupVault {} ({d})",
+                b.copy_to.as_ref().map_or(b.vault.as_str(), |c| c.vault.as_str())
+            ),
+            "backup:StartRestoreJob <newest recovery point>".into(),
+            "backup:DescribeRestoreJob until COMPLETED".into(),
+        ],
+        (Action::Manual, _) => vec!["(operator confirmation)".into()],
+        (Action::Wait, _) => vec!["(wait)".into()],
+        (Action::ProbeUntilHealthy, _) => vec!["(client probes until healthy)".into()],
+        (a, _) => vec![format!("({} is not driven through the AWS API)", a.as_str())],
+    };
+    v
+}

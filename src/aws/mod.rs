@@ -1,0 +1,307 @@
+//! AWS drivers on the official Rust SDK, shared by the `emulator` and `aws` targets.
+//!
+//! - [`Clients`]: one set of service clients per region (the runbook spans two), built from
+//!   the standard credential chain, profile and region, with an optional endpoint override
+//!   (`--endpoint-url`, or the SDK's own `AWS_ENDPOINT_URL`).
+//! - Retries and timeouts are set here, deliberately: the SDK's standard mode retries
+//!   throttling and transient errors with exponential backoff and jitter (4 attempts, 200 ms
+//!   initial backoff, 5 s cap); an answer that says the endpoint does not serve the operation
+//!   (HTTP 501, `NotImplemented`, LocalStack's licence answer) is never retried
+//!   ([`NoRetryUnsupported`]) and becomes [`ApiError::Unsupported`].
+//! - [`actions`]: each runbook action as SDK calls plus a wait for the resulting state.
+//! - [`provision`]: stands the scenario's topology up in an emulator and tears it down.
+//! - [`observe`]: reads which region serves clients, for the client probe.
+
+pub mod actions;
+pub mod observe;
+pub mod provision;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+
+/// How an AWS call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The endpoint does not serve this operation (an emulator's gap).
+    Unsupported(String),
+    /// Anything else, with the service's error code and message.
+    Failed(String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Unsupported(m) | ApiError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// True when an answer means "this endpoint does not implement the operation".
+pub fn is_unsupported(status: u16, code: &str, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    status == 501
+        || code == "NotImplemented"
+        || code == "NotImplementedException"
+        || m.contains("not yet been implemented")
+        || m.contains("has not been implemented")
+        || m.contains("not included in your current license")
+}
+
+/// Converts an SDK error into an [`ApiError`] naming the operation, code and message.
+pub fn api_error<E>(op: &str, e: aws_sdk_rds::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> ApiError
+where
+    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_rds::error::ProvideErrorMetadata;
+    let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+    let code = e.code().unwrap_or("").to_string();
+    let message = e.message().unwrap_or("").to_string();
+    if let aws_sdk_rds::error::SdkError::DispatchFailure(_) | aws_sdk_rds::error::SdkError::TimeoutError(_) = &e {
+        return ApiError::Failed(format!(
+            "{op}: no answer from the endpoint (connection failed or timed out)"
+        ));
+    }
+    let detail = if code.is_empty() && message.is_empty() {
+        format!("{}", aws_sdk_rds::error::DisplayErrorContext(&e))
+    } else {
+        format!("{code}: {message}")
+    };
+    if is_unsupported(status, &code, &message) {
+        ApiError::Unsupported(format!("{op}: unsupported by this endpoint ({detail})"))
+    } else if status != 0 {
+        ApiError::Failed(format!("{op}: HTTP {status} {detail}"))
+    } else {
+        ApiError::Failed(format!("{op}: {detail}"))
+    }
+}
+
+/// Forbids retrying an answer that says the operation is not implemented.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoRetryUnsupported;
+
+impl ClassifyRetry for NoRetryUnsupported {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(resp) = ctx.response() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let status = resp.status().as_u16();
+        let body = resp.body().bytes().unwrap_or(&[]);
+        let text = String::from_utf8_lossy(&body[..body.len().min(2048)]);
+        let code = if text.contains("NotImplemented") {
+            "NotImplemented"
+        } else {
+            ""
+        };
+        if is_unsupported(status, code, &text) {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+    fn name(&self) -> &'static str {
+        "drillbit: never retry an unsupported operation"
+    }
+}
+
+/// Where the SDK sends its calls and with which credentials.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Endpoint override for every service (an emulator, or the fault layer in front of it).
+    pub endpoint_url: Option<String>,
+    /// Static test credentials (emulators accept any); `false`: the standard chain.
+    pub test_credentials: bool,
+    /// A named profile from the shared config files.
+    pub profile: Option<String>,
+}
+
+/// The retry policy: throttling and transient errors retried with backoff, bounded.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(4)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
+async fn sdk_config(region: &str, c: &Connection, attempts: u32) -> SdkConfig {
+    let mut l = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .retry_config(retry_config().with_max_attempts(attempts))
+        .timeout_config(timeout_config());
+    if let Some(u) = &c.endpoint_url {
+        l = l.endpoint_url(u);
+    }
+    if let Some(p) = &c.profile {
+        l = l.profile_name(p);
+    }
+    if c.test_credentials {
+        l = l.credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "drillbit",
+            "drillbit",
+            None,
+            None,
+            "drillbit-emulator",
+        ));
+    }
+    l.load().await
+}
+
+/// The clients of one region.
+#[derive(Clone, Debug)]
+pub struct Regional {
+    pub region: String,
+    pub rds: aws_sdk_rds::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub asg: aws_sdk_autoscaling::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub fis: aws_sdk_fis::Client,
+    pub backup: aws_sdk_backup::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+macro_rules! client {
+    ($krate:ident, $cfg:expr) => {
+        $krate::Client::from_conf(
+            $krate::config::Builder::from($cfg)
+                .retry_classifier(NoRetryUnsupported)
+                .build(),
+        )
+    };
+}
+
+impl Regional {
+    pub async fn new(region: &str, c: &Connection, attempts: u32) -> Regional {
+        let cfg = sdk_config(region, c, attempts).await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&cfg)
+                .force_path_style(c.endpoint_url.is_some())
+                .retry_classifier(NoRetryUnsupported)
+                .build(),
+        );
+        Regional {
+            region: region.to_string(),
+            rds: client!(aws_sdk_rds, &cfg),
+            ecs: client!(aws_sdk_ecs, &cfg),
+            asg: client!(aws_sdk_autoscaling, &cfg),
+            s3,
+            dynamodb: client!(aws_sdk_dynamodb, &cfg),
+            fis: client!(aws_sdk_fis, &cfg),
+            backup: client!(aws_sdk_backup, &cfg),
+            sts: client!(aws_sdk_sts, &cfg),
+        }
+    }
+}
+
+/// The clients of a drill: its primary and DR regions, and Route 53 (a global service signed
+/// for us-east-1).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub primary: Regional,
+    pub dr: Regional,
+    pub route53: aws_sdk_route53::Client,
+}
+
+impl Clients {
+    pub async fn new(primary: &str, dr: &str, c: &Connection) -> Clients {
+        Clients::new_with_retries(primary, dr, c, 4).await
+    }
+
+    /// Clients whose calls make at most `attempts` attempts (1: no retries, for observation).
+    pub async fn new_with_retries(primary: &str, dr: &str, c: &Connection, attempts: u32) -> Clients {
+        let global = sdk_config("us-east-1", c, attempts).await;
+        Clients {
+            primary: Regional::new(primary, c, attempts).await,
+            dr: Regional::new(dr, c, attempts).await,
+            route53: client!(aws_sdk_route53, &global),
+        }
+    }
+
+    pub fn region(&self, name: &str) -> &Regional {
+        if name == self.dr.region {
+            &self.dr
+        } else {
+            &self.primary
+        }
+    }
+}
+
+/// What an emulator serves of drillbit's actions, by name (`rds.promote-read-replica`), with
+/// the reason when it does not. Calls outside the table are attempted; an answer that says
+/// "not implemented" is still reported as unsupported.
+pub struct Capabilities {
+    pub emulator: &'static str,
+    /// Whether DescribeDBInstances drops a promoted replica's source link (moto 5.2.5 keeps
+    /// it: drillbit then trusts its own successful PromoteReadReplica call).
+    pub promote_clears_source: bool,
+    pub unsupported: &'static [(&'static str, &'static str)],
+}
+
+/// moto 5.2.5, as measured in ../shared/reference/emulators.md.
+pub const MOTO: Capabilities = Capabilities {
+    emulator: "moto 5.2.5",
+    promote_clears_source: false,
+    unsupported: &[
+        (
+            "aurora.failover-global-cluster",
+            "moto answers FailoverGlobalCluster with NotImplemented",
+        ),
+        (
+            "aurora.switchover-global-cluster",
+            "moto answers SwitchoverGlobalCluster with NotImplemented",
+        ),
+        (
+            "dynamodb.check-global-table",
+            "moto creates no replica for ReplicaUpdates and answers DescribeGlobalTable with NotImplemented",
+        ),
+        (
+            "backup.restore",
+            "moto has no recovery points: StartBackupJob and CreateBackupSelection fail",
+        ),
+        (
+            "elasticache.failover-global-datastore",
+            "moto does not serve ElastiCache global datastores",
+        ),
+        (
+            "iac.deploy",
+            "a deployment from IaC templates is outside the AWS API drillbit drives",
+        ),
+    ],
+};
+
+impl Capabilities {
+    pub fn why_unsupported(&self, action: &str) -> Option<&'static str> {
+        self.unsupported.iter().find(|(a, _)| *a == action).map(|(_, w)| *w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_answers_are_recognised() {
+        assert!(is_unsupported(
+            501,
+            "InternalFailure",
+            "not included in your current license plan"
+        ));
+        assert!(is_unsupported(500, "NotImplemented", ""));
+        assert!(!is_unsupported(400, "Throttling", "Rate exceeded"));
+        assert!(!is_unsupported(500, "InternalFailure", "oops"));
+        assert!(MOTO.why_unsupported("aurora.failover-global-cluster").is_some());
+        assert!(MOTO.why_unsupported("rds.promote-read-replica").is_none());
+    }
+}

@@ -1,0 +1,136 @@
+//! `drillbit fis-template FILE` and `drillbit plan FILE --target emulator|aws`: what a live
+//! drill would do, printed, with nothing called.
+
+use std::path::PathBuf;
+
+use drillbit::exit;
+
+use super::{load, Failure};
+
+#[derive(clap::Args, Debug)]
+pub struct FisArgs {
+    /// Scenario file.
+    pub file: PathBuf,
+    /// The AWS account id for the ARNs (default: the scenario's first allow-listed account,
+    /// else moto's 123456789012).
+    #[arg(long)]
+    pub account: Option<String>,
+}
+
+fn account(s: &drillbit::scenario::Scenario, given: Option<String>) -> String {
+    given
+        .or_else(|| s.aws.as_ref().and_then(|a| a.accounts.first().cloned()))
+        .unwrap_or_else(|| "123456789012".into())
+}
+
+pub fn fis_template(a: FisArgs) -> Result<i32, Failure> {
+    let loaded = load(&a.file)?;
+    let s = &loaded.scenario;
+    let tpl = drillbit::fis::template(s, &account(s, a.account));
+    println!("{}", serde_json::to_string_pretty(&tpl.json).unwrap_or_default());
+    for (id, why) in &tpl.skipped {
+        eprintln!("note: fault `{id}`: {why}");
+    }
+    Ok(exit::TARGETS_MET)
+}
+
+#[cfg(feature = "aws")]
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// Scenario file.
+    pub file: PathBuf,
+    /// The target whose calls to print.
+    #[arg(long, value_enum, default_value = "emulator")]
+    pub target: TargetArg,
+    #[arg(long)]
+    pub account: Option<String>,
+}
+
+#[cfg(feature = "aws")]
+pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
+    use super::TargetArg;
+    use drillbit::scenario::Resource;
+    let loaded = load(&a.file)?;
+    let s = &loaded.scenario;
+    let (p, d) = (&s.topology.primary_region, &s.topology.dr_region);
+    if a.target != TargetArg::Emulator {
+        return Err(Failure::Usage(format!(
+            "plan prints AWS calls: use --target emulator (the {} target makes none)",
+            a.target.as_str()
+        )));
+    }
+    println!(
+        "# drillbit plan: {} on the emulator ({p} primary, {d} DR); nothing is called",
+        s.name
+    );
+    println!("\n## Set-up (the emulator only: drillbit never creates resources in a live account)");
+    for r in &s.topology.resources {
+        let what = match r {
+            Resource::RdsInstance(db) => format!("rds:CreateDBInstance {} ({p})", db.instance),
+            Resource::RdsReadReplica(rr) => format!("rds:CreateDBInstanceReadReplica {} ({d})", rr.instance),
+            Resource::AuroraGlobal(g) => format!(
+                "rds:CreateGlobalCluster {}; rds:CreateDBCluster {} ({p}), {} ({d})",
+                g.global_cluster, g.primary_cluster, g.secondary_cluster
+            ),
+            Resource::DynamodbGlobalTable(t) => {
+                format!("dynamodb:CreateTable {} in {}", t.table, t.regions.join(", "))
+            }
+            Resource::S3Bucket(b) => format!("s3:CreateBucket {}; s3:PutBucketReplication", b.bucket),
+            Resource::EcsService(e) => format!(
+                "ecs:CreateCluster/CreateService {}/{} ({p}), {}/{} ({d})",
+                e.primary.cluster, e.primary.service, e.dr.cluster, e.dr.service
+            ),
+            Resource::AutoScalingGroup(g) => format!(
+                "autoscaling:CreateAutoScalingGroup {} ({p}), {} ({d})",
+                g.primary.name, g.dr.name
+            ),
+            Resource::Route53Record(r) => format!(
+                "route53:CreateHostedZone; CreateHealthCheck x2; ChangeResourceRecordSets {}",
+                r.record
+            ),
+            Resource::BackupPlan(b) => format!("backup:CreateBackupVault {}; CreateBackupPlan {}", b.vault, b.plan),
+            Resource::ElasticacheGlobal(c) => format!("(not provisioned: {})", c.global_datastore),
+        };
+        println!("- {}: {what}", r.id());
+    }
+    println!("\n## Faults");
+    let tpl = drillbit::fis::template(s, &account(s, a.account));
+    println!(
+        "- fis:CreateExperimentTemplate ({} actions); fis:StartExperiment at the first fault",
+        tpl.json["actions"].as_object().map_or(0, |m| m.len())
+    );
+    for f in &s.faults {
+        println!(
+            "- at {}s: {} `{}` (drillbit's fault layer)",
+            f.at.secs(),
+            f.kind.as_str(),
+            f.id
+        );
+    }
+    for (id, why) in &tpl.skipped {
+        println!("  note: `{id}`: {why}");
+    }
+    for (title, rollback) in [("Runbook", false), ("Rollback (--failback)", true)] {
+        let steps: Vec<_> = if rollback {
+            &s.runbook.rollback
+        } else {
+            &s.runbook.steps
+        }
+        .iter()
+        .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        println!("\n## {title}");
+        for st in steps {
+            println!("- {} ({}):", st.id, st.action.as_str());
+            for c in drillbit::aws::actions::planned_calls(s, st) {
+                println!("    {c}");
+            }
+            if let Some(why) = drillbit::aws::MOTO.why_unsupported(st.action.as_str()) {
+                println!("    unsupported by {}: {why}", drillbit::aws::MOTO.emulator);
+            }
+        }
+    }
+    Ok(exit::TARGETS_MET)
+}

@@ -1,0 +1,177 @@
+//! The moto server drillbit starts when no endpoint is given: a pinned version in a private
+//! virtualenv (installed on first use), on a free loopback port, stopped afterwards.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// Where the private virtualenv lives: `$DRILLBIT_HOME/moto-5.2.5` (default
+/// `~/.local/share/drillbit`).
+pub fn venv_dir() -> PathBuf {
+    let home = std::env::var_os("DRILLBIT_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_DATA_HOME")
+                .map(|d| PathBuf::from(d).join("drillbit"))
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/drillbit")))
+        })
+        .unwrap_or_else(|| PathBuf::from("/tmp/drillbit"));
+    home.join(format!("moto-{MOTO_VERSION}"))
+}
+
+/// The moto_server executable: `DRILLBIT_MOTO_SERVER`, else the private virtualenv's.
+pub fn server_path() -> PathBuf {
+    std::env::var_os("DRILLBIT_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| venv_dir().join("bin/moto_server"))
+}
+
+/// Marks a finished install, so an interrupted one is never taken for complete.
+const MARKER: &str = ".drillbit-complete";
+
+/// Installs moto into the private virtualenv if it is not there yet (python3 -m venv, pip).
+pub fn ensure_installed(log: &mut dyn FnMut(&str)) -> Result<PathBuf, String> {
+    if std::env::var_os("DRILLBIT_MOTO_SERVER").is_some() {
+        return Ok(server_path());
+    }
+    let dir = venv_dir();
+    if dir.join(MARKER).exists() {
+        return Ok(server_path());
+    }
+    log(&format!(
+        "installing moto {MOTO_VERSION} into {} (first use; about 20 s)",
+        dir.display()
+    ));
+    let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
+        let out = cmd
+            .output()
+            .map_err(|e| format!("{what}: cannot run: {e} (is python3 installed?)"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    run(
+        Command::new("python3").args(["-m", "venv"]).arg(&dir),
+        "python3 -m venv",
+    )?;
+    run(
+        Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("moto[server]=={MOTO_VERSION}")),
+        "pip install moto",
+    )?;
+    std::fs::write(dir.join(MARKER), MOTO_VERSION).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(server_path())
+}
+
+/// A running moto server; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Moto {
+    child: Child,
+    pub addr: SocketAddr,
+    pub started_in: Duration,
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| format!("finding a free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+impl Moto {
+    pub fn start(log_file: Option<&Path>) -> Result<Moto, String> {
+        let server = server_path();
+        if !server.exists() {
+            return Err(format!(
+                "moto_server not found at {} (run harness/install-moto.sh, or set DRILLBIT_MOTO_SERVER)",
+                server.display()
+            ));
+        }
+        let started = Instant::now();
+        let mut last = String::new();
+        // A port found free may be taken before moto binds it: try a few.
+        for _ in 0..3 {
+            let port = free_port()?;
+            let (out, err) = match log_file.and_then(|p| std::fs::File::create(p).ok()) {
+                Some(f) => match f.try_clone() {
+                    Ok(g) => (Stdio::from(f), Stdio::from(g)),
+                    Err(_) => (Stdio::null(), Stdio::null()),
+                },
+                None => (Stdio::null(), Stdio::null()),
+            };
+            let mut cmd = Command::new(&server);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err);
+            // moto dies with drillbit, even if drillbit is killed with SIGKILL.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", server.display()))?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let mut m = Moto {
+                child,
+                addr,
+                started_in: Duration::ZERO,
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = m.child.try_wait() {
+                    last = format!("moto_server exited at start ({status})");
+                    break;
+                }
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    m.started_in = started.elapsed();
+                    return Ok(m);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if last.is_empty() {
+                last = "moto_server did not listen within 30 s".into();
+            }
+        }
+        Err(last)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(&mut self) {
+        let pid = self.child.id() as i32;
+        if let Ok(None) = self.child.try_wait() {
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
