@@ -41,7 +41,7 @@ pub struct PlanArgs {
     pub file: PathBuf,
     /// The target whose calls to print.
     #[arg(long, value_enum, default_value = "emulator")]
-    pub target: TargetArg,
+    pub target: super::TargetArg,
     #[arg(long)]
     pub account: Option<String>,
 }
