@@ -8,6 +8,7 @@
 pub mod calibrate;
 pub mod drill;
 pub mod engine;
+pub mod evidence;
 pub mod exit;
 pub mod lint;
 pub mod local;

@@ -3,6 +3,7 @@
 //! `drillbit::exit`.
 
 mod calibrate;
+mod evidence;
 mod run;
 mod schema;
 mod simulate;
@@ -43,6 +44,11 @@ pub enum Command {
         /// Scenario file.
         file: PathBuf,
     },
+    /// Check a drill's evidence (manifest hashes, chain, signature), or every drill in a
+    /// reports tree: exit 0 verified, 1 something changed (each change named).
+    Verify(evidence::VerifyArgs),
+    /// Write a new ed25519 signing key (for --sign-key) and its public key (for verify --pub-key).
+    Keygen(evidence::KeygenArgs),
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Print the simulator's default timing models and their sources.
@@ -128,6 +134,8 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
             print!("{}", drillbit::report::runbook::render(&loaded.scenario));
             Ok(exit::TARGETS_MET)
         }
+        Command::Verify(a) => evidence::verify(a),
+        Command::Keygen(a) => evidence::keygen(a),
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
         Command::Task { backend } => drillbit::local::services::run_task(backend)
