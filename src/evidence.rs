@@ -587,12 +587,17 @@ pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
         let p = dir.join(name);
         write_atomic(&p, body).map_err(|e| io_err(&p, e))?;
     }
-    // A signature of an earlier seal of this directory must not outlive its manifest.
+    // The manifest and signature of an earlier seal of this directory (a re-run) describe
+    // files that have just been replaced: remove them first, so a seal that fails leaves an
+    // unsealed directory rather than a stale manifest.
     let sig_path = dir.join(SIGNATURE);
-    match std::fs::remove_file(&sig_path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(&sig_path, e)),
+    let manifest_path = dir.join(MANIFEST);
+    for p in [&sig_path, &manifest_path] {
+        match std::fs::remove_file(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(p, e)),
+        }
     }
     let mut files = Vec::new();
     for f in walk(&dir_canon).map_err(|e| io_err(dir, e))? {
@@ -666,7 +671,6 @@ pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
         }),
     };
     let n_files = manifest.files.len();
-    let manifest_path = dir.join(MANIFEST);
     let write_sealed = |manifest: &Manifest| -> Result<String, Error> {
         let text = canonical(manifest);
         write_atomic(&manifest_path, &text).map_err(|e| io_err(&manifest_path, e))?;
@@ -833,7 +837,7 @@ fn check_structure(m: &Manifest) -> Vec<String> {
             bad.push(format!("sequence {} but no previous manifest", m.sequence));
         }
         Some(l) => {
-            if l.sequence + 1 != m.sequence {
+            if l.sequence.checked_add(1) != Some(m.sequence) {
                 bad.push(format!(
                     "previous.sequence {} does not precede {}",
                     l.sequence, m.sequence
@@ -1052,6 +1056,19 @@ fn verify_drill(dir: &Path, opts: &VerifyOptions, check: ChainCheck) -> Report {
         summary.push_str(&format!(", signed by {k}"));
     }
     r.summary = summary;
+    // The manifest itself and the chain first: when the manifest changed, the file "mismatches"
+    // that follow are its doing.
+    r.findings.sort_by_key(|f| {
+        if f.starts_with(&format!("{MANIFEST}:")) {
+            0
+        } else if f.starts_with(&format!("{SIGNATURE}:")) {
+            1
+        } else if f.starts_with("chain:") {
+            2
+        } else {
+            3
+        }
+    });
     r
 }
 
@@ -1134,6 +1151,9 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
         .and_then(|d| rel_below(&root, &d).ok())
         .map(|rel| format!("{rel}/{MANIFEST}"));
     let sha = sha256_hex(bytes);
+    if m.sequence == 0 {
+        return; // reported with the structure
+    }
     match index.entries.get(m.sequence as usize - 1) {
         None => r.findings.push(format!(
             "{MANIFEST}: #{} is not in the chain index {} (it has {} entries)",
@@ -1355,7 +1375,7 @@ fn check_index(root: &Path, index: &Index, r: &mut Report, current: &mut Vec<(Pa
                 sha256_hex(&b)
             )),
             (Slurp::Missing, None) => r.findings.push(format!(
-                "#{}: {}: missing (the drill's directory was deleted or moved)",
+                "#{}: {}: missing (the drill's directory was deleted or moved, or a re-run into it did not finish)",
                 e.sequence,
                 live.display()
             )),
@@ -1386,6 +1406,104 @@ mod tests {
         for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a/"] {
             assert!(!safe_rel(bad), "{bad}");
         }
+    }
+
+    fn sealed_dir(tmp: &Path) -> (PathBuf, PathBuf) {
+        let root = tmp.join("reports");
+        let dir = root.join("s/run");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("scorecard.json"), "{}\n").expect("write");
+        seal(&dir, &opts(&root)).expect("seal");
+        (root, dir)
+    }
+
+    fn opts(root: &Path) -> SealOptions<'_> {
+        SealOptions {
+            kind: "drill",
+            scenario: "s",
+            inputs: vec![("scenario.yaml", "name: s\n".into())],
+            start_tree_at: Some(root),
+            key: None,
+        }
+    }
+
+    fn check(dir: &Path) -> Report {
+        let v = verify(
+            dir,
+            &VerifyOptions {
+                pub_key: None,
+                chain: true,
+            },
+        )
+        .expect("verify");
+        assert_eq!(v.len(), 1);
+        v.into_iter().next().expect("one")
+    }
+
+    #[test]
+    fn an_interrupted_manifest_write_leaves_the_manifest_whole() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (root, dir) = sealed_dir(tmp.path());
+        let before = std::fs::read(dir.join(MANIFEST)).expect("manifest");
+        assert!(check(&dir).ok());
+        // A crash while the next manifest was being written leaves write_atomic's temporary
+        // file, half written; manifest.json is the complete earlier one.
+        let stale = dir.join(format!(".{MANIFEST}.tmp4242"));
+        std::fs::write(&stale, &before[..before.len() / 2]).expect("write");
+        assert_eq!(std::fs::read(dir.join(MANIFEST)).expect("manifest"), before);
+        let r = check(&dir);
+        assert_eq!(
+            r.findings,
+            vec![format!(
+                ".{MANIFEST}.tmp4242: not in the manifest (added after sealing)"
+            )],
+            "only the leftover is reported; the manifest is intact"
+        );
+        // The next seal writes a whole manifest again (the leftover is listed: it is there).
+        let sealed = seal(&dir, &opts(&root)).expect("seal");
+        assert_eq!(sealed.sequence, 2);
+        let m: Manifest = serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).expect("m")).expect("parses");
+        assert!(m.files.iter().any(|f| f.path == format!(".{MANIFEST}.tmp4242")));
+        assert!(check(&dir).ok(), "{:?}", check(&dir).findings);
+    }
+
+    #[test]
+    fn a_failed_atomic_write_keeps_the_old_file_and_removes_its_temporary() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (_, dir) = sealed_dir(tmp.path());
+        let before = std::fs::read(dir.join(MANIFEST)).expect("manifest");
+        // The rename cannot replace a non-empty directory: the write fails after the
+        // temporary file was written in full.
+        let target = dir.join("occupied");
+        std::fs::create_dir(&target).expect("mkdir");
+        std::fs::write(target.join("x"), "x").expect("write");
+        assert!(write_atomic(&target, "new contents").is_err());
+        assert!(target.join("x").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(std::fs::read(dir.join(MANIFEST)).expect("manifest"), before);
+    }
+
+    #[test]
+    fn a_damaged_index_is_never_extended() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (root, dir) = sealed_dir(tmp.path());
+        let index = root.join(CHAIN_DIR).join(INDEX);
+        let text = std::fs::read_to_string(&index).expect("index");
+        std::fs::write(&index, text.replace("\"sequence\": 1", "\"sequence\": 7")).expect("write");
+        let e = seal(&dir, &opts(&root)).expect_err("damaged chain");
+        assert!(e.to_string().contains("not extending a damaged chain"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&index)
+                .expect("index")
+                .matches("sequence")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -39,9 +39,18 @@ fn failure(e: evidence::Error) -> Failure {
     }
 }
 
-/// Loads `--sign-key` before any drill runs, so a bad key costs nothing.
-pub fn signing_key(path: Option<&Path>) -> Result<Option<SigningKey>, Failure> {
-    path.map(|p| evidence::load_signing_key(p).map_err(|e| Failure::Usage(format!("--sign-key: {e}"))))
+/// Before a drill runs, so that a bad key or output directory costs nothing: loads
+/// `--sign-key` and refuses an output directory that is a reports tree root.
+pub fn prepare(dir: &Path, sign_key: Option<&Path>) -> Result<Option<SigningKey>, Failure> {
+    if dir.join(evidence::CHAIN_DIR).exists() {
+        return Err(Failure::Usage(format!(
+            "{}: is a reports tree root (holds {}/); write drills into directories below it",
+            dir.display(),
+            evidence::CHAIN_DIR
+        )));
+    }
+    sign_key
+        .map(|p| evidence::load_signing_key(p).map_err(|e| Failure::Usage(format!("--sign-key: {e}"))))
         .transpose()
 }
 

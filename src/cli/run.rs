@@ -44,11 +44,11 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             a.file.display()
         )));
     }
-    let key = super::evidence::signing_key(a.sign_key.as_deref())?;
     let default_layout = a.out.is_none();
     let dir = a
         .out
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
+    let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
     let sc = match a.target {
         TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {

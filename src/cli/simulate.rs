@@ -41,7 +41,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32, Failure> {
     let mut loaded = load(&a.file)?;
-    let key = super::evidence::signing_key(a.sign_key.as_deref())?;
+    let default_layout = a.out.is_none();
+    let dir = a
+        .out
+        .unwrap_or_else(|| default_out("montecarlo", &loaded.scenario.name, "sim", a.seed));
+    let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
     let fitted = match &a.models {
         Some(p) => super::apply_models(&mut loaded, p)?,
         None => Vec::new(),
@@ -85,10 +89,6 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     if a.sensitivity {
         mc.sensitivity = montecarlo::sensitivity(&loaded, &mc, a.runs, a.seed, threads)?;
     }
-    let default_layout = a.out.is_none();
-    let dir = a
-        .out
-        .unwrap_or_else(|| default_out("montecarlo", &loaded.scenario.name, "sim", a.seed));
     let files = report::write_montecarlo(&dir, &mc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     // Last: the manifest covers every file written, and the models file applied, if any.
