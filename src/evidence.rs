@@ -488,6 +488,12 @@ fn rel_below(root: &Path, dir: &Path) -> Result<String, Error> {
     let mut parts = Vec::new();
     for c in rel.components() {
         match c {
+            Component::Normal(s) if s == CHAIN_DIR => {
+                return Err(Error::Invalid(format!(
+                    "{}: inside the tree's own {CHAIN_DIR}/",
+                    dir.display()
+                )))
+            }
             Component::Normal(s) => parts.push(
                 s.to_str()
                     .ok_or_else(|| Error::Invalid(format!("{}: path is not UTF-8", dir.display())))?
@@ -1044,6 +1050,9 @@ fn verify_drill(dir: &Path, opts: &VerifyOptions, check: ChainCheck) -> Report {
         (Some(_), ChainCheck::Walk) if !opts.chain => {
             summary.push_str(&format!(", #{} (chain not checked)", m.sequence))
         }
+        (Some(up), ChainCheck::Walk) if up.is_empty() || !up.split('/').all(|c| c == "..") => {
+            // Reported with the structure; never follow it.
+        }
         (Some(up), ChainCheck::Walk) => {
             let n = r.findings.len();
             check_chain(dir, up, &m, &bytes, &mut r);
@@ -1183,6 +1192,13 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
     let mut link = m.previous.clone();
     let mut expect = m.sequence - 1;
     while let Some(l) = link {
+        if !safe_rel(&l.path) {
+            r.findings.push(format!(
+                "chain: a link path `{}` leaves the tree (#{})",
+                l.path, l.sequence
+            ));
+            return;
+        }
         let shown = root_shown.join(&l.path);
         if l.sequence != expect || expect == 0 {
             r.findings.push(format!(
