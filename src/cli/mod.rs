@@ -44,8 +44,10 @@ pub enum Command {
         /// Scenario file.
         file: PathBuf,
     },
-    /// Check a drill's evidence (manifest hashes, chain, signature), or every drill in a
-    /// reports tree: exit 0 verified, 1 something changed (each change named).
+    /// Check the evidence of a drill or of every drill in a reports tree (exit 1: changed).
+    ///
+    /// Hashes and sizes of every file, no file added or removed, the chain back to the first
+    /// drill, the signature. Every change is named. Exit 0 verified, 1 something changed.
     Verify(evidence::VerifyArgs),
     /// Write a new ed25519 signing key (for --sign-key) and its public key (for verify --pub-key).
     Keygen(evidence::KeygenArgs),
