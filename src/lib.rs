@@ -12,6 +12,7 @@ pub mod drill;
 #[cfg(feature = "aws")]
 pub mod emulator;
 pub mod engine;
+pub mod evidence;
 pub mod exit;
 pub mod faultlayer;
 pub mod fis;

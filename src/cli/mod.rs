@@ -4,6 +4,7 @@
 
 mod awscmd;
 mod calibrate;
+mod evidence;
 mod run;
 mod schema;
 mod simulate;
@@ -49,6 +50,13 @@ pub enum Command {
     /// Print every AWS API call and fault a drill would make on a target; calls nothing.
     #[cfg(feature = "aws")]
     Plan(awscmd::PlanArgs),
+    /// Check the evidence of a drill or of every drill in a reports tree (exit 1: changed).
+    ///
+    /// Hashes and sizes of every file, no file added or removed, the chain back to the first
+    /// drill, the signature. Every change is named. Exit 0 verified, 1 something changed.
+    Verify(evidence::VerifyArgs),
+    /// Write a new ed25519 signing key (for --sign-key) and its public key (for verify --pub-key).
+    Keygen(evidence::KeygenArgs),
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Print the simulator's default timing models and their sources.
@@ -143,6 +151,8 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::FisTemplate(a) => awscmd::fis_template(a),
         #[cfg(feature = "aws")]
         Command::Plan(a) => awscmd::plan(a),
+        Command::Verify(a) => evidence::verify(a),
+        Command::Keygen(a) => evidence::keygen(a),
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
         Command::Task { backend } => drillbit::local::services::run_task(backend)

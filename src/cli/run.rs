@@ -37,6 +37,9 @@ pub struct Args {
     /// region, operation, resource, error, status, latency, count). Repeatable.
     #[arg(long = "api-fault", value_name = "SPEC")]
     pub api_faults: Vec<String>,
+    /// Sign the evidence manifest with this ed25519 private key (PKCS#8 PEM).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -55,9 +58,11 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             a.file.display()
         )));
     }
+    let default_layout = a.out.is_none();
     let dir = a
         .out
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
+    let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
     let sc = match a.target {
         TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {
@@ -108,9 +113,13 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     };
     let files = report::write_drill(&dir, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
+    // Last: the manifest covers every file the drill wrote.
+    let timeline = ("timeline.json", drillbit::evidence::timeline_json(&sc));
+    let sealed = super::evidence::seal(&dir, &loaded, "drill", default_layout, key.as_ref(), vec![timeline])?;
     if !a.quiet {
         print!("{}", report::terminal::drill(&sc));
         println!("  scorecard: {}", files[0].display());
+        println!("{}", super::evidence::describe(&sealed));
     }
     Ok(if sc.verdict.overall == "pass" {
         exit::TARGETS_MET

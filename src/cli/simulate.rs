@@ -32,12 +32,20 @@ pub struct Args {
     /// are halved or doubled.
     #[arg(long)]
     pub sensitivity: bool,
+    /// Sign the evidence manifest with this ed25519 private key (PKCS#8 PEM).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
     #[arg(long, short)]
     pub quiet: bool,
 }
 
 pub fn run(a: Args) -> Result<i32, Failure> {
     let mut loaded = load(&a.file)?;
+    let default_layout = a.out.is_none();
+    let dir = a
+        .out
+        .unwrap_or_else(|| default_out("montecarlo", &loaded.scenario.name, "sim", a.seed));
+    let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
     let fitted = match &a.models {
         Some(p) => super::apply_models(&mut loaded, p)?,
         None => Vec::new(),
@@ -81,14 +89,23 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     if a.sensitivity {
         mc.sensitivity = montecarlo::sensitivity(&loaded, &mc, a.runs, a.seed, threads)?;
     }
-    let dir = a
-        .out
-        .unwrap_or_else(|| default_out("montecarlo", &loaded.scenario.name, "sim", a.seed));
     let files = report::write_montecarlo(&dir, &mc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
+    // Last: the manifest covers every file written, and the models file applied, if any.
+    let models = match &a.models {
+        Some(p) => vec![("models.yaml", read_models(p)?)],
+        None => Vec::new(),
+    };
+    let sealed = super::evidence::seal(&dir, &loaded, "montecarlo", default_layout, key.as_ref(), models)?;
     if !a.quiet {
         print!("{}", report::terminal::montecarlo(&mc));
         println!("  results: {}", files[0].display());
+        println!("{}", super::evidence::describe(&sealed));
     }
     Ok(exit::TARGETS_MET)
+}
+
+/// The models file as applied, for the evidence (it was read and validated already).
+fn read_models(p: &std::path::Path) -> Result<String, Failure> {
+    std::fs::read_to_string(p).map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))
 }

@@ -18,18 +18,31 @@ pub fn json<T: serde::Serialize>(v: &T) -> String {
     s
 }
 
-/// Writes a file atomically: a temporary file in the same directory, fsync, rename. A crash
-/// never leaves a half-written report.
+/// Writes a file atomically: a temporary file in the same directory, fsync, rename, then (on
+/// unix) fsync of the directory so the rename itself is durable. A crash never leaves a
+/// half-written file under `path`: a reader sees the old contents or the new ones. On error the
+/// temporary file is removed.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// The files of one drill: scorecard.json, scorecard.md, junit.xml.
