@@ -2,7 +2,7 @@
 //!
 //! Pipeline: scenario file -> [`scenario`] (validated model) -> [`engine`] (one runbook
 //! executor; a target is an adapter) -> timeline -> [`measure`] (RTO phases, data loss) ->
-//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit). [`montecarlo`] repeats the
+//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit, HTML). [`montecarlo`] repeats the
 //! simulated drill with independent seeded streams.
 
 pub mod calibrate;
@@ -17,3 +17,5 @@ pub mod report;
 pub mod scenario;
 pub mod scorecard;
 pub mod sim;
+pub mod timestamp;
+pub mod trend;

@@ -44,7 +44,9 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     let dir = a
         .out
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
-    let sc = match a.target {
+    // The wall-clock start, for `report trend`; the drill itself never reads it.
+    let started_at = drillbit::timestamp::format_utc(drillbit::timestamp::now());
+    let mut sc = match a.target {
         TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {
             let abort = Arc::new(AtomicBool::new(false));
@@ -65,6 +67,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             sc
         }
     };
+    sc.started_at = Some(started_at);
     let files = report::write_drill(&dir, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     if !a.quiet {
