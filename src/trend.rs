@@ -112,7 +112,7 @@ pub struct ScenarioTrend {
     pub cadence: Cadence,
     /// Index into `drills` of the last passing drill.
     pub last_pass: Option<usize>,
-    /// Whole days from the last passing drill to the report date.
+    /// Whole days (rounded down) from the last passing drill to the report date.
     pub days_since_pass: Option<i64>,
     pub overdue: bool,
 }
@@ -392,8 +392,10 @@ pub fn analyze(
                 .copied()
                 .unwrap_or_else(|| cadence_for(&name, &strategy, &drills));
             let last_pass = drills.iter().rposition(|d| d.passed);
-            let days_since_pass = last_pass.map(|i| (as_of - drills[i].at) / 86_400);
-            let overdue = days_since_pass.is_none_or(|d| d > i64::from(cadence.days));
+            let since = last_pass.map(|i| as_of - drills[i].at);
+            let days_since_pass = since.map(|s| s.div_euclid(86_400));
+            // Overdue by the clock, not by the rounded-down day count.
+            let overdue = since.is_none_or(|s| s > i64::from(cadence.days) * 86_400);
             ScenarioTrend {
                 name,
                 strategy,

@@ -977,10 +977,11 @@ pub fn trend(t: &Trend) -> String {
         o.push_str("<section class=\"long\">\n");
         let _ = writeln!(
             o,
-            "<h2>{} <span class=\"meta\">{} · {} drills</span></h2>",
+            "<h2>{} <span class=\"meta\">{} · {} drill{}</span></h2>",
             esc(&s.name),
             esc(&s.strategy),
-            s.drills.len()
+            s.drills.len(),
+            if s.drills.len() == 1 { "" } else { "s" }
         );
         o.push_str("<div class=\"legend\"><span><span class=\"sw\" style=\"background:var(--met);border-radius:7px;width:10px\"></span>target met</span><span><b class=\"missed\">✕</b> target missed</span><span><b class=\"missed\">◯</b> regression</span><span><span class=\"ln dash\"></span>target (latest drill)</span></div>\n");
         let latest = s.drills.last();

@@ -678,7 +678,8 @@ pub fn histogram(
     let _ = writeln!(o, "<polyline points=\"{}\" class=\"cdf\"/>", pts.trim_end());
     if hidden > 0 {
         let note = format!(
-            "beyond the chart: {hidden} runs from {} to {} →",
+            "beyond the chart: {hidden} run{} from {} to {} →",
+            if hidden == 1 { "" } else { "s" },
             dur_label(sc.d1),
             dur_label(hidden_max)
         );
