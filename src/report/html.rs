@@ -49,8 +49,11 @@ thead th { font-size: 12px; color: var(--muted); font-weight: 600; border-bottom
 tbody th { font-weight: 600; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.wrap { overflow-wrap: anywhere; }
-code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace; font-size: 12px; overflow-wrap: anywhere; }
+/* break-word, not anywhere: a column keeps its longest word (ids break at their dashes). */
+td.wrap { overflow-wrap: break-word; }
+td.path { overflow-wrap: anywhere; min-width: 12ch; }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace; font-size: 12px; overflow-wrap: break-word; }
+dl.env .mono { overflow-wrap: anywhere; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 12px; color: var(--muted); margin: 4px 0 6px; }
 .sw { display: inline-block; width: 14px; height: 10px; border-radius: 2px; vertical-align: -1px; margin-right: 5px; }
 .sw.crit { background: var(--crit); } .sw.norm { background: var(--norm); } .sw.bad { background: var(--missed); }
@@ -98,7 +101,9 @@ svg.chart .cross { stroke: var(--missed); stroke-width: 3; fill: none; }
 svg.chart .ring { fill: none; stroke: var(--missed); stroke-width: 2; }
 @page { size: A4; margin: 12mm; }
 @media print {
-  body { font-size: 11pt; }
+  body { font-size: 10.5pt; }
+  table { font-size: 8.5pt; } code, .mono { font-size: 8pt; }
+  th, td { padding: 3px 5px; }
   main { max-width: none; padding: 0; }
   header { break-after: avoid; }
   details { display: none; }
@@ -1036,7 +1041,7 @@ pub fn trend(t: &Trend) -> String {
             };
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><span class=\"verdict {class}\">{v}</span></td><td>{reg}</td><td class=\"mono\">{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><span class=\"verdict {class}\">{v}</span></td><td>{reg}</td><td class=\"mono path\">{}</td></tr>",
                 esc(&when),
                 esc(&d.target),
                 d.seed,
