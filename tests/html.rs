@@ -732,3 +732,43 @@ fn the_screenshot_check_rejects_blank_pages() {
     assert!(check_png("small", &small).is_err_and(|e| e.contains("100x100")));
     assert!(check_png("garbage", b"not a png").is_err());
 }
+
+/// The shapes the shipped scenarios do not produce on the simulator: data loss not
+/// measurable, a failed failback, a drill that never recovered.
+#[test]
+fn edge_cases_say_what_happened() {
+    let mut sc =
+        drillbit::drill::simulate_once_with(&common::load("scenarios/pilot-light.yaml"), 1, true).expect("drill");
+    sc.measured.data_loss_note = Some("S3 has no local counterpart".into());
+    sc.measured.rpo_s = None;
+    sc.margin.rpo_s = None;
+    sc.verdict.rpo = "not_measured";
+    sc.measured.recovered = false;
+    sc.measured.rto_s = None;
+    sc.margin.rto_s = None;
+    sc.verdict.rto = "missed";
+    sc.verdict.overall = "fail";
+    sc.verdict.failback = "failed";
+    if let Some(fb) = sc.failback.as_mut() {
+        fb.completed = false;
+        fb.steps[1].outcome = "failed";
+        fb.steps[1].detail = Some("replica creation refused".into());
+    }
+    let html = report::html::drill(&sc);
+    assert_self_contained(&html, "edge");
+    for want in [
+        ">FAIL</span>",
+        "not recovered",
+        "not recovered before the drill horizon",
+        "<b>not measurable</b> on this target: S3 has no local counterpart",
+        ">NOT MEASURED</p>",
+        ">FAILED</p>",
+        "finished in",
+        "replica creation refused",
+    ] {
+        assert!(html.contains(want), "{want}");
+    }
+    if let Ok(p) = std::env::var("DRILLBIT_EDGE_HTML") {
+        let _ = std::fs::write(p, &html);
+    }
+}
