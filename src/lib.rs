@@ -2,8 +2,9 @@
 //!
 //! Pipeline: scenario file -> [`scenario`] (validated model) -> [`engine`] (one runbook
 //! executor; a target is an adapter) -> timeline -> [`measure`] (RTO phases, data loss) ->
-//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit, HTML). [`montecarlo`] repeats the
-//! simulated drill with independent seeded streams.
+//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit, HTML). [`montecarlo`]
+//! repeats the simulated drill with independent seeded streams; [`trend`] reads past
+//! scorecards back.
 
 pub mod calibrate;
 pub mod drill;
