@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README's quick start and CI run it.
 # The core needs only the Rust toolchain; targets that need servers (PostgreSQL, later moto)
-# install them from here.
+# and the browser check of the HTML reports (Chromium) install them from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,10 @@ fi
 echo "== dependencies"
 # The local target's tests need PostgreSQL server binaries.
 ./harness/install-postgres.sh
+# tests/html.rs renders the HTML reports in headless Chromium (skip: DRILLBIT_SKIP_BROWSER=1).
+if [ "${DRILLBIT_SKIP_BROWSER:-}" != "1" ]; then
+  ./harness/install-chromium.sh
+fi
 
 echo "== format"
 cargo fmt --all -- --check

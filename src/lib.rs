@@ -2,8 +2,9 @@
 //!
 //! Pipeline: scenario file -> [`scenario`] (validated model) -> [`engine`] (one runbook
 //! executor; a target is an adapter) -> timeline -> [`measure`] (RTO phases, data loss) ->
-//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit). [`montecarlo`] repeats the
-//! simulated drill with independent seeded streams.
+//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit, HTML). [`montecarlo`]
+//! repeats the simulated drill with independent seeded streams; [`trend`] reads past
+//! scorecards back.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -24,3 +25,5 @@ pub mod report;
 pub mod scenario;
 pub mod scorecard;
 pub mod sim;
+pub mod timestamp;
+pub mod trend;

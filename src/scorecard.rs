@@ -148,6 +148,11 @@ pub struct Scorecard {
     pub scenario: ScenarioInfo,
     pub target: String,
     pub seed: u64,
+    /// When the drill started, RFC 3339 in UTC (`2025-11-25T11:56:00Z`); stamped by the CLI
+    /// (the library never reads the wall clock), absent from older scorecards and from
+    /// scorecards built in-process. `drillbit report trend` orders drills by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     pub targets: Targets,
     pub measured: Measured,
     pub margin: Margin,
@@ -249,6 +254,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         scenario: ScenarioInfo::of(cx.loaded),
         target: cx.target.to_string(),
         seed: cx.seed,
+        started_at: None,
         targets: Targets {
             rto_s: target_rto,
             rpo_s: target_rpo,

@@ -5,6 +5,7 @@
 mod awscmd;
 mod calibrate;
 mod evidence;
+mod report;
 mod run;
 mod schema;
 mod simulate;
@@ -25,10 +26,13 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run one drill and write scorecard.json, scorecard.md and junit.xml.
+    /// Run one drill and write scorecard.json, scorecard.md, junit.xml and report.html.
     Run(run::Args),
-    /// Run N simulated drills and write montecarlo.json (and montecarlo.md).
+    /// Run N simulated drills and write montecarlo.json, montecarlo.md and report.html.
     Simulate(simulate::Args),
+    /// Reports over past drills: `report trend DIR...`.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Check scenario files; print FILE:LINE:COL for every problem.
     Validate(validate::Args),
     /// Fit step models from measured drills' scorecards and write a models file.
@@ -125,6 +129,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Report(c) => report::run(c),
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::calibrate(a),
         Command::Compare(a) => calibrate::compare(a),

@@ -63,7 +63,9 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         .out
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
     let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
-    let sc = match a.target {
+    // The wall-clock start, for `report trend`; the drill itself never reads it.
+    let started_at = drillbit::timestamp::format_utc(drillbit::timestamp::now());
+    let mut sc = match a.target {
         TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {
             let abort = Arc::new(AtomicBool::new(false));
@@ -111,6 +113,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             drillbit::emulator::run(&loaded, a.seed, &opts)?
         }
     };
+    sc.started_at = Some(started_at);
     let files = report::write_drill(&dir, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     // Last: the manifest covers every file the drill wrote.

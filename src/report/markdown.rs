@@ -220,3 +220,91 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
     );
     o
 }
+
+/// The trend over past drills (`drillbit report trend`).
+pub fn trend(t: &crate::trend::Trend) -> String {
+    use crate::timestamp::{format_date, format_human};
+    let mut o = String::new();
+    let _ = writeln!(o, "# Drill trend as of {}\n", format_date(t.as_of));
+    let _ = writeln!(
+        o,
+        "{} drills of {} scenarios from {}{}. Regressions: {}. Overdue scenarios: {}.\n",
+        t.drills(),
+        t.scenarios.len(),
+        t.inputs.join(", "),
+        if t.later > 0 {
+            format!(" ({} drills after this date left out)", t.later)
+        } else {
+            String::new()
+        },
+        t.regressions(),
+        t.overdue()
+    );
+    let _ = writeln!(
+        o,
+        "A drill is compared with the previous drill of the same scenario on the same target: it \
+         is a regression when it misses the RTO or RPO target that drill met, when its failback \
+         failed where that one's succeeded, or when its RTO is more than {:.0}% worse.\n",
+        t.rto_threshold * 100.0
+    );
+    let _ = writeln!(o, "## Freshness\n");
+    let _ = writeln!(o, "| scenario | schedule | last passing drill | days since | status |");
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for s in &t.scenarios {
+        let last = s.last_pass.map(|i| &s.drills[i]);
+        let _ = writeln!(
+            o,
+            "| {} | {} ({} days) | {} | {} | {} |",
+            cell(&s.name),
+            s.cadence.name,
+            s.cadence.days,
+            last.map_or("never".to_string(), |d| format!(
+                "{} on {}",
+                format_date(d.at),
+                cell(&d.target)
+            )),
+            s.days_since_pass.map_or("n/a".to_string(), |d| d.to_string()),
+            if s.overdue { "**OVERDUE**" } else { "fresh" }
+        );
+    }
+    for s in &t.scenarios {
+        let _ = writeln!(o, "\n## {} ({})\n", cell(&s.name), cell(&s.strategy));
+        let _ = writeln!(
+            o,
+            "| started | target | seed | RTO | RTO target | RPO | RPO target | verdict | regression |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+        for d in &s.drills {
+            let when = match d.time_source {
+                crate::trend::TimeSource::Scorecard => format_human(d.at),
+                crate::trend::TimeSource::FileTime => format!("{} (file time)", format_human(d.at)),
+            };
+            let _ = writeln!(
+                o,
+                "| {when} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(&d.target),
+                d.seed,
+                if d.rto.is_none() {
+                    "not recovered".to_string()
+                } else {
+                    opt(d.rto)
+                },
+                f(d.rto_target),
+                opt(d.rpo),
+                f(d.rpo_target),
+                if d.passed { "pass" } else { "FAIL" },
+                if d.regressions.is_empty() {
+                    String::new()
+                } else {
+                    format!("**regression**: {}", cell(&d.regressions.join("; ")))
+                }
+            );
+        }
+    }
+    o
+}
+
+/// Text for a Markdown table cell: no pipe or line break may end the cell early.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}

@@ -1,9 +1,11 @@
 //! Reporters: one scorecard (or Monte Carlo summary), several renderings. The library never
 //! writes to the terminal; it returns strings, and the CLI decides where they go.
 
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod runbook;
+pub mod svg;
 pub mod terminal;
 
 use std::io::Write;
@@ -45,13 +47,14 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The files of one drill: scorecard.json, scorecard.md, junit.xml.
+/// The files of one drill: scorecard.json, scorecard.md, junit.xml, report.html.
 pub fn write_drill(dir: &Path, sc: &Scorecard) -> std::io::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let files = [
         ("scorecard.json", json(sc)),
         ("scorecard.md", markdown::scorecard(sc)),
         ("junit.xml", junit::scorecard(sc)),
+        ("report.html", html::drill(sc)),
     ];
     let mut out = Vec::new();
     for (name, body) in files {
@@ -62,11 +65,13 @@ pub fn write_drill(dir: &Path, sc: &Scorecard) -> std::io::Result<Vec<std::path:
     Ok(out)
 }
 
+/// The files of one Monte Carlo batch: montecarlo.json, montecarlo.md, report.html.
 pub fn write_montecarlo(dir: &Path, mc: &MonteCarlo) -> std::io::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let files = [
         ("montecarlo.json", json(mc)),
         ("montecarlo.md", markdown::montecarlo(mc)),
+        ("report.html", html::montecarlo(mc)),
     ];
     let mut out = Vec::new();
     for (name, body) in files {

@@ -1,0 +1,547 @@
+//! The trend over past drills (`drillbit report trend`): reads every scorecard under some
+//! directories, groups the drills by scenario, orders them by when they ran, flags
+//! regressions and checks each scenario's drill freshness against the seed's test schedule.
+//!
+//! **Regression.** A drill is compared with the previous drill of the same scenario *on the
+//! same target* (a simulated drill says nothing about the last live one). It is flagged when
+//! it misses the RTO or RPO target that drill met, when its failback failed where that one's
+//! succeeded, or when its RTO is worse than that drill's by more than the threshold (20% by
+//! default).
+//!
+//! **Freshness.** Days from the last passing drill (any target) to the report date, against
+//! the seed's schedule: a monthly (31 days) restore verification for backup-and-restore
+//! scenarios and scenarios whose runbook restores data; a weekly (7 days) health check for
+//! scenarios named `*health-check*`; a quarterly (92 days) failover drill for the rest.
+//! `--schedule NAME=CADENCE` overrides it per scenario. A scenario with no passing drill is
+//! overdue.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::scenario::duration::format_secs;
+use crate::timestamp;
+
+/// Default RTO regression threshold: 20% worse than the previous drill.
+pub const DEFAULT_RTO_THRESHOLD: f64 = 0.20;
+
+/// How often a scenario must pass a drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    pub name: &'static str,
+    pub days: u32,
+}
+
+pub const QUARTERLY_FAILOVER: Cadence = Cadence {
+    name: "quarterly failover drill",
+    days: 92,
+};
+pub const MONTHLY_RESTORE: Cadence = Cadence {
+    name: "monthly restore verification",
+    days: 31,
+};
+pub const WEEKLY_HEALTH_CHECK: Cadence = Cadence {
+    name: "weekly health check",
+    days: 7,
+};
+
+/// `quarterly`, `monthly`, `weekly` or a number of days (`45d`, `45`).
+pub fn parse_cadence(text: &str) -> Result<Cadence, String> {
+    match text.trim() {
+        "quarterly" => Ok(QUARTERLY_FAILOVER),
+        "monthly" => Ok(MONTHLY_RESTORE),
+        "weekly" => Ok(WEEKLY_HEALTH_CHECK),
+        t => {
+            let digits = t.strip_suffix('d').unwrap_or(t);
+            match digits.parse::<u32>() {
+                Ok(d) if d > 0 => Ok(Cadence {
+                    name: "custom schedule",
+                    days: d,
+                }),
+                _ => Err(format!(
+                    "`{text}` is not a schedule: expected quarterly, monthly, weekly or a number of days like 45d"
+                )),
+            }
+        }
+    }
+}
+
+/// Where a drill's time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The scorecard's `started_at`.
+    Scorecard,
+    /// The file's modification time (scorecards written before `started_at` existed).
+    FileTime,
+}
+
+/// One past drill, as the trend needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drill {
+    pub file: PathBuf,
+    pub scenario: String,
+    pub strategy: String,
+    pub target: String,
+    pub seed: u64,
+    /// Seconds since the epoch.
+    pub at: i64,
+    pub time_source: TimeSource,
+    pub rto_target: f64,
+    pub rpo_target: f64,
+    pub rto: Option<f64>,
+    pub rpo: Option<f64>,
+    pub rto_met: bool,
+    /// "met", "missed" or "not_measured"
+    pub rpo_verdict: String,
+    /// "ok", "failed" or "not_run"
+    pub failback: String,
+    pub passed: bool,
+    /// The runbook restores data (a restore drill).
+    pub restores: bool,
+    /// Why this drill is a regression (empty: it is not).
+    pub regressions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioTrend {
+    pub name: String,
+    pub strategy: String,
+    /// Oldest first.
+    pub drills: Vec<Drill>,
+    pub cadence: Cadence,
+    /// Index into `drills` of the last passing drill.
+    pub last_pass: Option<usize>,
+    /// Whole days (rounded down) from the last passing drill to the report date.
+    pub days_since_pass: Option<i64>,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trend {
+    /// The report date (seconds since the epoch).
+    pub as_of: i64,
+    pub rto_threshold: f64,
+    pub inputs: Vec<String>,
+    pub scenarios: Vec<ScenarioTrend>,
+    /// Drills left out because they started after `as_of`.
+    pub later: usize,
+}
+
+impl Trend {
+    pub fn drills(&self) -> usize {
+        self.scenarios.iter().map(|s| s.drills.len()).sum()
+    }
+    pub fn regressions(&self) -> usize {
+        self.scenarios
+            .iter()
+            .flat_map(|s| &s.drills)
+            .filter(|d| !d.regressions.is_empty())
+            .count()
+    }
+    pub fn overdue(&self) -> usize {
+        self.scenarios.iter().filter(|s| s.overdue).count()
+    }
+}
+
+// What the trend reads of a scorecard; everything else is ignored, so scorecards with more
+// (or, for `started_at`, fewer) fields still read.
+#[derive(Deserialize)]
+struct In {
+    schema: String,
+    scenario: InScenario,
+    target: String,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    started_at: Option<String>,
+    targets: InTargets,
+    measured: InMeasured,
+    verdict: InVerdict,
+    #[serde(default)]
+    steps: Vec<InStep>,
+}
+
+#[derive(Deserialize)]
+struct InScenario {
+    name: String,
+    #[serde(default)]
+    strategy: String,
+}
+
+#[derive(Deserialize)]
+struct InTargets {
+    rto_s: f64,
+    rpo_s: f64,
+}
+
+#[derive(Deserialize)]
+struct InMeasured {
+    #[serde(default)]
+    rto_s: Option<f64>,
+    #[serde(default)]
+    rpo_s: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct InVerdict {
+    rto: String,
+    rpo: String,
+    #[serde(default = "not_run")]
+    failback: String,
+    overall: String,
+}
+
+fn not_run() -> String {
+    "not_run".into()
+}
+
+#[derive(Deserialize)]
+struct InStep {
+    #[serde(default)]
+    action: String,
+}
+
+const RESTORE_ACTIONS: &[&str] = &[
+    "rds.restore-from-snapshot",
+    "rds.restore-point-in-time",
+    "backup.restore",
+];
+
+/// Every `scorecard.json` under the given directories (recursively; a file given directly is
+/// taken as a scorecard), sorted. A path that does not exist or cannot be listed is an error.
+pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
+        if depth > 64 {
+            return Err(format!("{}: directories nested too deep", dir.display()));
+        }
+        let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+        for e in rd {
+            let e = e.map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+            let p = e.path();
+            // file_type does not follow symbolic links: a link loop cannot recurse forever.
+            let ft = e.file_type().map_err(|e| format!("{}: {e}", p.display()))?;
+            if ft.is_dir() {
+                walk(&p, out, depth + 1)?;
+            } else if p.file_name().is_some_and(|n| n == "scorecard.json") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if meta.is_dir() {
+            walk(p, &mut out, 0)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Reads one scorecard; every error names the file.
+pub fn read(file: &Path) -> Result<Drill, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let v: In =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a drillbit scorecard: {e}", file.display()))?;
+    if v.schema != crate::scorecard::SCHEMA {
+        return Err(format!(
+            "{}: schema `{}` is not {}",
+            file.display(),
+            v.schema,
+            crate::scorecard::SCHEMA
+        ));
+    }
+    let finite = |x: f64, what: &str| {
+        if x.is_finite() && x >= 0.0 {
+            Ok(x)
+        } else {
+            Err(format!("{}: {what} is not a duration: {x}", file.display()))
+        }
+    };
+    let rto_target = finite(v.targets.rto_s, "targets.rto_s")?;
+    let rpo_target = finite(v.targets.rpo_s, "targets.rpo_s")?;
+    let rto = v.measured.rto_s.map(|x| finite(x, "measured.rto_s")).transpose()?;
+    let rpo = v.measured.rpo_s.map(|x| finite(x, "measured.rpo_s")).transpose()?;
+    let (at, time_source) = match &v.started_at {
+        Some(s) => (
+            timestamp::parse(s).ok_or_else(|| {
+                format!(
+                    "{}: started_at `{s}` is not an RFC 3339 time like 2025-11-25T11:56:00Z",
+                    file.display()
+                )
+            })?,
+            TimeSource::Scorecard,
+        ),
+        None => {
+            let m = std::fs::metadata(file)
+                .and_then(|m| m.modified())
+                .map_err(|e| format!("{}: no started_at and no file time: {e}", file.display()))?;
+            let secs = match m.duration_since(std::time::UNIX_EPOCH) {
+                Ok(d) => d.as_secs() as i64,
+                Err(e) => -(e.duration().as_secs() as i64),
+            };
+            (secs, TimeSource::FileTime)
+        }
+    };
+    Ok(Drill {
+        file: file.to_path_buf(),
+        scenario: v.scenario.name,
+        strategy: v.scenario.strategy,
+        target: v.target,
+        seed: v.seed,
+        at,
+        time_source,
+        rto_target,
+        rpo_target,
+        rto,
+        rpo,
+        rto_met: v.verdict.rto == "met",
+        rpo_verdict: v.verdict.rpo,
+        failback: v.verdict.failback,
+        passed: v.verdict.overall == "pass",
+        restores: v.steps.iter().any(|s| RESTORE_ACTIONS.contains(&s.action.as_str())),
+        regressions: Vec::new(),
+    })
+}
+
+/// The schedule a scenario is held to (see the module documentation).
+pub fn cadence_for(name: &str, strategy: &str, drills: &[Drill]) -> Cadence {
+    let lower = name.to_ascii_lowercase();
+    if lower.contains("health-check") || lower.contains("healthcheck") {
+        WEEKLY_HEALTH_CHECK
+    } else if strategy == "backup-restore" || drills.iter().any(|d| d.restores) {
+        MONTHLY_RESTORE
+    } else {
+        QUARTERLY_FAILOVER
+    }
+}
+
+/// Why `cur` regresses from `prev` (the previous drill of the scenario on the same target).
+pub fn regressions(prev: &Drill, cur: &Drill, rto_threshold: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    if prev.rto_met && !cur.rto_met {
+        out.push(match cur.rto {
+            Some(r) => format!(
+                "RTO target missed ({} against {}); the previous drill met it",
+                format_secs(r),
+                format_secs(cur.rto_target)
+            ),
+            None => "not recovered; the previous drill met the RTO target".to_string(),
+        });
+    }
+    if prev.rpo_verdict == "met" && cur.rpo_verdict == "missed" {
+        out.push(format!(
+            "RPO target missed ({} against {}); the previous drill met it",
+            cur.rpo.map_or("n/a".to_string(), format_secs),
+            format_secs(cur.rpo_target)
+        ));
+    }
+    if prev.failback == "ok" && cur.failback == "failed" {
+        out.push("failback failed; the previous drill's succeeded".to_string());
+    }
+    if let (Some(p), Some(c)) = (prev.rto, cur.rto) {
+        if p > 0.0 && c > p * (1.0 + rto_threshold) {
+            out.push(format!(
+                "RTO {:+.0}% against the previous drill ({} -> {}; threshold {:.0}%)",
+                (c / p - 1.0) * 100.0,
+                format_secs(p),
+                format_secs(c),
+                rto_threshold * 100.0
+            ));
+        }
+    }
+    out
+}
+
+/// Groups, orders and judges the drills. `schedules` overrides the cadence by scenario name.
+/// Drills after `as_of` are left out (the report is as of that date); see [`Trend::later`].
+pub fn analyze(
+    drills: Vec<Drill>,
+    as_of: i64,
+    rto_threshold: f64,
+    schedules: &BTreeMap<String, Cadence>,
+    inputs: Vec<String>,
+) -> Trend {
+    let mut by: BTreeMap<String, Vec<Drill>> = BTreeMap::new();
+    let total = drills.len();
+    let drills: Vec<Drill> = drills.into_iter().filter(|d| d.at <= as_of).collect();
+    let later = total - drills.len();
+    for d in drills {
+        by.entry(d.scenario.clone()).or_default().push(d);
+    }
+    let scenarios = by
+        .into_iter()
+        .map(|(name, mut drills)| {
+            drills.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.file.cmp(&b.file)));
+            for i in 0..drills.len() {
+                let prev = (0..i).rev().find(|&j| drills[j].target == drills[i].target);
+                if let Some(j) = prev {
+                    let r = regressions(&drills[j], &drills[i], rto_threshold);
+                    drills[i].regressions = r;
+                }
+            }
+            // The strategy of the latest drill: a scenario may have changed strategy.
+            let strategy = drills.last().map(|d| d.strategy.clone()).unwrap_or_default();
+            let cadence = schedules
+                .get(&name)
+                .copied()
+                .unwrap_or_else(|| cadence_for(&name, &strategy, &drills));
+            let last_pass = drills.iter().rposition(|d| d.passed);
+            let since = last_pass.map(|i| as_of - drills[i].at);
+            let days_since_pass = since.map(|s| s.div_euclid(86_400));
+            // Overdue by the clock, not by the rounded-down day count.
+            let overdue = since.is_none_or(|s| s > i64::from(cadence.days) * 86_400);
+            ScenarioTrend {
+                name,
+                strategy,
+                drills,
+                cadence,
+                last_pass,
+                days_since_pass,
+                overdue,
+            }
+        })
+        .collect();
+    Trend {
+        as_of,
+        rto_threshold,
+        inputs,
+        scenarios,
+        later,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drill(at_day: i64, rto: Option<f64>, rto_met: bool, rpo: &str, passed: bool) -> Drill {
+        Drill {
+            file: PathBuf::from(format!("d{at_day}/scorecard.json")),
+            scenario: "s".into(),
+            strategy: "pilot-light".into(),
+            target: "sim".into(),
+            seed: 1,
+            at: at_day * 86_400,
+            time_source: TimeSource::Scorecard,
+            rto_target: 100.0,
+            rpo_target: 10.0,
+            rto,
+            rpo: Some(1.0),
+            rto_met,
+            rpo_verdict: rpo.into(),
+            failback: "not_run".into(),
+            passed,
+            restores: false,
+            regressions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn flags_a_newly_missed_target_and_a_slower_rto() {
+        let t = analyze(
+            vec![
+                drill(30, Some(50.0), true, "met", true),
+                drill(10, Some(40.0), true, "met", true),
+                drill(20, Some(40.0), true, "met", true),
+                drill(40, Some(150.0), false, "missed", false),
+                drill(50, Some(151.0), false, "missed", false),
+            ],
+            60 * 86_400,
+            0.2,
+            &BTreeMap::new(),
+            vec![],
+        );
+        let s = &t.scenarios[0];
+        let days: Vec<i64> = s.drills.iter().map(|d| d.at / 86_400).collect();
+        assert_eq!(days, [10, 20, 30, 40, 50], "ordered by time");
+        assert!(s.drills[1].regressions.is_empty(), "same RTO");
+        assert_eq!(
+            s.drills[2].regressions.len(),
+            1,
+            "+25% > 20%: {:?}",
+            s.drills[2].regressions
+        );
+        assert_eq!(s.drills[3].regressions.len(), 3, "{:?}", s.drills[3].regressions);
+        assert!(
+            s.drills[4].regressions.is_empty(),
+            "missed after missed is no regression"
+        );
+        assert_eq!(t.regressions(), 2);
+        assert_eq!(s.last_pass, Some(2));
+        assert_eq!(s.days_since_pass, Some(30));
+        assert!(!s.overdue, "30 days against a quarterly schedule");
+    }
+
+    #[test]
+    fn drills_after_the_report_date_are_left_out() {
+        let t = analyze(
+            vec![
+                drill(10, Some(40.0), true, "met", true),
+                drill(90, Some(40.0), true, "met", true),
+            ],
+            50 * 86_400,
+            0.2,
+            &BTreeMap::new(),
+            vec![],
+        );
+        assert_eq!((t.drills(), t.later), (1, 1));
+        assert_eq!(t.scenarios[0].days_since_pass, Some(40));
+    }
+
+    #[test]
+    fn compares_only_drills_on_the_same_target() {
+        let mut live = drill(20, Some(500.0), true, "met", true);
+        live.target = "local".into();
+        let t = analyze(
+            vec![drill(10, Some(40.0), true, "met", true), live],
+            21 * 86_400,
+            0.2,
+            &BTreeMap::new(),
+            vec![],
+        );
+        assert!(t.scenarios[0].drills.iter().all(|d| d.regressions.is_empty()));
+    }
+
+    #[test]
+    fn freshness_follows_the_schedule() {
+        let mut restore = drill(0, Some(40.0), true, "met", true);
+        restore.restores = true;
+        let t = analyze(vec![restore], 32 * 86_400, 0.2, &BTreeMap::new(), vec![]);
+        assert_eq!(t.scenarios[0].cadence, MONTHLY_RESTORE);
+        assert!(t.scenarios[0].overdue, "32 days > 31");
+        let never = analyze(
+            vec![drill(0, None, false, "met", false)],
+            86_400,
+            0.2,
+            &BTreeMap::new(),
+            vec![],
+        );
+        assert!(never.scenarios[0].overdue && never.scenarios[0].last_pass.is_none());
+        let mut weekly = BTreeMap::new();
+        weekly.insert("s".to_string(), WEEKLY_HEALTH_CHECK);
+        let t = analyze(
+            vec![drill(0, Some(1.0), true, "met", true)],
+            8 * 86_400,
+            0.2,
+            &weekly,
+            vec![],
+        );
+        assert!(t.scenarios[0].overdue);
+        assert_eq!(cadence_for("db-health-check", "pilot-light", &[]), WEEKLY_HEALTH_CHECK);
+        assert_eq!(cadence_for("x", "backup-restore", &[]), MONTHLY_RESTORE);
+        assert_eq!(cadence_for("x", "warm-standby", &[]), QUARTERLY_FAILOVER);
+    }
+
+    #[test]
+    fn parses_cadences() {
+        assert_eq!(parse_cadence("quarterly"), Ok(QUARTERLY_FAILOVER));
+        assert_eq!(parse_cadence("45d").map(|c| c.days), Ok(45));
+        assert!(parse_cadence("0d").is_err() && parse_cadence("often").is_err());
+    }
+}
