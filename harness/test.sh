@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README's quick start and CI run it.
-# The core needs only the Rust toolchain; targets that need servers (PostgreSQL, later moto)
+# The core needs only the Rust toolchain; targets that need servers (PostgreSQL, moto)
 # and the browser check of the HTML reports (Chromium) install them from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ fi
 echo "== dependencies"
 # The local target's tests need PostgreSQL server binaries.
 ./harness/install-postgres.sh
+# The emulator target's tests drive a real moto server.
+./harness/install-moto.sh
 # tests/html.rs renders the HTML reports in headless Chromium (skip: DRILLBIT_SKIP_BROWSER=1).
 if [ "${DRILLBIT_SKIP_BROWSER:-}" != "1" ]; then
   ./harness/install-chromium.sh
@@ -26,5 +28,5 @@ echo "== tests"
 cargo test --all-targets --locked
 cargo test --doc --locked
 echo "== scenarios"
-cargo run --quiet --release --locked -- validate scenarios/*.yaml scenarios/troubleshooting/*.yaml scenarios/local/*.yaml
+cargo run --quiet --locked -- validate scenarios/*.yaml scenarios/troubleshooting/*.yaml scenarios/local/*.yaml
 echo "all checks passed"

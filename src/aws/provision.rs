@@ -358,6 +358,43 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             _ => {}
         }
     }
+    // A runbook that restores from a snapshot in DR needs one there: take it and copy it across,
+    // as cross-region snapshot copy (or AWS Backup's copy) would have.
+    for st in s.all_steps() {
+        if st.action != crate::scenario::Action::RdsRestoreFromSnapshot {
+            continue;
+        }
+        let Some(Resource::RdsInstance(db)) = st.resource.as_deref().and_then(|r| s.resource(r)) else {
+            continue;
+        };
+        if db.bind.is_some() {
+            continue;
+        }
+        let src_region = env.side_region(db.side, false);
+        let snap = format!("{}-dr-seed", db.instance);
+        env.clients
+            .region(&src_region)
+            .rds
+            .create_db_snapshot()
+            .db_instance_identifier(&db.instance)
+            .db_snapshot_identifier(&snap)
+            .send()
+            .await
+            .map_err(|e| api_error("CreateDBSnapshot", e))?;
+        let arn = format!("arn:aws:rds:{src_region}:{}:snapshot:{snap}", env.names().account);
+        env.clients
+            .dr
+            .rds
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(arn)
+            .target_db_snapshot_identifier(format!("{snap}-copy"))
+            .send()
+            .await
+            .map_err(|e| api_error("CopyDBSnapshot", e))?;
+        done.calls.push(format!(
+            "rds:CreateDBSnapshot {snap} ({src_region}); rds:CopyDBSnapshot to {d}"
+        ));
+    }
     // Read replicas last: their sources exist by now.
     for r in &s.topology.resources {
         if let Resource::RdsReadReplica(rr) = r {

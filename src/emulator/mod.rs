@@ -412,11 +412,20 @@ impl EmulatorTarget {
         let clients = rt.block_on(Clients::new(&p, &d, &conn));
         let observe_clients = rt.block_on(Clients::new_with_retries(&p, &d, &conn, 1));
         let names = Arc::new(Mutex::new(Names::default()));
-        let caps = if opts.endpoint_url.is_none() {
-            Some(&crate::aws::MOTO)
-        } else {
-            None
-        };
+        // The capability table: moto's when drillbit started it or the endpoint answers moto's
+        // own API; none for another emulator (its "not implemented" answers still say so).
+        let is_moto = opts.endpoint_url.is_none() || moto::answers_moto_api(upstream_addr);
+        let caps = if is_moto { Some(&crate::aws::MOTO) } else { None };
+        if opts.endpoint_url.is_some() {
+            notes.push(format!(
+                "emulator: {upstream}{}",
+                if is_moto {
+                    " (moto, recognised by its /moto-api/)"
+                } else {
+                    " (not moto: no capability table)"
+                }
+            ));
+        }
         let env = Env {
             scenario: s.clone(),
             clients,

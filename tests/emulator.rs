@@ -1,0 +1,343 @@
+//! The emulator target against a real moto server over HTTP (installed by
+//! harness/install-moto.sh; drillbit installs it on first use otherwise).
+#![cfg(feature = "aws")]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use drillbit::aws::{Clients, Connection};
+use drillbit::emulator::moto::Moto;
+use serde_json::Value;
+
+fn drill(args: &[&str], out: &Path) -> (i32, Value, String) {
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .arg("run")
+        .args(args)
+        .args(["--target", "emulator", "-q", "--out"])
+        .arg(out)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    let code = o.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let text = std::fs::read_to_string(out.join("scorecard.json"))
+        .unwrap_or_else(|e| panic!("no scorecard ({e}); exit {code}; stderr: {stderr}"));
+    (code, serde_json::from_str(&text).expect("json"), stderr)
+}
+
+fn step<'a>(sc: &'a Value, id: &str) -> &'a Value {
+    sc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"))
+}
+
+/// (service, region, operation, status, rule) rows of the drill's api-calls.csv.
+fn calls(out: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(out.join("api-calls.csv"))
+        .expect("api-calls.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+fn moto(dir: &Path) -> Moto {
+    drillbit::emulator::moto::ensure_installed(&mut |m| eprintln!("{m}")).expect("moto installs");
+    Moto::start(Some(&dir.join("moto-test.log"))).expect("moto starts")
+}
+
+fn clients(m: &Moto, primary: &str, dr: &str) -> (tokio::runtime::Runtime, Clients) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let c = rt.block_on(Clients::new(
+        primary,
+        dr,
+        &Connection {
+            endpoint_url: Some(m.url()),
+            test_credentials: true,
+            profile: None,
+        },
+    ));
+    (rt, c)
+}
+
+#[test]
+fn pilot_light_runs_green_and_leaves_the_emulator_failed_over() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = moto(dir.path());
+    let out = dir.path().join("drill");
+    let (code, sc, stderr) = drill(&["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()], &out);
+    assert_eq!(code, 0, "{stderr}\n{}", sc["steps"]);
+    assert_eq!(sc["target"], "emulator");
+    for id in ["notify", "promote-db", "scale-api", "flip-dns", "verify"] {
+        assert_eq!(step(&sc, id)["outcome"], "ok", "{id}: {}", step(&sc, id));
+    }
+    assert!(sc["measured"]["rto_s"].as_f64().expect("rto") < 30.0 * 60.0);
+    assert_eq!(sc["verdict"]["rpo"], "not_measured");
+
+    // The emulator's state after the drill: what the runbook promised.
+    let (rt, c) = clients(&m, "us-east-1", "us-west-2");
+    rt.block_on(async {
+        let svc =
+            c.dr.ecs
+                .describe_services()
+                .cluster("dr-production")
+                .services("myapp-service")
+                .send()
+                .await
+                .expect("describe");
+        let s = &svc.services()[0];
+        assert_eq!((s.desired_count(), s.running_count()), (4, 4), "DR service scaled");
+        let db =
+            c.dr.rds
+                .describe_db_instances()
+                .db_instance_identifier("myapp-postgres-dr-replica")
+                .send()
+                .await
+                .expect("describe");
+        assert_eq!(db.db_instances()[0].db_instance_status(), Some("available"));
+        let zones = c.route53.list_hosted_zones().send().await.expect("zones");
+        let zone = zones.hosted_zones()[0].id().to_string();
+        let sets = c
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .expect("record sets");
+        let primary = sets
+            .resource_record_sets()
+            .iter()
+            .find(|s| s.failover().map(|f| f.as_str()) == Some("PRIMARY"))
+            .expect("primary record");
+        let value = primary.resource_records()[0].value();
+        assert!(value.contains("us-west-2"), "the failover record points at DR: {value}");
+    });
+    // Every PromoteReadReplica went to the DR region; the region outage dropped primary calls.
+    let rows = calls(&out);
+    assert!(rows
+        .iter()
+        .any(|r| r[2] == "PromoteReadReplica" && r[1] == "us-west-2" && r[3] == "200"));
+    assert!(rows
+        .iter()
+        .any(|r| r[1] == "us-east-1" && r[3] == "0" && r[4] == "fault-0"));
+    // After the outage began, no call reached the primary region but Route 53 (global) and
+    // stopping the FIS experiment at teardown, once the faults are repaired.
+    let first_fault = rows.iter().position(|r| r[4] == "fault-0").expect("outage");
+    assert!(!rows[first_fault..]
+        .iter()
+        .any(|r| r[1] == "us-east-1" && r[0] != "route53" && r[0] != "fis" && r[3] == "200"));
+}
+
+#[test]
+fn warm_standby_and_active_active_run_green_with_moto_started_by_drillbit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (file, unsupported) in [
+        ("scenarios/warm-standby.yaml", vec![]),
+        ("scenarios/active-active.yaml", vec!["check-table", "promote-sessions"]),
+    ] {
+        let out = dir.path().join(file.replace('/', "_"));
+        let started = std::time::Instant::now();
+        let (code, sc, stderr) = drill(&[file], &out);
+        let wall = started.elapsed();
+        assert_eq!(code, 0, "{file}: {stderr}\n{}", sc["steps"]);
+        for s in sc["steps"].as_array().expect("steps") {
+            let want = if unsupported.contains(&s["id"].as_str().unwrap_or("")) {
+                "unsupported"
+            } else {
+                "ok"
+            };
+            assert_eq!(s["outcome"], want, "{file}: {s}");
+            if want == "unsupported" {
+                assert!(s["detail"].as_str().unwrap_or("").contains("moto"), "{s}");
+            }
+        }
+        let notes = sc["notes"].to_string();
+        assert!(notes.contains("started by drillbit"), "{notes}");
+        assert!(notes.contains("FIS experiment"), "{notes}");
+        // moto was stopped: its port no longer answers.
+        let url = notes
+            .split("on http://")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("moto url in the notes");
+        assert!(
+            std::net::TcpStream::connect_timeout(&url.parse().expect("addr"), Duration::from_millis(300)).is_err(),
+            "moto still listens on {url}"
+        );
+        eprintln!("{file}: {:.2} s wall", wall.as_secs_f64());
+    }
+}
+
+#[test]
+fn throttling_is_retried_and_other_errors_are_not() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = moto(dir.path());
+    // Two throttled answers, then moto's: the SDK backs off and the step succeeds.
+    let out = dir.path().join("throttled");
+    let (code, sc, stderr) = drill(
+        &[
+            "scenarios/pilot-light.yaml",
+            "--endpoint-url",
+            &m.url(),
+            "--api-fault",
+            "service=rds,operation=PromoteReadReplica,error=Throttling,count=2",
+        ],
+        &out,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(step(&sc, "promote-db")["outcome"], "ok");
+    let promotes: Vec<String> = calls(&out)
+        .into_iter()
+        .filter(|r| r[2] == "PromoteReadReplica")
+        .map(|r| r[3].clone())
+        .collect();
+    assert_eq!(promotes, ["400", "400", "200"]);
+
+    // Access denied is not retried: one call, the step fails, its retries are the runbook's.
+    let m2 = moto(dir.path());
+    let out = dir.path().join("denied");
+    let (code, sc, _) = drill(
+        &[
+            "scenarios/pilot-light.yaml",
+            "--endpoint-url",
+            &m2.url(),
+            "--api-fault",
+            "service=rds,operation=PromoteReadReplica,error=AccessDenied",
+        ],
+        &out,
+    );
+    assert_eq!(code, 1);
+    let s = step(&sc, "promote-db");
+    assert_eq!(s["outcome"], "failed");
+    assert!(s["detail"].as_str().unwrap_or("").contains("AccessDenied"), "{s}");
+    let n = calls(&out).iter().filter(|r| r[2] == "PromoteReadReplica").count();
+    assert_eq!(n, 1, "a non-retryable error is sent once");
+    assert_eq!(sc["verdict"]["rto"], "missed");
+}
+
+#[test]
+fn a_not_implemented_answer_is_reported_unsupported_and_not_retried() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("d");
+    let (_, sc, stderr) = drill(
+        &[
+            "scenarios/pilot-light.yaml",
+            "--api-fault",
+            "service=ecs,operation=UpdateService,error=NotImplemented,status=501",
+        ],
+        &out,
+    );
+    let s = step(&sc, "scale-api");
+    assert_eq!(s["outcome"], "unsupported", "{stderr}\n{s}");
+    assert!(
+        s["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unsupported by this endpoint"),
+        "{s}"
+    );
+    let n = calls(&out)
+        .iter()
+        .filter(|r| r[2] == "UpdateService" && r[4] == "api-fault-0")
+        .count();
+    assert_eq!(n, 1, "a 501 is never retried");
+}
+
+#[test]
+fn dr_drift_fails_the_step_that_needs_the_missing_resource() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("drift.yaml");
+    let text = std::fs::read_to_string(common::root().join("scenarios/pilot-light.yaml")).expect("read");
+    let text = text.replace(
+        "faults:\n",
+        "faults:\n  - { id: replica-gone, kind: dr-drift, resource: db-replica, at: 1m }\n",
+    );
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("d");
+    let (code, sc, stderr) = drill(&[file.to_str().expect("utf-8")], &out);
+    assert_eq!(code, 1, "{stderr}");
+    let s = step(&sc, "promote-db");
+    assert_eq!(s["outcome"], "failed", "{s}");
+    assert!(s["detail"].as_str().unwrap_or("").contains("DBInstanceNotFound"), "{s}");
+}
+
+#[test]
+fn plan_and_fis_template_call_nothing() {
+    // Anything that connects to this endpoint is counted.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    for args in [
+        vec!["plan", "scenarios/pilot-light.yaml", "--target", "emulator"],
+        vec!["fis-template", "scenarios/financial-services.yaml"],
+    ] {
+        let o = Command::cargo_bin("drillbit")
+            .expect("binary")
+            .current_dir(common::root())
+            .args(&args)
+            .env("AWS_ENDPOINT_URL", &url)
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        if args[0] == "plan" {
+            assert!(
+                text.contains("rds:PromoteReadReplica myapp-postgres-dr-replica (us-west-2)"),
+                "{text}"
+            );
+            assert!(
+                text.contains("ecs:UpdateService dr-production/myapp-service desiredCount=4"),
+                "{text}"
+            );
+        } else {
+            let v: Value = serde_json::from_str(&text).expect("template JSON");
+            let ids: Vec<&str> = v["actions"]
+                .as_object()
+                .expect("actions")
+                .values()
+                .filter_map(|a| a["actionId"].as_str())
+                .collect();
+            assert!(ids.contains(&"aws:fis:wait"), "{ids:?}");
+            assert!(v["roleArn"].as_str().is_some_and(|r| r.starts_with("arn:aws:iam::")));
+            assert!(v["stopConditions"].as_array().is_some_and(|s| !s.is_empty()));
+        }
+    }
+    assert!(
+        listener.accept().is_err(),
+        "plan or fis-template connected to the endpoint"
+    );
+}
+
+#[test]
+fn an_unsupported_fault_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .args([
+            "run",
+            "scenarios/troubleshooting/async-replication-lag.yaml",
+            "--target",
+            "emulator",
+            "--out",
+        ])
+        .arg(dir.path().join("x"))
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unsupported on the emulator target"), "{err}");
+    assert!(
+        !err.contains("moto 5.2.5 on"),
+        "the fault is refused before moto starts: {err}"
+    );
+}
