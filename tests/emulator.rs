@@ -121,6 +121,14 @@ fn pilot_light_runs_green_and_leaves_the_emulator_failed_over() {
         let value = primary.resource_records()[0].value();
         assert!(value.contains("us-west-2"), "the failover record points at DR: {value}");
     });
+    // The report says what was modelled; the evidence covers the call log.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("How this target measured") && html.contains("moto 5.2.5"));
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json");
+    assert!(
+        manifest.contains("api-calls.csv") && manifest.contains("moto.log"),
+        "{manifest}"
+    );
     // Every PromoteReadReplica went to the DR region; the region outage dropped primary calls.
     let rows = calls(&out);
     assert!(rows

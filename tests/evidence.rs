@@ -129,6 +129,7 @@ fn two_drills_form_a_chain_that_verifies() {
         listed,
         [
             "junit.xml",
+            "report.html",
             "scenario.yaml",
             "scorecard.json",
             "scorecard.md",

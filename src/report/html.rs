@@ -553,6 +553,15 @@ pub fn drill(sc: &Scorecard) -> String {
     }
     o.push_str("</section>\n");
 
+    // How the target measured (emulator: what was modelled, provisioning, FIS).
+    if !sc.notes.is_empty() {
+        o.push_str("<section class=\"long\">\n<h2>How this target measured</h2>\n<ul>\n");
+        for n in &sc.notes {
+            o.push_str(&format!("<li>{}</li>\n", svg::esc(n)));
+        }
+        o.push_str("</ul>\n</section>\n");
+    }
+
     // Environment.
     o.push_str("<section>\n<h2>Scenario and environment</h2>\n<dl class=\"env\">\n");
     let mut env: Vec<(&str, String)> = vec![

@@ -116,6 +116,13 @@ pub fn scorecard(sc: &Scorecard) -> String {
         sc.critical_path.join(" -> ")
     };
     let _ = writeln!(o, "\nCritical path: {path}\n");
+    if !sc.notes.is_empty() {
+        let _ = writeln!(o, "## How this target measured\n");
+        for n in &sc.notes {
+            let _ = writeln!(o, "- {n}");
+        }
+        let _ = writeln!(o);
+    }
     let _ = writeln!(o, "## Environment\n");
     let _ = writeln!(o, "- target: `{}`, seed: {}", sc.target, sc.seed);
     let _ = writeln!(
