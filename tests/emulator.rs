@@ -123,7 +123,7 @@ fn pilot_light_runs_green_and_leaves_the_emulator_failed_over() {
     });
     // The report says what was modelled; the evidence covers the call log.
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
-    assert!(html.contains("How this target measured") && html.contains("moto 5.2.5"));
+    assert!(html.contains("How this target measured") && html.contains("recognised by its /moto-api/"));
     let manifest = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json");
     assert!(
         manifest.contains("api-calls.csv") && manifest.contains("moto.log"),
