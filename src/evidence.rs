@@ -292,28 +292,7 @@ pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    crate::timestamp::format_utc(secs as i64)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1406,9 +1385,9 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(crate::timestamp::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(crate::timestamp::civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(crate::timestamp::civil_from_days(-1), (1969, 12, 31));
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_709_210_096);
         assert_eq!(rfc3339_utc(t), "2024-02-29T12:34:56Z");
         assert!(is_rfc3339_utc(&rfc3339_utc(std::time::SystemTime::now())));
