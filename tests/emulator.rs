@@ -346,3 +346,71 @@ fn an_unsupported_fault_is_refused_before_anything_starts() {
         "the fault is refused before moto starts: {err}"
     );
 }
+
+fn check(args: &[&str]) -> (i32, String) {
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .arg("check")
+        .args(args)
+        .args(["--target", "emulator", "-q"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn check_reads_the_dr_side_and_names_the_drift() {
+    // Self-test: what drillbit provisions is ready.
+    let (code, text) = check(&["scenarios/warm-standby.yaml"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("ok     db-replica") && text.contains("ok     web"),
+        "{text}"
+    );
+
+    // A topology that exists (provisioned by a drill), then drifts.
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = moto(dir.path());
+    let (code, _, stderr) = drill(
+        &["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()],
+        &dir.path().join("d"),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, text) = check(&["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()]);
+    assert_eq!(code, 0, "{text}");
+    let (rt, c) = clients(&m, "us-east-1", "us-west-2");
+    rt.block_on(async {
+        c.dr.ecs
+            .delete_service()
+            .cluster("dr-production")
+            .service("myapp-service")
+            .force(true)
+            .send()
+            .await
+            .expect("delete service");
+        c.dr.rds
+            .delete_db_instance()
+            .db_instance_identifier("myapp-postgres-dr-replica")
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .expect("delete replica");
+    });
+    let (code, text) = check(&["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("DRIFT  db-replica") && text.contains("does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("DRIFT  api"), "{text}");
+    assert!(text.contains("ok     dns"), "{text}");
+}

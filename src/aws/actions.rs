@@ -289,8 +289,19 @@ where
     }
 }
 
-/// One instance's status and replica source, or None when it does not exist.
+/// One instance's status and whether it is a read replica, or None when it does not exist.
 pub async fn describe_instance(env: &Env, region: &str, id: &str) -> Result<Option<(String, bool)>, ApiError> {
+    Ok(describe_instance_full(env, region, id)
+        .await?
+        .map(|(status, source)| (status, source.is_some())))
+}
+
+/// One instance's status and the source it replicates from, or None when it does not exist.
+pub async fn describe_instance_full(
+    env: &Env,
+    region: &str,
+    id: &str,
+) -> Result<Option<(String, Option<String>)>, ApiError> {
     match env
         .clients
         .region(region)
@@ -303,7 +314,7 @@ pub async fn describe_instance(env: &Env, region: &str, id: &str) -> Result<Opti
         Ok(out) => Ok(out.db_instances().first().map(|d| {
             (
                 d.db_instance_status().unwrap_or("").to_string(),
-                d.read_replica_source_db_instance_identifier().is_some(),
+                d.read_replica_source_db_instance_identifier().map(String::from),
             )
         })),
         Err(e) => {
@@ -470,7 +481,7 @@ async fn check_table(env: &Env, t: &crate::scenario::DynamodbGlobalTable) -> Res
     Ok(())
 }
 
-async fn check_replication(env: &Env, b: &crate::scenario::S3Bucket) -> Result<(), ApiError> {
+pub async fn check_replication(env: &Env, b: &crate::scenario::S3Bucket) -> Result<(), ApiError> {
     let out = env
         .clients
         .primary

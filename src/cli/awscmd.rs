@@ -134,3 +134,49 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
     }
     Ok(exit::TARGETS_MET)
 }
+
+#[cfg(feature = "aws")]
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Scenario file.
+    pub file: PathBuf,
+    /// Where to check.
+    #[arg(long, value_enum, default_value = "emulator")]
+    pub target: super::TargetArg,
+    /// An AWS-compatible endpoint whose topology to check (default: AWS_ENDPOINT_URL; without
+    /// either, drillbit starts moto, provisions the scenario and checks that).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Exit 0 ready, 1 drift found (listed).
+#[cfg(feature = "aws")]
+pub fn check(a: CheckArgs) -> Result<i32, Failure> {
+    if a.target.as_str() != "emulator" {
+        return Err(Failure::Usage(format!(
+            "check reads the DR side through the AWS API: use --target emulator (the {} target has none)",
+            a.target.as_str()
+        )));
+    }
+    let loaded = load(&a.file)?;
+    let endpoint = a
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
+    let items = drillbit::emulator::check(&loaded, endpoint.as_deref(), a.quiet)?;
+    let drift: Vec<_> = items.iter().filter(|i| i.drift.is_some()).collect();
+    for i in &items {
+        match &i.drift {
+            None => println!("ok     {}: {}", i.resource, i.what),
+            Some(d) => println!("DRIFT  {}: {}: {d}", i.resource, i.what),
+        }
+    }
+    println!("{}: {} checked, {} drift", a.file.display(), items.len(), drift.len());
+    Ok(if drift.is_empty() {
+        exit::TARGETS_MET
+    } else {
+        exit::TARGET_MISSED
+    })
+}

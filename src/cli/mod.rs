@@ -54,6 +54,10 @@ pub enum Command {
     /// Print every AWS API call and fault a drill would make on a target; calls nothing.
     #[cfg(feature = "aws")]
     Plan(awscmd::PlanArgs),
+    /// Check, without injecting anything, that the DR side exists and matches the scenario
+    /// (exit 0 ready, 1 drift found).
+    #[cfg(feature = "aws")]
+    Check(awscmd::CheckArgs),
     /// Check the evidence of a drill or of every drill in a reports tree (exit 1: changed).
     ///
     /// Hashes and sizes of every file, no file added or removed, the chain back to the first
@@ -156,6 +160,8 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::FisTemplate(a) => awscmd::fis_template(a),
         #[cfg(feature = "aws")]
         Command::Plan(a) => awscmd::plan(a),
+        #[cfg(feature = "aws")]
+        Command::Check(a) => awscmd::check(a),
         Command::Verify(a) => evidence::verify(a),
         Command::Keygen(a) => evidence::keygen(a),
         Command::Schema => schema::schema(),

@@ -960,3 +960,63 @@ pub fn run(
     sc.notes = notes;
     Ok(sc)
 }
+
+/// `drillbit check --target emulator`: the readiness check against an emulator. With an
+/// endpoint, the topology already there is discovered and checked; without one, drillbit starts
+/// moto, provisions the scenario and checks what it provisioned (the check's own self-test).
+pub fn check(
+    loaded: &crate::scenario::Loaded,
+    endpoint_url: Option<&str>,
+    quiet: bool,
+) -> Result<Vec<crate::aws::check::Item>, TargetError> {
+    let s = Arc::new(loaded.scenario.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| infra("starting the runtime", e))?;
+    let mut started = None;
+    let url = match endpoint_url {
+        Some(u) => u.to_string(),
+        None => {
+            moto::ensure_installed(&mut |m| {
+                if !quiet {
+                    eprintln!("drillbit: {m}")
+                }
+            })
+            .map_err(|e| infra("installing moto", e))?;
+            let m = moto::Moto::start(None).map_err(|e| infra("starting moto", e))?;
+            let u = m.url();
+            started = Some(m);
+            u
+        }
+    };
+    let conn = Connection {
+        endpoint_url: Some(url),
+        test_credentials: true,
+        profile: None,
+    };
+    let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
+    let env = Env {
+        scenario: s.clone(),
+        clients: rt.block_on(Clients::new(&p, &d, &conn)),
+        caps: None,
+        names: Arc::new(Mutex::new(Names::default())),
+        poll: Duration::from_millis(100),
+    };
+    let items = rt.block_on(async {
+        if started.is_some() {
+            crate::aws::provision::provision(&env)
+                .await
+                .map_err(|e| infra("provisioning the topology in the emulator", e))?;
+        }
+        crate::aws::check::discover(&env)
+            .await
+            .map_err(|e| infra("discovering the topology", e))?;
+        Ok::<_, TargetError>(crate::aws::check::check(&env).await)
+    });
+    if let Some(mut m) = started {
+        m.stop();
+    }
+    items
+}
