@@ -414,3 +414,65 @@ fn check_reads_the_dr_side_and_names_the_drift() {
     assert!(text.contains("DRIFT  api"), "{text}");
     assert!(text.contains("ok     dns"), "{text}");
 }
+
+#[test]
+fn game_day_prompts_measure_the_operator_and_automation_never_hangs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // No terminal: --game-day is refused with the way out, before anything starts.
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .args([
+            "run",
+            "scenarios/pilot-light.yaml",
+            "--target",
+            "emulator",
+            "--game-day",
+        ])
+        .write_stdin("")
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--auto-approve"));
+
+    // --auto-approve: the human step takes no time.
+    let out = dir.path().join("auto");
+    let (code, sc, stderr) = drill(&["scenarios/pilot-light.yaml", "--auto-approve"], &out);
+    assert_eq!(code, 0, "{stderr}");
+    let n = step(&sc, "notify");
+    let took = n["end_s"].as_f64().expect("end") - n["start_s"].as_f64().expect("start");
+    assert!(took < 0.05, "auto-approved in {took} s");
+
+    // On a terminal (a pty from util-linux `script`): the operator answers after about 2 s,
+    // and that wait is what the step measures; the live view shows the steps.
+    let out = dir.path().join("prompt");
+    let bin = assert_cmd::cargo::cargo_bin("drillbit");
+    let cmd = format!(
+        "{} run scenarios/pilot-light.yaml --target emulator --game-day --out {}",
+        bin.display(),
+        out.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(common::root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::sleep(Duration::from_secs(6));
+    use std::io::Write;
+    stdin.write_all(b"\n").expect("answer");
+    std::thread::sleep(Duration::from_secs(1));
+    drop(stdin);
+    let o = child.wait_with_output().expect("waits");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("[game day] step `notify`"), "{text}");
+    assert!(text.contains("step `promote-db` done"), "{text}");
+    let sc: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("scorecard.json")).expect("scorecard")).expect("json");
+    let n = step(&sc, "notify");
+    let took = n["end_s"].as_f64().expect("end") - n["start_s"].as_f64().expect("start");
+    assert_eq!(n["outcome"], "ok");
+    assert!((0.5..30.0).contains(&took), "the operator's wait is measured: {took} s");
+}

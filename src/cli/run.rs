@@ -40,6 +40,13 @@ pub struct Args {
     /// Sign the evidence manifest with this ed25519 private key (PKCS#8 PEM).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
+    /// emulator: game day: manual steps prompt on the terminal and their wait is measured; the
+    /// drill's events are printed as they happen.
+    #[arg(long, conflicts_with = "auto_approve")]
+    pub game_day: bool,
+    /// emulator: approve manual steps at once instead of waiting their scenario duration.
+    #[arg(long)]
+    pub auto_approve: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -47,9 +54,19 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
-    if a.target.as_str() != "emulator" && (a.endpoint_url.is_some() || !a.api_faults.is_empty()) {
+    if a.target.as_str() != "emulator"
+        && (a.endpoint_url.is_some() || !a.api_faults.is_empty() || a.game_day || a.auto_approve)
+    {
         return Err(Failure::Usage(
-            "--endpoint-url and --api-fault apply to --target emulator".into(),
+            "--endpoint-url, --api-fault, --game-day and --auto-approve apply to --target emulator".into(),
+        ));
+    }
+    // A prompt nobody can answer would hang: without a terminal, say how manual steps end.
+    if a.game_day && unsafe { libc::isatty(0) } != 1 {
+        return Err(Failure::Usage(
+            "--game-day prompts the operator on a terminal, and stdin is not one; in automation use \
+             --auto-approve, or give manual steps a `duration` (the default policy)"
+                .into(),
         ));
     }
     if a.failback && loaded.scenario.runbook.rollback.is_empty() {
@@ -109,6 +126,14 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 seed: a.seed,
                 api_faults,
                 quiet: a.quiet,
+                manual: if a.game_day {
+                    drillbit::emulator::ManualPolicy::Prompt
+                } else if a.auto_approve {
+                    drillbit::emulator::ManualPolicy::AutoApprove
+                } else {
+                    drillbit::emulator::ManualPolicy::Scenario
+                },
+                live: a.game_day,
             };
             drillbit::emulator::run(&loaded, a.seed, &opts)?
         }

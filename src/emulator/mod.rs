@@ -112,6 +112,21 @@ pub struct EmulatorOptions {
     pub api_faults: Vec<ApiFault>,
     /// Progress lines (moto install, start, provisioning).
     pub quiet: bool,
+    /// How manual steps (human decisions, notifications, approvals) are carried out.
+    pub manual: ManualPolicy,
+    /// Print the drill's events on stderr as they happen (game day).
+    pub live: bool,
+}
+
+/// How a manual runbook step is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManualPolicy {
+    /// The step's duration from the scenario (its median), on the modelled clock.
+    Scenario,
+    /// Approved at once (`--auto-approve`).
+    AutoApprove,
+    /// The operator confirms on the terminal; the wait is measured (`--game-day`).
+    Prompt,
 }
 
 /// How each scenario fault is carried out here.
@@ -173,6 +188,9 @@ pub struct EmulatorTarget {
     fis: Option<(String, String)>,
     pub notes: Vec<String>,
     pub calls_path: PathBuf,
+    manual: ManualPolicy,
+    live: bool,
+    last_probe: Option<bool>,
 }
 
 fn infra(what: &str, e: impl std::fmt::Display) -> TargetError {
@@ -475,6 +493,9 @@ impl EmulatorTarget {
             fis: fis.ok().map(|id| (id, String::new())),
             notes,
             calls_path: opts.out_dir.join("api-calls.csv"),
+            manual: opts.manual,
+            live: opts.live,
+            last_probe: None,
         };
         t.notes.push(
             "clock: wall time while an AWS call is in flight; modelled waits in which nothing real happens \
@@ -499,6 +520,24 @@ impl EmulatorTarget {
         let phase = (opts.seed % 1000) as f64 / 1000.0;
         t.timer(Time::from_secs(plan.probe_interval.secs() * phase), Timer::Probe);
         Ok(t)
+    }
+
+    /// One line of the live view.
+    fn describe(&self, ev: &Event) -> String {
+        let step = |i: usize| self.steps.get(i).map_or("?", |s| s.id.as_str());
+        let fault = |i: usize| self.env.scenario.faults.get(i).map_or("?", |f| f.id.as_str());
+        match ev {
+            Event::FaultActive { fault: f } => format!("fault `{}` active", fault(*f)),
+            Event::FaultRepaired { fault: f } => format!("fault `{}` repaired", fault(*f)),
+            Event::Alarm { source } => format!("alarm raised by the {}", source.as_str()),
+            Event::ActionDone { step: s, result, .. } => match result {
+                ActionResult::Ok => format!("step `{}` done", step(*s)),
+                ActionResult::Failed(w) => format!("step `{}` FAILED: {w}", step(*s)),
+                ActionResult::Unsupported(w) => format!("step `{}` unsupported: {w}", step(*s)),
+            },
+            Event::TrafficSwitched => "clients now reach the DR region".into(),
+            Event::Probe { ok } => format!("client probes {}", if *ok { "succeed" } else { "fail" }),
+        }
     }
 
     fn timer(&mut self, at: Time, t: Timer) {
@@ -836,10 +875,43 @@ impl Target for EmulatorTarget {
 
     fn start_action(&mut self, step: usize, attempt: u32, _now: Time) -> Result<(), TargetError> {
         let st = self.steps[step].clone();
+        if self.live {
+            eprintln!(
+                "[{:>10}] step `{}` started ({})",
+                self.now.to_string(),
+                st.id,
+                st.action.as_str()
+            );
+        }
         match st.action {
             Action::ProbeUntilHealthy => {}
+            Action::Manual if self.manual == ManualPolicy::Prompt => {
+                // A real wait: the clock runs at wall speed until the operator answers.
+                let tx = self.tx.clone();
+                let what = st.description.clone().unwrap_or_else(|| st.id.clone());
+                let id = st.id.clone();
+                let h = self.rt.spawn_blocking(move || {
+                    use std::io::BufRead;
+                    let stdin = std::io::stdin();
+                    let mut lock = stdin.lock();
+                    eprintln!("\n[game day] step `{id}`: {what}\n[game day] press Enter when done, or type `fail` and Enter if it failed:");
+                    let mut line = String::new();
+                    let done = match lock.read_line(&mut line) {
+                        Ok(0) | Err(_) => Done::Failed("no operator answer (stdin closed)".into()),
+                        Ok(_) if line.trim().eq_ignore_ascii_case("fail") => {
+                            Done::Failed("the operator reported the step failed".into())
+                        }
+                        Ok(_) => Done::Ok,
+                    };
+                    let _ = tx.send(Msg { step, attempt, done });
+                });
+                self.running.insert(step, h);
+            }
             Action::Manual | Action::Wait => {
-                let d = st.duration.as_ref().map_or(0.0, |d| d.median_secs());
+                let d = match (st.action, self.manual) {
+                    (Action::Manual, ManualPolicy::AutoApprove) => 0.0,
+                    _ => st.duration.as_ref().map_or(0.0, |d| d.median_secs()),
+                };
                 let at = self.now.plus(Time::from_secs(d));
                 self.timer(at, Timer::StepDone(step, attempt));
             }
@@ -872,6 +944,14 @@ impl Target for EmulatorTarget {
                 self.refresh();
             }
             if let Some(ev) = self.out.pop_front() {
+                // The live view: every event but probes, which show only when they change.
+                let show = match ev {
+                    Event::Probe { ok } => self.last_probe.replace(ok) != Some(ok),
+                    _ => true,
+                };
+                if self.live && show {
+                    eprintln!("[{:>10}] {}", self.now.to_string(), self.describe(&ev));
+                }
                 return Ok(Poll::Event(self.now, ev));
             }
             let next_timer = self.timers.peek().map_or(Time::MAX, |Reverse((t, _, _))| *t);
