@@ -31,7 +31,7 @@ pub fn iso_duration(secs: f64) -> String {
     }
 }
 
-fn slug(s: &str) -> String {
+pub fn slug(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()

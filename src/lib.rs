@@ -8,6 +8,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
+pub mod aws_target;
 pub mod calibrate;
 pub mod drill;
 #[cfg(feature = "aws")]

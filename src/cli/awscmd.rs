@@ -53,11 +53,18 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
     let s = &loaded.scenario;
     let (p, d) = (&s.topology.primary_region, &s.topology.dr_region);
-    if a.target != TargetArg::Emulator {
-        return Err(Failure::Usage(format!(
-            "plan prints AWS calls: use --target emulator (the {} target makes none)",
-            a.target.as_str()
-        )));
+    let live = match a.target {
+        TargetArg::Emulator => false,
+        TargetArg::Aws => true,
+        other => {
+            return Err(Failure::Usage(format!(
+                "plan prints AWS calls: use --target emulator or aws (the {} target makes none)",
+                other.as_str()
+            )))
+        }
+    };
+    if live {
+        return plan_live(&loaded, &account(s, a.account));
     }
     println!(
         "# drillbit plan: {} on the emulator ({p} primary, {d} DR); nothing is called",
@@ -110,7 +117,17 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
     for (id, why) in &tpl.skipped {
         println!("  note: `{id}`: {why}");
     }
-    for (title, rollback) in [("Runbook", false), ("Rollback (--failback)", true)] {
+    print_runbook_calls(s, Some(&drillbit::aws::MOTO));
+    Ok(exit::TARGETS_MET)
+}
+
+/// The runbook's and rollback's calls, step by step (with the emulator's gaps, if any).
+#[cfg(feature = "aws")]
+fn print_runbook_calls(s: &drillbit::scenario::Scenario, caps: Option<&drillbit::aws::Capabilities>) {
+    for (title, rollback) in [
+        ("Runbook", false),
+        ("Rollback (--failback, and after an abort on aws)", true),
+    ] {
         let steps: Vec<_> = if rollback {
             &s.runbook.rollback
         } else {
@@ -127,11 +144,80 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
             for c in drillbit::aws::actions::planned_calls(s, st) {
                 println!("    {c}");
             }
-            if let Some(why) = drillbit::aws::MOTO.why_unsupported(st.action.as_str()) {
-                println!("    unsupported by {}: {why}", drillbit::aws::MOTO.emulator);
+            if let Some((c, why)) = caps.and_then(|c| c.why_unsupported(st.action.as_str()).map(|w| (c, w))) {
+                println!("    unsupported by {}: {why}", c.emulator);
             }
         }
     }
+}
+
+/// `plan --target aws`: the safety checks, every call and the FIS experiment of a live drill.
+/// Exit 2 when the scenario could not run on aws (each reason listed).
+#[cfg(feature = "aws")]
+fn plan_live(loaded: &drillbit::scenario::Loaded, account: &str) -> Result<i32, Failure> {
+    let s = &loaded.scenario;
+    let (p, d) = (&s.topology.primary_region, &s.topology.dr_region);
+    println!(
+        "# drillbit plan: {} on aws ({p} primary, {d} DR); nothing is called",
+        s.name
+    );
+    let pf = match drillbit::aws_target::preflight(s, account) {
+        Ok(pf) => pf,
+        Err(e) => {
+            println!("\n## Refused before any call");
+            for line in e.lines() {
+                println!("- {line}");
+            }
+            return Err(Failure::Usage(format!(
+                "{} cannot run on aws (see the plan above)",
+                loaded.path
+            )));
+        }
+    };
+    println!("\n## Safety (before anything is created)");
+    println!(
+        "- sts:GetCallerIdentity: the account must be one of {}",
+        pf.accounts.join(", ")
+    );
+    println!("- regions touched: {p}, {d} (allow-listed: {})", pf.regions.join(", "));
+    println!("- confirmation: type the account id on the terminal, or --yes");
+    println!("\n## Reads (no change)");
+    println!("- route53:ListHostedZonesByName, ListResourceRecordSets: the failover record, its health checks");
+    println!(
+        "- probe: GET {} every {}s before and during the drill",
+        pf.probe_url,
+        s.workload.probe.interval.secs()
+    );
+    println!("- fis:GetExperiment, route53:GetHealthCheckStatus every second during the drill");
+    println!("\n## Faults (AWS FIS)");
+    if s.faults.is_empty() {
+        println!("- none: a planned failover");
+    } else {
+        println!(
+            "- fis:CreateExperimentTemplate (role {}), fis:StartExperiment at the drill's start",
+            s.aws
+                .as_ref()
+                .and_then(|a| a.fis_role_arn.clone())
+                .unwrap_or(format!("arn:aws:iam::{account}:role/drillbit-fis"))
+        );
+        for (f, action) in &pf.fis_actions {
+            let at = s.faults.iter().find(|x| &x.id == f).map_or(0.0, |x| x.at.secs());
+            println!("- at {at}s: {action} (fault `{f}`)");
+        }
+        println!("- fis:StopExperiment at the end, on error and on Ctrl-C; fis:DeleteExperimentTemplate");
+    }
+    let canaries = s.aws.as_ref().map(|a| a.canaries.clone()).unwrap_or_default();
+    println!("\n## Canary writes");
+    if canaries.is_empty() {
+        println!("- none (`aws.canaries`): data loss is not measured");
+    } else {
+        println!(
+            "- {} per second round-robin to {}; read back from the DR copies after recovery, then deleted",
+            s.aws.as_ref().and_then(|a| a.canary_rate).unwrap_or(5.0),
+            canaries.join(", ")
+        );
+    }
+    print_runbook_calls(s, None);
     Ok(exit::TARGETS_MET)
 }
 

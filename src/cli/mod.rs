@@ -77,7 +77,7 @@ pub enum Command {
     },
 }
 
-/// Where a drill runs. Targets arrive as adapters of the same engine; this build has `sim`.
+/// Where a drill runs. Every target is an adapter of the same engine.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetArg {
     /// Discrete-event simulation on a virtual clock (no set-up).
@@ -88,6 +88,10 @@ pub enum TargetArg {
     /// or --endpoint-url), faults through drillbit's fault layer.
     #[cfg(feature = "aws")]
     Emulator,
+    /// A live drill in a real AWS account: faults through an AWS FIS experiment, the runbook
+    /// through the AWS SDK, client probes of the service's health URL, canary writes.
+    #[cfg(feature = "aws")]
+    Aws,
 }
 
 impl TargetArg {
@@ -97,6 +101,8 @@ impl TargetArg {
             TargetArg::Local => "local",
             #[cfg(feature = "aws")]
             TargetArg::Emulator => "emulator",
+            #[cfg(feature = "aws")]
+            TargetArg::Aws => "aws",
         }
     }
 }

@@ -28,8 +28,9 @@ pub struct Args {
     /// the scorecard gains a `failback` section.
     #[arg(long)]
     pub failback: bool,
-    /// emulator: an AWS-compatible endpoint to drive instead of starting moto (default: the
-    /// AWS_ENDPOINT_URL environment variable, if set).
+    /// emulator: an AWS-compatible endpoint to drive instead of starting moto; aws: an endpoint
+    /// for every service instead of AWS's own (default: the AWS_ENDPOINT_URL environment
+    /// variable, if set).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// emulator: an API fault for the whole drill, e.g.
@@ -40,13 +41,20 @@ pub struct Args {
     /// Sign the evidence manifest with this ed25519 private key (PKCS#8 PEM).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
-    /// emulator: game day: manual steps prompt on the terminal and their wait is measured; the
+    /// emulator, aws: game day: manual steps prompt on the terminal and their wait is measured; the
     /// drill's events are printed as they happen.
     #[arg(long, conflicts_with = "auto_approve")]
     pub game_day: bool,
-    /// emulator: approve manual steps at once instead of waiting their scenario duration.
+    /// emulator, aws: approve manual steps at once instead of waiting their scenario duration.
     #[arg(long)]
     pub auto_approve: bool,
+    /// aws: run the live drill without the confirmation prompt (automation).
+    #[arg(long)]
+    pub yes: bool,
+    /// aws: the named profile of the shared AWS config files (default: AWS_PROFILE, else the
+    /// default chain).
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -54,12 +62,37 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
-    if a.target.as_str() != "emulator"
-        && (a.endpoint_url.is_some() || !a.api_faults.is_empty() || a.game_day || a.auto_approve)
-    {
+    let live = matches!(a.target.as_str(), "emulator" | "aws");
+    if !live && (a.endpoint_url.is_some() || a.game_day || a.auto_approve) {
         return Err(Failure::Usage(
-            "--endpoint-url, --api-fault, --game-day and --auto-approve apply to --target emulator".into(),
+            "--endpoint-url, --game-day and --auto-approve apply to --target emulator and aws".into(),
         ));
+    }
+    if a.target.as_str() != "emulator" && !a.api_faults.is_empty() {
+        return Err(Failure::Usage(
+            "--api-fault applies to --target emulator (on aws, faults run through FIS)".into(),
+        ));
+    }
+    if a.target.as_str() != "aws" && (a.yes || a.profile.is_some()) {
+        return Err(Failure::Usage("--yes and --profile apply to --target aws".into()));
+    }
+    #[cfg(feature = "aws")]
+    if a.target == TargetArg::Aws {
+        // Everything the scenario must say for a live drill, before any call.
+        drillbit::aws_target::preflight(&loaded.scenario, "").map_err(|e| {
+            Failure::Usage(format!(
+                "{} cannot run on aws:\n  {}",
+                a.file.display(),
+                e.replace('\n', "\n  ")
+            ))
+        })?;
+        if !a.yes && unsafe { libc::isatty(0) } != 1 {
+            return Err(Failure::Usage(
+                "a live drill on AWS is confirmed on a terminal by typing the account id, and stdin is not one; \
+                 in automation pass --yes"
+                    .into(),
+            ));
+        }
     }
     // A prompt nobody can answer would hang: without a terminal, say how manual steps end.
     if a.game_day && unsafe { libc::isatty(0) } != 1 {
@@ -136,6 +169,36 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 live: a.game_day,
             };
             drillbit::emulator::run(&loaded, a.seed, &opts)?
+        }
+        #[cfg(feature = "aws")]
+        TargetArg::Aws => {
+            let abort = Arc::new(AtomicBool::new(false));
+            let flag = abort.clone();
+            // Ctrl-C stops the FIS experiment and runs the rollback steps; a second one
+            // interrupts the rollback.
+            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+            let opts = drillbit::aws_target::AwsOptions {
+                out_dir: dir.clone(),
+                endpoint_url: a
+                    .endpoint_url
+                    .clone()
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty())),
+                profile: a.profile.clone(),
+                abort,
+                failback: a.failback,
+                seed: a.seed,
+                manual: if a.game_day {
+                    drillbit::emulator::ManualPolicy::Prompt
+                } else if a.auto_approve {
+                    drillbit::emulator::ManualPolicy::AutoApprove
+                } else {
+                    drillbit::emulator::ManualPolicy::Scenario
+                },
+                live: a.game_day,
+                quiet: a.quiet,
+                yes: a.yes,
+            };
+            drillbit::aws_target::run(&loaded, a.seed, &opts)?
         }
     };
     sc.started_at = Some(started_at);

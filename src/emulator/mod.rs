@@ -721,7 +721,26 @@ impl EmulatorTarget {
     }
 }
 
-async fn create_fis_template(env: &Env, tpl: &serde_json::Value) -> Result<String, String> {
+/// Game day: asks the operator on the terminal to carry out a manual step; blocks until the
+/// answer (Enter: done; `fail`: failed; stdin closed: failed).
+pub(crate) fn ask_operator(id: &str, what: &str) -> Done {
+    use std::io::BufRead;
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    eprintln!(
+        "\n[game day] step `{id}`: {what}\n[game day] press Enter when done, or type `fail` and Enter if it failed:"
+    );
+    let mut line = String::new();
+    match lock.read_line(&mut line) {
+        Ok(0) | Err(_) => Done::Failed("no operator answer (stdin closed)".into()),
+        Ok(_) if line.trim().eq_ignore_ascii_case("fail") => {
+            Done::Failed("the operator reported the step failed".into())
+        }
+        Ok(_) => Done::Ok,
+    }
+}
+
+pub(crate) async fn create_fis_template(env: &Env, tpl: &serde_json::Value) -> Result<String, String> {
     use aws_sdk_fis::types::{
         CreateExperimentTemplateActionInput, CreateExperimentTemplateStopConditionInput,
         CreateExperimentTemplateTargetInput,
@@ -891,18 +910,7 @@ impl Target for EmulatorTarget {
                 let what = st.description.clone().unwrap_or_else(|| st.id.clone());
                 let id = st.id.clone();
                 let h = self.rt.spawn_blocking(move || {
-                    use std::io::BufRead;
-                    let stdin = std::io::stdin();
-                    let mut lock = stdin.lock();
-                    eprintln!("\n[game day] step `{id}`: {what}\n[game day] press Enter when done, or type `fail` and Enter if it failed:");
-                    let mut line = String::new();
-                    let done = match lock.read_line(&mut line) {
-                        Ok(0) | Err(_) => Done::Failed("no operator answer (stdin closed)".into()),
-                        Ok(_) if line.trim().eq_ignore_ascii_case("fail") => {
-                            Done::Failed("the operator reported the step failed".into())
-                        }
-                        Ok(_) => Done::Ok,
-                    };
+                    let done = ask_operator(&id, &what);
                     let _ = tx.send(Msg { step, attempt, done });
                 });
                 self.running.insert(step, h);

@@ -122,4 +122,30 @@ impl Plan {
     pub fn has_disruptive_fault(&self) -> bool {
         self.faults.iter().any(|f| f.kind.is_disruptive())
     }
+
+    /// The rollback steps alone, as a planned run with no fault: what a live target runs to
+    /// put things back after an aborted drill (Ctrl-C, an FIS stop condition).
+    pub fn rollback_only(&self) -> Plan {
+        let keep: Vec<usize> = (0..self.steps.len()).filter(|&n| self.steps[n].rollback).collect();
+        let new_index = |old: usize| keep.iter().position(|&k| k == old);
+        let steps = keep
+            .iter()
+            .map(|&n| {
+                let st = &self.steps[n];
+                PlanStep {
+                    deps: st.deps.iter().filter_map(|&d| new_index(d)).collect(),
+                    dependents: st.dependents.iter().filter_map(|&d| new_index(d)).collect(),
+                    rollback: false,
+                    ..st.clone()
+                }
+            })
+            .collect();
+        Plan {
+            faults: Vec::new(),
+            steps,
+            trigger_after: Time::ZERO,
+            failback: false,
+            ..self.clone()
+        }
+    }
 }

@@ -66,6 +66,19 @@ pub struct AwsSettings {
     /// them the template selects subnets by the tag `drillbit:region`.
     #[serde(default)]
     pub subnets: std::collections::BTreeMap<String, Vec<String>>,
+    /// aws target: the service's health URL (http or https) that client probes GET through
+    /// the real DNS; a 2xx or 3xx answer within the probe interval is a good probe.
+    #[serde(default)]
+    pub probe_url: Option<String>,
+    /// aws target: the data stores that receive sequence-numbered canary writes, by resource
+    /// id (an rds-instance or aurora-global bound to a PostgreSQL `connection` whose DR side is
+    /// bound too, a dynamodb-global-table, an s3-bucket with replication). After the failover
+    /// drillbit reads back what reached the DR copy; the lost canaries are the data loss.
+    #[serde(default)]
+    pub canaries: Vec<String>,
+    /// aws target: canary writes per second, over all canary stores (default 5).
+    #[serde(default)]
+    pub canary_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]

@@ -67,6 +67,7 @@ pub fn validate(s: &Scenario, root: &Node) -> Vec<Problem> {
     check_faults(s, &kinds, &mut c);
     check_runbook(s, &kinds, &mut c);
     check_models(s, &mut c);
+    check_aws(s, &kinds, &mut c);
     if let Some(cost) = &s.cost {
         for (field, v) in [
             ("dr_monthly_usd", Some(cost.dr_monthly_usd)),
@@ -116,6 +117,75 @@ fn check_header(s: &Scenario, c: &mut Ctx) {
     }
     if s.targets.rpo.0 > s.drill.horizon.0 .0 || s.targets.rto.0 > s.drill.horizon.0 {
         c.err(&[k("targets")], "targets exceed the drill horizon: raise drill.horizon");
+    }
+}
+
+/// The `aws:` section: allow-listed accounts and regions, the probe URL, the canary stores.
+fn check_aws(s: &Scenario, kinds: &HashMap<&str, &Resource>, c: &mut Ctx) {
+    let Some(a) = &s.aws else { return };
+    for (n, acct) in a.accounts.iter().enumerate() {
+        if acct.len() != 12 || !acct.chars().all(|ch| ch.is_ascii_digit()) {
+            c.err(
+                &[k("aws"), k("accounts"), i(n)],
+                format!("invalid account id `{acct}`: expected 12 digits"),
+            );
+        }
+    }
+    for (n, r) in a.regions.iter().enumerate() {
+        if !valid_region(r) {
+            c.err(
+                &[k("aws"), k("regions"), i(n)],
+                format!("invalid region `{r}`: expected an AWS region name like us-east-1"),
+            );
+        }
+    }
+    if let Some(u) = &a.probe_url {
+        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+            c.err(
+                &[k("aws"), k("probe_url")],
+                format!("invalid probe_url `{u}`: expected an http:// or https:// URL with a host"),
+            );
+        }
+    }
+    if let Some(rate) = a.canary_rate {
+        if !(rate.is_finite() && rate > 0.0 && rate <= 1000.0) {
+            c.err(
+                &[k("aws"), k("canary_rate")],
+                format!("canary_rate is {rate}: expected a number above 0 and at most 1000"),
+            );
+        }
+    }
+    let mut seen = HashSet::new();
+    for (n, id) in a.canaries.iter().enumerate() {
+        let path = [k("aws"), k("canaries"), i(n)];
+        if !seen.insert(id.as_str()) {
+            c.err(&path, format!("`{id}` is listed twice"));
+            continue;
+        }
+        match kinds.get(id.as_str()) {
+            None => c.err(&path, format!("unknown resource `{id}`")),
+            Some(Resource::DynamodbGlobalTable(_)) => {}
+            Some(Resource::S3Bucket(b)) if b.replication.is_some() => {}
+            Some(Resource::S3Bucket(_)) => c.err(
+                &path,
+                format!("`{id}` has no replication: a canary needs a DR copy to read back"),
+            ),
+            Some(Resource::RdsInstance(db)) if db.bind.as_ref().is_some_and(|b| b.connection.is_some()) => {}
+            Some(Resource::AuroraGlobal(db)) if db.bind.as_ref().is_some_and(|b| b.connection.is_some()) => {}
+            Some(Resource::RdsInstance(_) | Resource::AuroraGlobal(_)) => c.err(
+                &path,
+                format!("`{id}` has no `bind: {{ connection: ... }}`: the canary writes through a PostgreSQL connection"),
+            ),
+            Some(r) => c.err(
+                &path,
+                format!(
+                    "`{id}` is {} {}: canaries go to a database bound by connection, a dynamodb-global-table or a replicated s3-bucket",
+                    article(r.kind()),
+                    r.kind()
+                ),
+            ),
+        }
     }
 }
 

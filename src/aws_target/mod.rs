@@ -1,0 +1,1035 @@
+//! The `aws` target: a live drill in a real AWS account, through the same engine as every
+//! other target.
+//!
+//! - **Safety first** ([`preflight`], [`run`]): the scenario must allow-list the account ids
+//!   and regions (`aws.accounts`, `aws.regions`); the caller identity (STS) must be one of those
+//!   accounts; every fault must have an FIS action; and a person confirms on the terminal by
+//!   typing the account id (or `--yes` in automation). Nothing is created before that.
+//! - **Faults** run as one AWS FIS experiment built from the scenario (`crate::fis`): created,
+//!   started at the drill's zero, polled, and stopped at the end, on error and on Ctrl-C; the
+//!   template drillbit created is deleted. A fault is active when FIS reports its action
+//!   started (never before its scheduled time). An experiment that stops by itself (a stop
+//!   condition's alarm fired) aborts the drill.
+//! - **Runbook** actions are the shared SDK actions (`aws::actions`), on the wall clock.
+//! - **Observation**: client probes GET the service's health URL (`aws.probe_url`) through the
+//!   real DNS ([`probe`]); the Route 53 health check of the primary region raises the alarm; the
+//!   record's answer, after its TTL, marks the traffic switch.
+//! - **Data loss** from canary writes ([`canary`]) read back from the DR copies; without
+//!   canaries the scorecard says data loss was not measured.
+//! - After an abort, the scenario's rollback steps run (a second, planned engine run), so
+//!   what the drill changed is put back as the runbook says.
+
+pub mod canary;
+pub mod probe;
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::aws::actions::{self, Done, Env, Names};
+use crate::aws::{observe, Clients, Connection};
+use crate::emulator::ManualPolicy;
+use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
+use crate::measure::Ledger;
+use crate::scenario::{Action, Resource, Scenario, Step};
+
+pub struct AwsOptions {
+    pub out_dir: PathBuf,
+    /// An endpoint for every service instead of AWS's own (AWS_ENDPOINT_URL works too).
+    pub endpoint_url: Option<String>,
+    /// A named profile of the shared config files.
+    pub profile: Option<String>,
+    pub abort: Arc<AtomicBool>,
+    pub failback: bool,
+    pub seed: u64,
+    pub manual: ManualPolicy,
+    /// Print the drill's events as they happen (game day).
+    pub live: bool,
+    pub quiet: bool,
+    /// Skip the confirmation prompt (`--yes`).
+    pub yes: bool,
+}
+
+/// What the scenario allows and what the drill would do, checked before any call.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub probe_url: String,
+    /// The FIS actions, one per fault (fault id, FIS action id).
+    pub fis_actions: Vec<(String, String)>,
+}
+
+/// The checks a live drill needs from the scenario alone (no call is made). Each problem is a
+/// line of the error.
+pub fn preflight(s: &Scenario, account_hint: &str) -> Result<Preflight, String> {
+    let mut problems = Vec::new();
+    let a = s.aws.clone().unwrap_or_default();
+    if a.accounts.is_empty() {
+        problems.push("`aws.accounts` is empty: a live drill runs only in allow-listed account ids".to_string());
+    }
+    let regions = if a.regions.is_empty() {
+        vec![s.topology.primary_region.clone(), s.topology.dr_region.clone()]
+    } else {
+        a.regions.clone()
+    };
+    let mut touched = vec![s.topology.primary_region.clone(), s.topology.dr_region.clone()];
+    touched.extend(s.faults.iter().filter_map(|f| f.region.clone()));
+    for r in touched {
+        if !regions.contains(&r) {
+            problems.push(format!(
+                "region {r} is not allow-listed in `aws.regions` ({})",
+                regions.join(", ")
+            ));
+        }
+    }
+    let probe_url = a.probe_url.clone().unwrap_or_default();
+    if probe_url.is_empty() {
+        problems.push(
+            "`aws.probe_url` is missing: the RTO is measured by client probes of the service's health URL".into(),
+        );
+    }
+    let tpl = crate::fis::template(s, account_hint);
+    for (id, why) in &tpl.skipped {
+        problems.push(format!("fault `{id}` cannot be injected on aws: {why}"));
+    }
+    for st in s.all_steps() {
+        if st.action == Action::IacDeploy {
+            problems.push(format!(
+                "step `{}` ({}) is outside the AWS API drillbit drives: make it a manual step",
+                st.id,
+                st.action.as_str()
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    let fis_actions = s
+        .faults
+        .iter()
+        .map(|f| {
+            let id = tpl.json["actions"][crate::fis::slug(&f.id)]["actionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (f.id.clone(), id)
+        })
+        .collect();
+    Ok(Preflight {
+        accounts: a.accounts,
+        regions,
+        probe_url,
+        fis_actions,
+    })
+}
+
+#[derive(Debug)]
+enum Msg {
+    Action {
+        step: usize,
+        attempt: u32,
+        done: Done,
+    },
+    Probe {
+        ok: bool,
+    },
+    /// The experiment's state and the actions FIS reports started.
+    Fis {
+        status: String,
+        reason: String,
+        started: Vec<String>,
+    },
+    /// The primary region's Route 53 health check.
+    Health {
+        failing: bool,
+    },
+    /// The region the record answers with.
+    Dns {
+        region: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    StepDone(usize, u32),
+    DnsSettled(u64),
+}
+
+pub struct AwsTarget {
+    rt: tokio::runtime::Runtime,
+    env: Env,
+    observe_env: Env,
+    steps: Vec<Step>,
+    t0: Instant,
+    last: Time,
+    timers: BinaryHeap<Reverse<(Time, u64, Timer)>>,
+    seq: u64,
+    tx: Sender<(Instant, Msg)>,
+    rx: Receiver<(Instant, Msg)>,
+    running: HashMap<usize, tokio::task::JoinHandle<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    out: VecDeque<(Time, Event)>,
+    abort: Arc<AtomicBool>,
+    manual: ManualPolicy,
+    live: bool,
+    /// FIS: template id drillbit created, experiment id, last status.
+    template: Option<String>,
+    experiment: Option<String>,
+    fis_status: String,
+    /// Per fault: its FIS action name, whether the engine injected it, whether it was reported active.
+    fault_action: Vec<String>,
+    due: Vec<bool>,
+    active: Vec<bool>,
+    fis_started: Vec<String>,
+    stopped_by_us: bool,
+    fis_abort: Option<String>,
+    health_failing: bool,
+    dns_region: Option<String>,
+    dns_changes: u64,
+    traffic_switched: bool,
+    ttl: f64,
+    canary: Option<canary::Writer>,
+    out_dir: PathBuf,
+    pub notes: Vec<String>,
+    last_probe: Option<bool>,
+}
+
+fn infra(what: &str, e: impl std::fmt::Display) -> TargetError {
+    TargetError::Infrastructure(format!("{what}: {e}"))
+}
+
+impl AwsTarget {
+    fn now(&self) -> Time {
+        Time(self.t0.elapsed().as_micros() as u64)
+    }
+
+    fn at(&self, i: Instant) -> Time {
+        Time(i.saturating_duration_since(self.t0).as_micros() as u64)
+    }
+
+    fn timer(&mut self, at: Time, t: Timer) {
+        self.seq += 1;
+        self.timers.push(Reverse((at, self.seq, t)));
+    }
+
+    fn emit(&mut self, at: Time, ev: Event) {
+        if self.live {
+            let show = match ev {
+                Event::Probe { ok } => self.last_probe.replace(ok) != Some(ok),
+                _ => true,
+            };
+            if show {
+                eprintln!(
+                    "[{:>10}] {}",
+                    at.to_string(),
+                    describe(&self.env.scenario, &self.steps, &ev)
+                );
+            }
+        }
+        self.out.push_back((at, ev));
+    }
+
+    /// A fault is active once the engine injected it and FIS reports its action started.
+    fn activate_due(&mut self, at: Time) {
+        for f in 0..self.fault_action.len() {
+            if self.due[f] && !self.active[f] && self.fis_started.contains(&self.fault_action[f]) {
+                self.active[f] = true;
+                self.emit(at, Event::FaultActive { fault: f });
+            }
+        }
+    }
+
+    fn handle(&mut self, at: Time, m: Msg) {
+        match m {
+            Msg::Action { step, attempt, done } => {
+                self.running.remove(&step);
+                let result = match done {
+                    Done::Ok => ActionResult::Ok,
+                    Done::Failed(w) => ActionResult::Failed(Cow::Owned(w)),
+                    Done::Unsupported(w) => ActionResult::Unsupported(Cow::Owned(w)),
+                };
+                self.emit(at, Event::ActionDone { step, attempt, result });
+            }
+            Msg::Probe { ok } => self.emit(at, Event::Probe { ok }),
+            Msg::Fis {
+                status,
+                reason,
+                started,
+            } => {
+                if status != self.fis_status {
+                    self.notes.push(format!(
+                        "FIS experiment {} at {at}: {status} ({reason})",
+                        self.experiment.as_deref().unwrap_or("?")
+                    ));
+                    self.fis_status = status.clone();
+                }
+                for a in started {
+                    if !self.fis_started.contains(&a) {
+                        self.fis_started.push(a);
+                    }
+                }
+                self.activate_due(at);
+                if matches!(status.as_str(), "stopped" | "failed" | "cancelled") && !self.stopped_by_us {
+                    self.fis_abort = Some(format!(
+                        "the FIS experiment {} {status} by itself: {reason} (a stop condition fired or FIS could not act)",
+                        self.experiment.as_deref().unwrap_or("?")
+                    ));
+                }
+            }
+            Msg::Health { failing } => {
+                if failing && !self.health_failing && self.active.iter().any(|a| *a) {
+                    self.emit(
+                        at,
+                        Event::Alarm {
+                            source: AlarmSource::HealthCheck,
+                        },
+                    );
+                }
+                self.health_failing = failing;
+            }
+            Msg::Dns { region } => {
+                if self.dns_region.as_deref() != Some(region.as_str()) {
+                    let first = self.dns_region.is_none();
+                    self.dns_region = Some(region);
+                    self.dns_changes += 1;
+                    if !first {
+                        // Clients follow once their cached answer expires.
+                        let when = at.plus(Time::from_secs(self.ttl));
+                        let n = self.dns_changes;
+                        self.timer(when, Timer::DnsSettled(n));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, at: Time, t: Timer) {
+        match t {
+            Timer::StepDone(step, attempt) => {
+                self.running.remove(&step);
+                self.emit(
+                    at,
+                    Event::ActionDone {
+                        step,
+                        attempt,
+                        result: ActionResult::Ok,
+                    },
+                );
+            }
+            Timer::DnsSettled(n) => {
+                let dr = self.env.scenario.topology.dr_region.clone();
+                if n == self.dns_changes && !self.traffic_switched && self.dns_region.as_deref() == Some(dr.as_str()) {
+                    self.traffic_switched = true;
+                    self.emit(at, Event::TrafficSwitched);
+                }
+            }
+        }
+    }
+
+    /// Stops the experiment if it still runs (once); true when it was running.
+    fn stop_experiment(&mut self) -> bool {
+        let Some(exp) = self.experiment.clone() else {
+            return false;
+        };
+        if matches!(
+            self.fis_status.as_str(),
+            "completed" | "stopped" | "failed" | "cancelled"
+        ) || self.stopped_by_us
+        {
+            return false;
+        }
+        self.stopped_by_us = true;
+        let env = self.env.clone();
+        let r = self
+            .rt
+            .block_on(async { env.clients.primary.fis.stop_experiment().id(&exp).send().await });
+        match r {
+            Ok(_) => {
+                self.notes.push(format!("FIS experiment {exp} stopped by drillbit"));
+                true
+            }
+            Err(e) => {
+                let e = crate::aws::api_error("StopExperiment", e).to_string();
+                self.notes.push(format!("FIS experiment {exp}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Stops what drillbit started: background tasks, the experiment, the template it created,
+    /// the canary writer (canaries are deleted after the read-back, in `ledger`).
+    pub fn teardown(&mut self) {
+        for h in self.background.drain(..) {
+            h.abort();
+        }
+        for (_, h) in self.running.drain() {
+            h.abort();
+        }
+        self.stop_experiment();
+        if let Some(tpl) = self.template.take() {
+            let env = self.env.clone();
+            let r = self.rt.block_on(async {
+                env.clients
+                    .primary
+                    .fis
+                    .delete_experiment_template()
+                    .id(&tpl)
+                    .send()
+                    .await
+            });
+            if let Err(e) = r {
+                self.notes.push(format!(
+                    "FIS experiment template {tpl} not deleted: {}",
+                    crate::aws::api_error("DeleteExperimentTemplate", e)
+                ));
+            }
+        }
+        if let Some(mut w) = self.canary.take() {
+            let env = self.env.clone();
+            self.rt.block_on(async {
+                w.stop().await;
+                for what in w.clean(&env).await {
+                    eprintln!("drillbit: left behind: {what}");
+                }
+            });
+        }
+    }
+
+    /// Switches the target to the rollback steps (after an abort).
+    fn rollback_steps(&mut self) {
+        self.steps = self.env.scenario.runbook.rollback.clone();
+        self.running.clear();
+        self.timers.clear();
+        self.out.clear();
+    }
+}
+
+fn describe(s: &Scenario, steps: &[Step], ev: &Event) -> String {
+    let step = |i: usize| steps.get(i).map_or("?", |s| s.id.as_str());
+    let fault = |i: usize| s.faults.get(i).map_or("?", |f| f.id.as_str());
+    match ev {
+        Event::FaultActive { fault: f } => format!("fault `{}` active (FIS action started)", fault(*f)),
+        Event::FaultRepaired { fault: f } => format!("fault `{}` repaired", fault(*f)),
+        Event::Alarm { source } => format!("alarm raised by the {}", source.as_str()),
+        Event::ActionDone { step: n, result, .. } => match result {
+            ActionResult::Ok => format!("step `{}` done", step(*n)),
+            ActionResult::Failed(w) => format!("step `{}` FAILED: {w}", step(*n)),
+            ActionResult::Unsupported(w) => format!("step `{}` unsupported: {w}", step(*n)),
+        },
+        Event::TrafficSwitched => "clients now reach the DR region".into(),
+        Event::Probe { ok } => format!("client probes {}", if *ok { "succeed" } else { "fail" }),
+    }
+}
+
+impl Drop for AwsTarget {
+    fn drop(&mut self) {
+        for h in self.background.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+impl Target for AwsTarget {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn inject(&mut self, fault: usize, now: Time) -> Result<(), TargetError> {
+        // FIS carries the fault out on its own schedule (the template's waits); the fault is
+        // active once FIS reports its action started.
+        self.due[fault] = true;
+        self.activate_due(now.max(self.last));
+        Ok(())
+    }
+
+    fn repair(&mut self, fault: usize, now: Time) -> Result<(), TargetError> {
+        // FIS ends an action after its duration; at the end of the drill the experiment is
+        // stopped, which ends every action still running.
+        self.stop_experiment();
+        if self.active[fault] {
+            self.emit(now.max(self.last), Event::FaultRepaired { fault });
+        }
+        Ok(())
+    }
+
+    fn start_action(&mut self, step: usize, attempt: u32, now: Time) -> Result<(), TargetError> {
+        let st = self.steps[step].clone();
+        if self.live {
+            eprintln!(
+                "[{:>10}] step `{}` started ({})",
+                now.to_string(),
+                st.id,
+                st.action.as_str()
+            );
+        }
+        let tx = self.tx.clone();
+        match st.action {
+            Action::ProbeUntilHealthy => {}
+            Action::Manual if self.manual == ManualPolicy::Prompt => {
+                let what = st.description.clone().unwrap_or_else(|| st.id.clone());
+                let id = st.id.clone();
+                let h = self.rt.spawn_blocking(move || {
+                    let done = crate::emulator::ask_operator(&id, &what);
+                    let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
+                });
+                self.running.insert(step, h);
+            }
+            Action::Manual | Action::Wait => {
+                let d = match (st.action, self.manual) {
+                    (Action::Manual, ManualPolicy::AutoApprove) => 0.0,
+                    _ => st.duration.as_ref().map_or(0.0, |d| d.median_secs()),
+                };
+                self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt));
+            }
+            _ => {
+                let env = self.env.clone();
+                let h = self.rt.spawn(async move {
+                    let done = actions::run(&env, &st).await;
+                    let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
+                });
+                self.running.insert(step, h);
+            }
+        }
+        Ok(())
+    }
+
+    fn cancel_action(&mut self, step: usize, _now: Time) {
+        if let Some(h) = self.running.remove(&step) {
+            h.abort();
+        }
+    }
+
+    fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
+        loop {
+            if self.abort.load(Ordering::SeqCst) {
+                return Err(TargetError::Aborted("interrupted".into()));
+            }
+            if let Some(why) = self.fis_abort.take() {
+                return Err(TargetError::Aborted(why));
+            }
+            if let Some((t, ev)) = self.out.pop_front() {
+                // One clock, never backwards: an answer stamped before an event already given
+                // out is given out at that event's time.
+                let t = t.max(self.last);
+                self.last = t;
+                return Ok(Poll::Event(t, ev));
+            }
+            let now = self.now();
+            if let Some(&Reverse((t, _, _))) = self.timers.peek() {
+                if t <= now && t <= deadline {
+                    if let Some(Reverse((t, _, timer))) = self.timers.pop() {
+                        self.on_timer(t, timer);
+                    }
+                    continue;
+                }
+            }
+            if now >= deadline {
+                self.last = self.last.max(deadline);
+                return Ok(Poll::Deadline);
+            }
+            let next = self
+                .timers
+                .peek()
+                .map_or(deadline, |Reverse((t, _, _))| (*t).min(deadline));
+            let wait = Duration::from_micros(next.since(now).0).min(Duration::from_millis(50));
+            match self.rx.recv_timeout(wait) {
+                Ok((i, m)) => {
+                    let at = self.at(i);
+                    self.handle(at, m);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err(infra("observation tasks", "channel closed")),
+            }
+        }
+    }
+
+    fn ledger(&mut self, _end: Time) -> Result<Ledger, TargetError> {
+        let Some(mut w) = self.canary.take() else {
+            return Ok(Ledger::NotMeasurable(
+                "no canary store (`aws.canaries`): data loss was not measured on this drill".into(),
+            ));
+        };
+        let env = self.env.clone();
+        let survived = self.rt.block_on(async {
+            w.stop().await;
+            let s = w.survivors(&env).await;
+            for what in w.clean(&env).await {
+                eprintln!("drillbit: left behind: {what}");
+            }
+            s
+        });
+        let log = std::mem::take(&mut *w.log.lock().unwrap_or_else(|e| e.into_inner()));
+        let stores: Vec<String> = w.stores.iter().map(|s| s.id().to_string()).collect();
+        self.notes.push(format!(
+            "canaries: {} acknowledged, {} indeterminate, {} refused (last error: {}) across {} (drill id {})",
+            log.acked.len(),
+            log.indeterminate,
+            log.errors,
+            log.last_error.as_deref().unwrap_or("none"),
+            stores.join(", "),
+            w.drill
+        ));
+        let mut csv = String::from("seq,store,ack_s,survived\n");
+        for (seq, n, t) in &log.acked {
+            csv.push_str(&format!(
+                "{seq},{},{:.6},{}\n",
+                stores.get(*n).map_or("?", |s| s.as_str()),
+                self.at(*t).secs(),
+                match &survived {
+                    Ok(s) =>
+                        if s.contains(seq) {
+                            "yes"
+                        } else {
+                            "no"
+                        },
+                    Err(_) => "unknown",
+                }
+            ));
+        }
+        crate::report::write_atomic(&self.out_dir.join("ledger.csv"), &csv)
+            .map_err(|e| infra("writing ledger.csv", e))?;
+        let survived = match survived {
+            Ok(s) => s,
+            Err(e) => {
+                return Ok(Ledger::NotMeasurable(format!(
+                    "the DR copy could not be read back, so data loss is unknown: {e}"
+                )))
+            }
+        };
+        let mut lost: Vec<std::ops::Range<u64>> = Vec::new();
+        for (i, (seq, _, _)) in log.acked.iter().enumerate() {
+            if !survived.contains(seq) {
+                let i = i as u64;
+                match lost.last_mut() {
+                    Some(r) if r.end == i => r.end = i + 1,
+                    _ => lost.push(i..i + 1),
+                }
+            }
+        }
+        Ok(Ledger::Recorded {
+            acks: log.acked.iter().map(|(_, _, t)| self.at(*t)).collect(),
+            lost,
+            indeterminate: log.indeterminate,
+        })
+    }
+}
+
+/// Asks the operator to confirm a live drill by typing the account id.
+fn confirm(pf: &Preflight, account: &str, caller: &str, s: &Scenario) -> Result<(), TargetError> {
+    use std::io::BufRead;
+    eprintln!("drillbit: LIVE drill `{}` in AWS account {account} as {caller}", s.name);
+    eprintln!("  regions: {}", pf.regions.join(", "));
+    for (f, a) in &pf.fis_actions {
+        eprintln!("  fault {f}: FIS {a}");
+    }
+    for st in s.runbook.steps.iter() {
+        eprintln!("  step {}: {}", st.id, st.action.as_str());
+    }
+    eprintln!("Type the account id ({account}) to run it, anything else to cancel:");
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    if line.trim() == account {
+        Ok(())
+    } else {
+        Err(TargetError::Aborted("the live drill was not confirmed".into()))
+    }
+}
+
+/// A live drill in an AWS account, end to end, as a scorecard. The FIS experiment is stopped
+/// and its template deleted whatever happens; after an abort the rollback steps run.
+pub fn run(
+    loaded: &crate::scenario::Loaded,
+    seed: u64,
+    opts: &AwsOptions,
+) -> Result<crate::scorecard::Scorecard, TargetError> {
+    let started = Instant::now();
+    let s = Arc::new(loaded.scenario.clone());
+    let pf =
+        preflight(&s, "").map_err(|e| TargetError::Infrastructure(format!("the scenario cannot run on aws:\n{e}")))?;
+    let say = |m: &str| {
+        if !opts.quiet {
+            eprintln!("drillbit: {m}");
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| infra("starting the runtime", e))?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(|e| infra("creating the output directory", e))?;
+    let conn = Connection {
+        endpoint_url: opts.endpoint_url.clone(),
+        test_credentials: false,
+        profile: opts.profile.clone(),
+    };
+    let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
+    let clients = rt.block_on(Clients::new(&p, &d, &conn));
+    let observe_clients = rt.block_on(Clients::new_with_retries(&p, &d, &conn, 1));
+    // Who are we? Refuse any account the scenario does not allow-list.
+    let ident = rt
+        .block_on(clients.primary.sts.get_caller_identity().send())
+        .map_err(|e| infra("the caller identity", crate::aws::api_error("GetCallerIdentity", e)))?;
+    let account = ident.account().unwrap_or_default().to_string();
+    let caller = ident.arn().unwrap_or_default().to_string();
+    if !pf.accounts.contains(&account) {
+        return Err(TargetError::Infrastructure(format!(
+            "refusing to drill: the credentials are for account {account}, which `aws.accounts` of {} does not allow ({})",
+            loaded.path,
+            pf.accounts.join(", ")
+        )));
+    }
+    if !opts.yes {
+        confirm(&pf, &account, &caller, &s)?;
+    }
+    // An endpoint that is moto (recognised by its own API) brings moto's capability table.
+    let caps = opts
+        .endpoint_url
+        .as_deref()
+        .and_then(|u| u.trim_start_matches("http://").trim_end_matches('/').parse().ok())
+        .filter(|a| crate::emulator::moto::answers_moto_api(*a))
+        .map(|_| &crate::aws::MOTO);
+    let names = Arc::new(Mutex::new(Names::default()));
+    let env = Env {
+        scenario: s.clone(),
+        clients,
+        caps,
+        names: names.clone(),
+        poll: Duration::from_secs(2),
+    };
+    let observe_env = Env {
+        clients: observe_clients,
+        ..env.clone()
+    };
+    rt.block_on(crate::aws::check::discover(&env))
+        .map_err(|e| infra("reading the live topology", e))?;
+    let mut notes = vec![format!("account {account}, caller {caller}")];
+    if let Some(u) = &opts.endpoint_url {
+        notes.push(format!(
+            "endpoint {u}{}",
+            if caps.is_some() {
+                " (moto, recognised by its /moto-api/)"
+            } else {
+                ""
+            }
+        ));
+    }
+    // The steady state must hold before any fault, or the drill measures nothing.
+    let prober = probe::Prober::new(&pf.probe_url).map_err(|e| infra("the probe", e))?;
+    let interval = Duration::from_micros(s.workload.probe.interval.0 .0);
+    let probe_timeout = interval.clamp(Duration::from_millis(200), Duration::from_secs(5));
+    if let Err(e) = rt.block_on(prober.probe(Duration::from_secs(10))) {
+        return Err(infra(
+            "the service does not answer its probe before the fault",
+            format!("{}: {e}", pf.probe_url),
+        ));
+    }
+    let stores = rt
+        .block_on(canary::resolve(&env))
+        .map_err(|e| infra("the canary stores", e))?;
+    let mut plan = Plan::compile(&s);
+    plan.failback = opts.failback;
+    let (tx, rx) = channel();
+    // The FIS experiment template: created now, the experiment started at the drill's zero.
+    let tpl = crate::fis::template(&s, &account);
+    let template = if s.faults.is_empty() {
+        None
+    } else {
+        let id = rt
+            .block_on(crate::emulator::create_fis_template(&env, &tpl.json))
+            .map_err(|e| infra("creating the FIS experiment template", e))?;
+        notes.push(format!("FIS experiment template {id} created"));
+        Some(id)
+    };
+    let record = s.topology.resources.iter().find_map(|r| match r {
+        Resource::Route53Record(rec) => Some((rec.id.clone(), rec.ttl.secs())),
+        _ => None,
+    });
+    let mut t = AwsTarget {
+        rt,
+        env: env.clone(),
+        observe_env,
+        steps: s.all_steps().cloned().collect(),
+        t0: Instant::now(),
+        last: Time::ZERO,
+        timers: BinaryHeap::new(),
+        seq: 0,
+        tx,
+        rx,
+        running: HashMap::new(),
+        background: Vec::new(),
+        out: VecDeque::new(),
+        abort: opts.abort.clone(),
+        manual: opts.manual,
+        live: opts.live,
+        template,
+        experiment: None,
+        fis_status: String::new(),
+        fault_action: s.faults.iter().map(|f| crate::fis::slug(&f.id)).collect(),
+        due: vec![false; s.faults.len()],
+        active: vec![false; s.faults.len()],
+        fis_started: Vec::new(),
+        stopped_by_us: false,
+        fis_abort: None,
+        health_failing: false,
+        dns_region: None,
+        dns_changes: 0,
+        traffic_switched: false,
+        ttl: record.as_ref().map_or(0.0, |r| r.1),
+        canary: None,
+        out_dir: opts.out_dir.clone(),
+        notes,
+        last_probe: None,
+    };
+    let result = (|| {
+        if !stores.is_empty() {
+            let rate = s.aws.as_ref().and_then(|a| a.canary_rate).unwrap_or(5.0);
+            let drill = format!("{}-{}", s.name, crate::timestamp::now());
+            let w =
+                t.rt.block_on(canary::Writer::start(&env, stores.clone(), rate, drill))
+                    .map_err(|e| infra("starting the canary writes", e))?;
+            t.canary = Some(w);
+        }
+        if let Some(tpl) = t.template.clone() {
+            let out =
+                t.rt.block_on(async {
+                    env.clients
+                        .primary
+                        .fis
+                        .start_experiment()
+                        .experiment_template_id(&tpl)
+                        .client_token(format!("drillbit-start-{}-{}", std::process::id(), seed))
+                        .send()
+                        .await
+                })
+                .map_err(|e| {
+                    infra(
+                        "starting the FIS experiment",
+                        crate::aws::api_error("StartExperiment", e),
+                    )
+                })?;
+            let id = out.experiment().and_then(|e| e.id()).unwrap_or_default().to_string();
+            say(&format!("FIS experiment {id} started"));
+            t.notes.push(format!("FIS experiment {id} started from template {tpl}"));
+            t.experiment = Some(id);
+        }
+        t.t0 = Instant::now();
+        spawn_observers(&mut t, prober, interval, probe_timeout, record.map(|r| r.0), seed);
+        let mut tl = Timeline::new(true);
+        let measured = crate::drill::run_on(&mut Engine::new(), &plan, &mut t, &mut tl);
+        Ok((tl, measured))
+    })();
+    let (tl, measured) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            t.teardown();
+            return Err(e);
+        }
+    };
+    let m = match measured {
+        Ok(m) => m,
+        Err(TargetError::Aborted(why)) => {
+            // Stop the faults first, then put back what the runbook changed.
+            t.stop_experiment();
+            let summary = if s.runbook.rollback.is_empty() {
+                "no rollback steps to run".to_string()
+            } else {
+                opts.abort.store(false, Ordering::SeqCst);
+                t.fis_abort = None;
+                t.rollback_steps();
+                let rb = plan.rollback_only();
+                let mut rtl = Timeline::new(true);
+                let r = Engine::new().run(&rb, &mut t, &mut rtl);
+                let outcomes: Vec<String> = rtl
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .map(|(n, st)| format!("{} {}", rb.steps[n].id, st.outcome.map_or("not run", |o| o.as_str())))
+                    .collect();
+                match r {
+                    Ok(()) => format!("rollback steps run: {}", outcomes.join(", ")),
+                    Err(e) => format!("rollback interrupted ({e}): {}", outcomes.join(", ")),
+                }
+            };
+            t.teardown();
+            for n in &t.notes {
+                eprintln!("drillbit: {n}");
+            }
+            return Err(TargetError::Aborted(format!(
+                "{why}; FIS experiment stopped; {summary}"
+            )));
+        }
+        Err(e) => {
+            t.teardown();
+            return Err(e);
+        }
+    };
+    t.teardown();
+    let mut notes = std::mem::take(&mut t.notes);
+    notes.push(format!(
+        "wall time of the drill, identity check to teardown: {:.2} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let cx = crate::scorecard::Context {
+        loaded,
+        plan: &plan,
+        target: "aws",
+        seed,
+        models_overridden: Vec::new(),
+    };
+    let mut sc = crate::scorecard::build(&cx, &tl, &m);
+    sc.notes = notes;
+    Ok(sc)
+}
+
+/// The background observers: client probes, and (every second) the FIS experiment, the
+/// primary region's health check and the DNS record's answer.
+fn spawn_observers(
+    t: &mut AwsTarget,
+    prober: probe::Prober,
+    interval: Duration,
+    timeout: Duration,
+    record: Option<String>,
+    seed: u64,
+) {
+    let tx = t.tx.clone();
+    let phase = interval.mul_f64((seed % 1000) as f64 / 1000.0);
+    t.background.push(t.rt.spawn(async move {
+        tokio::time::sleep(phase).await;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let ok = prober.probe(timeout).await.is_ok();
+            if tx.send((Instant::now(), Msg::Probe { ok })).is_err() {
+                break;
+            }
+        }
+    }));
+    let tx = t.tx.clone();
+    let env = t.observe_env.clone();
+    let exp = t.experiment.clone();
+    let primary = env.scenario.topology.primary_region.clone();
+    let hc = record
+        .as_ref()
+        .and_then(|r| env.names().health_check.get(&(r.clone(), primary.clone())).cloned());
+    t.background.push(t.rt.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Some(id) = &exp {
+                if let Ok(out) = env.clients.primary.fis.get_experiment().id(id).send().await {
+                    if let Some(e) = out.experiment() {
+                        let (status, reason) = e
+                            .state()
+                            .map(|s| {
+                                (
+                                    s.status().map_or("", |x| x.as_str()).to_string(),
+                                    s.reason().unwrap_or_default().to_string(),
+                                )
+                            })
+                            .unwrap_or_default();
+                        let started = e
+                            .actions()
+                            .into_iter()
+                            .flatten()
+                            .filter(|(_, a)| {
+                                a.state()
+                                    .and_then(|s| s.status())
+                                    .is_some_and(|s| matches!(s.as_str(), "running" | "completed"))
+                            })
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        let _ = tx.send((
+                            Instant::now(),
+                            Msg::Fis {
+                                status,
+                                reason,
+                                started,
+                            },
+                        ));
+                    }
+                }
+            }
+            if let Some(id) = &hc {
+                if let Ok(ok) = observe::health_check_ok(&env, id).await {
+                    let _ = tx.send((Instant::now(), Msg::Health { failing: !ok }));
+                }
+            }
+            if let Some(r) = &record {
+                if let Ok(region) = observe::dns_answer(&env, r).await {
+                    if tx.send((Instant::now(), Msg::Dns { region })).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!(
+            "name: t\nstrategy: pilot-light\ntargets: {{ rto: 10m, rpo: 1m }}\ntopology:\n  primary_region: us-east-1\n  dr_region: us-west-2\n  resources:\n    - {{ id: db, kind: rds-instance, instance: app }}\n    - {{ id: r, kind: rds-read-replica, instance: app-dr, source: db }}\n{extra}\nfaults:\n  - {{ id: db-down, kind: db-primary-failure, resource: db, at: 10s }}\nrunbook:\n  steps:\n    - {{ id: promote, action: rds.promote-read-replica, resource: r }}\n"
+        );
+        crate::scenario::load_str("t.yaml", &text).expect("valid").scenario
+    }
+
+    #[test]
+    fn preflight_names_every_missing_safety_setting() {
+        let e = preflight(&scenario(""), "").unwrap_err();
+        assert!(e.contains("aws.accounts"), "{e}");
+        assert!(e.contains("aws.probe_url"), "{e}");
+        let ok = preflight(
+            &scenario("aws: { accounts: ['123456789012'], probe_url: 'https://api.example.com/health' }"),
+            "123456789012",
+        )
+        .expect("ok");
+        assert_eq!(ok.regions, vec!["us-east-1", "us-west-2"]);
+        assert_eq!(
+            ok.fis_actions,
+            vec![("db-down".to_string(), "aws:rds:reboot-db-instances".to_string())]
+        );
+        let e = preflight(
+            &scenario("aws: { accounts: ['123456789012'], regions: [us-east-1], probe_url: 'https://x/h' }"),
+            "",
+        )
+        .unwrap_err();
+        assert!(e.contains("region us-west-2 is not allow-listed"), "{e}");
+    }
+
+    #[test]
+    fn rollback_only_keeps_the_rollback_graph() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/pilot-light.yaml")).expect("read");
+        let l = crate::scenario::load_str("pilot-light.yaml", &text).expect("valid");
+        let plan = Plan::compile(&l.scenario);
+        let rb = plan.rollback_only();
+        assert_eq!(rb.steps.len(), l.scenario.runbook.rollback.len());
+        assert!(rb.faults.is_empty() && !rb.has_disruptive_fault());
+        assert!(rb.steps.iter().all(|st| !st.rollback));
+        let ids: Vec<&str> = rb.steps.iter().map(|st| st.id.as_str()).collect();
+        for (n, st) in rb.steps.iter().enumerate() {
+            for &d in &st.deps {
+                assert!(d < rb.steps.len());
+                assert!(rb.steps[d].dependents.contains(&n));
+            }
+            let want: Vec<&str> = l.scenario.runbook.rollback[n]
+                .after
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let got: Vec<&str> = st.deps.iter().map(|&d| ids[d]).collect();
+            assert_eq!(got, want);
+        }
+    }
+}
