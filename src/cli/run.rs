@@ -111,6 +111,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     let default_layout = a.out.is_none();
     let dir = a
         .out
+        .clone()
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
     let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
     // The wall-clock start, for `report trend`; the drill itself never reads it.
@@ -147,10 +148,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             let abort = Arc::new(AtomicBool::new(false));
             let flag = abort.clone();
             let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-            let endpoint_url = a
-                .endpoint_url
-                .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
+            let endpoint_url = endpoint_url(&a);
             let opts = drillbit::emulator::EmulatorOptions {
                 out_dir: dir.clone(),
                 endpoint_url,
@@ -159,13 +157,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 seed: a.seed,
                 api_faults,
                 quiet: a.quiet,
-                manual: if a.game_day {
-                    drillbit::emulator::ManualPolicy::Prompt
-                } else if a.auto_approve {
-                    drillbit::emulator::ManualPolicy::AutoApprove
-                } else {
-                    drillbit::emulator::ManualPolicy::Scenario
-                },
+                manual: manual_policy(&a),
                 live: a.game_day,
             };
             drillbit::emulator::run(&loaded, a.seed, &opts)?
@@ -179,21 +171,12 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
             let opts = drillbit::aws_target::AwsOptions {
                 out_dir: dir.clone(),
-                endpoint_url: a
-                    .endpoint_url
-                    .clone()
-                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty())),
+                endpoint_url: endpoint_url(&a),
                 profile: a.profile.clone(),
                 abort,
                 failback: a.failback,
                 seed: a.seed,
-                manual: if a.game_day {
-                    drillbit::emulator::ManualPolicy::Prompt
-                } else if a.auto_approve {
-                    drillbit::emulator::ManualPolicy::AutoApprove
-                } else {
-                    drillbit::emulator::ManualPolicy::Scenario
-                },
+                manual: manual_policy(&a),
                 live: a.game_day,
                 quiet: a.quiet,
                 yes: a.yes,
@@ -217,4 +200,25 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     } else {
         exit::TARGET_MISSED
     })
+}
+
+/// How manual steps end on a live target: the operator (`--game-day`), at once
+/// (`--auto-approve`), or after their scenario duration.
+#[cfg(feature = "aws")]
+fn manual_policy(a: &Args) -> drillbit::emulator::ManualPolicy {
+    if a.game_day {
+        drillbit::emulator::ManualPolicy::Prompt
+    } else if a.auto_approve {
+        drillbit::emulator::ManualPolicy::AutoApprove
+    } else {
+        drillbit::emulator::ManualPolicy::Scenario
+    }
+}
+
+/// `--endpoint-url`, else the SDK's standard AWS_ENDPOINT_URL.
+#[cfg(feature = "aws")]
+fn endpoint_url(a: &Args) -> Option<String> {
+    a.endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()))
 }
