@@ -29,7 +29,17 @@ use serde_json::Value;
 
 const ACCOUNT: &str = "123456789012"; // moto's default account
 
-fn scenario(probe_url: &str, accounts: &str) -> String {
+/// The live scenario. `pg`: the canary database's (write, read-back) connections; `decide`:
+/// how long the manual decision step takes.
+fn scenario(probe_url: &str, accounts: &str, pg: Option<(&str, &str)>, decide: &str) -> String {
+    let (db_bind, replica_bind, db_canary) = match pg {
+        Some((w, r)) => (
+            format!(", bind: {{ connection: \"{w}\" }}"),
+            format!(", bind: {{ connection: \"{r}\" }}"),
+            ", db",
+        ),
+        None => (String::new(), String::new(), ""),
+    };
     format!(
         r#"name: aws-live
 description: A live pilot-light drill (moto stands in for the account).
@@ -39,8 +49,9 @@ topology:
   primary_region: us-east-1
   dr_region: us-west-2
   resources:
-    - {{ id: db, kind: rds-instance, instance: shop-db }}
-    - {{ id: db-replica, kind: rds-read-replica, instance: shop-db-dr, source: db }}
+    - {{ id: db, kind: rds-instance, instance: shop-db{db_bind} }}
+    - {{ id: db-replica, kind: rds-read-replica, instance: shop-db-dr, source: db{replica_bind} }}
+    - {{ id: assets, kind: s3-bucket, bucket: shop-assets, versioning: true, replication: {{ destination: shop-assets-dr }} }}
     - id: api
       kind: ecs-service
       primary: {{ cluster: prod, service: api, desired: 2 }}
@@ -58,18 +69,19 @@ faults:
   - {{ id: db-down, kind: db-primary-failure, resource: db, at: 0s }}
 runbook:
   steps:
-    - {{ id: decide, action: manual, description: Declare the disaster, duration: {{ fixed: 2s }} }}
+    - {{ id: decide, action: manual, description: Declare the disaster, duration: {{ fixed: {decide} }} }}
     - {{ id: promote, action: rds.promote-read-replica, resource: db-replica, after: [decide], timeout: 60s }}
     - {{ id: scale, action: ecs.update-service, resource: api, desired: 2, after: [decide], timeout: 60s }}
     - {{ id: flip, action: route53.failover-to-secondary, resource: dns, after: [promote, scale] }}
     - {{ id: verify, action: probe-until-healthy, after: [flip], timeout: 60s }}
   rollback:
     - {{ id: flip-back, action: route53.failover-to-primary, resource: dns }}
+    - {{ id: scale-down-dr, action: ecs.update-service, resource: api, desired: 0, after: [flip-back] }}
 aws:
   accounts: [{accounts}]
   fis_role_arn: arn:aws:iam::{ACCOUNT}:role/drillbit-fis
   probe_url: {probe_url}
-  canaries: [orders]
+  canaries: [orders, assets{db_canary}]
   canary_rate: 20
 drill: {{ horizon: 2m }}
 "#
@@ -120,15 +132,20 @@ fn account(dir: &Path, text: &str) -> Account {
 /// What the test's stand-in for the real world saw.
 #[derive(Default)]
 struct World {
+    /// The FIS experiment is running or completed (its effect holds).
+    fault_on: AtomicBool,
+    /// The fault was seen at least once: replication stopped for good.
     fault_seen: AtomicBool,
     dr_serving: AtomicBool,
-    /// Canary sequence numbers copied to the DR table before the fault.
+    /// Canary sequence numbers copied to the DR table or bucket before the fault.
     copied: Mutex<BTreeSet<u64>>,
+    /// Stand in for a stop condition: stop the experiment as soon as it runs.
+    stop_condition: AtomicBool,
     stop: AtomicBool,
 }
 
 /// The service's health endpoint (fails while the fault is on and DNS still points at the
-/// primary) and the DynamoDB replication (until the fault), both driven from moto's state.
+/// primary) and the DynamoDB and S3 replication (until the fault), driven from moto's state.
 fn world(acct: &Account) -> (Arc<World>, String) {
     let w = Arc::new(World::default());
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -138,7 +155,7 @@ fn world(acct: &Account) -> (Arc<World>, String) {
         for mut s in l.incoming().flatten() {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
-            let ok = !ws.fault_seen.load(Ordering::SeqCst) || ws.dr_serving.load(Ordering::SeqCst);
+            let ok = !ws.fault_on.load(Ordering::SeqCst) || ws.dr_serving.load(Ordering::SeqCst);
             let status = if ok { "200 OK" } else { "503 Service Unavailable" };
             let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         }
@@ -149,40 +166,80 @@ fn world(acct: &Account) -> (Arc<World>, String) {
     std::thread::spawn(move || {
         while !ww.stop.load(Ordering::SeqCst) {
             handle.block_on(async {
-                let exps = env.clients.primary.fis.list_experiments().send().await;
-                let running = exps.map(|o| {
-                    o.experiments().iter().any(|e| {
-                        e.state()
-                            .and_then(|s| s.status())
-                            .is_some_and(|s| matches!(s.as_str(), "running" | "completed"))
-                    })
-                });
-                if running.unwrap_or(false) {
+                let c = &env.clients;
+                let exps = c.primary.fis.list_experiments().send().await;
+                let mut on = false;
+                for e in exps.iter().flat_map(|o| o.experiments()) {
+                    let status = e.state().and_then(|s| s.status()).map(|s| s.as_str().to_string());
+                    if matches!(status.as_deref(), Some("running" | "completed")) {
+                        on = true;
+                        ww.fault_seen.store(true, Ordering::SeqCst);
+                        if status.as_deref() == Some("running") && ww.stop_condition.load(Ordering::SeqCst) {
+                            let _ = c
+                                .primary
+                                .fis
+                                .stop_experiment()
+                                .id(e.id().unwrap_or_default())
+                                .send()
+                                .await;
+                            on = false;
+                        }
+                    }
+                }
+                if on {
                     ww.fault_seen.store(true, Ordering::SeqCst);
                 }
+                // A stop condition ends the experiment, not the outage it caused.
+                let stays = ww.stop_condition.load(Ordering::SeqCst) && ww.fault_seen.load(Ordering::SeqCst);
+                ww.fault_on.store(on || stays, Ordering::SeqCst);
                 if let Ok(region) = drillbit::aws::observe::dns_answer(&env, "dns").await {
                     ww.dr_serving.store(region == "us-west-2", Ordering::SeqCst);
                 }
-                if !ww.fault_seen.load(Ordering::SeqCst) {
-                    // Replication, until the fault: copy every item to the DR table.
-                    if let Ok(out) = env.clients.primary.dynamodb.scan().table_name("orders").send().await {
-                        for item in out.items() {
-                            let seq = match item.get("drillbit_seq") {
-                                Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-                                _ => None,
-                            };
-                            let put = env
-                                .clients
-                                .dr
-                                .dynamodb
+                if ww.fault_seen.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Replication, until the fault: every item and object to the DR copy.
+                if let Ok(out) = c.primary.dynamodb.scan().table_name("orders").send().await {
+                    for item in out.items() {
+                        let seq = match item.get("drillbit_seq") {
+                            Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+                            _ => None,
+                        };
+                        let put =
+                            c.dr.dynamodb
                                 .put_item()
                                 .table_name("orders")
                                 .set_item(Some(item.clone()))
                                 .send()
                                 .await;
-                            if let (Some(seq), Ok(_)) = (seq, put) {
-                                ww.copied.lock().expect("lock").insert(seq);
-                            }
+                        if let (Some(seq), Ok(_)) = (seq, put) {
+                            ww.copied.lock().expect("lock").insert(seq);
+                        }
+                    }
+                }
+                if let Ok(out) = c.primary.s3.list_objects_v2().bucket("shop-assets").send().await {
+                    for o in out.contents() {
+                        let key = o.key().unwrap_or_default().to_string();
+                        let Some(seq) = key.rsplit('/').next().and_then(|s| s.parse::<u64>().ok()) else {
+                            continue;
+                        };
+                        if ww.copied.lock().expect("lock").contains(&seq) {
+                            continue;
+                        }
+                        let Ok(obj) = c.primary.s3.get_object().bucket("shop-assets").key(&key).send().await else {
+                            continue;
+                        };
+                        let body = obj.body.collect().await.map(|b| b.into_bytes()).unwrap_or_default();
+                        let put =
+                            c.dr.s3
+                                .put_object()
+                                .bucket("shop-assets-dr")
+                                .key(&key)
+                                .body(aws_sdk_s3::primitives::ByteStream::from(body))
+                                .send()
+                                .await;
+                        if put.is_ok() {
+                            ww.copied.lock().expect("lock").insert(seq);
                         }
                     }
                 }
@@ -217,17 +274,46 @@ fn drillbit_aws(file: &Path, out: &Path, url: &str, extra: &[&str]) -> (i32, Str
     (o.status.code().unwrap_or(-1), text)
 }
 
+/// A PostgreSQL primary with a standby that has replayed every acknowledged commit
+/// (`remote_apply`): the canary database and its DR copy, real servers.
+fn postgres() -> drillbit::local::pg::Cluster {
+    use drillbit::local::pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
+    let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
+    let mut c = Cluster::prepare(
+        &bins,
+        ClusterOptions {
+            sync: SyncMode::RemoteApply,
+            replication_via: None,
+            keep: false,
+            parent: None,
+        },
+    )
+    .expect("primary");
+    let port = c.primary.port;
+    c.start_standby(port).expect("standby");
+    c
+}
+
+fn scorecard(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("scorecard.json")).expect("scorecard")).expect("json")
+}
+
 #[test]
 fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
     let dir = tempfile::tempdir().expect("tmp");
-    // The probe URL is known only once the world runs; provision with a placeholder first.
     let acct = account(
         dir.path(),
-        &scenario("http://127.0.0.1:9/health", &format!("'{ACCOUNT}'")),
+        &scenario("http://127.0.0.1:9/health", &format!("'{ACCOUNT}'"), None, "2s"),
     );
+    let pg = postgres();
     let (w, health) = world(&acct);
     let file = dir.path().join("aws-live.yaml");
-    std::fs::write(&file, scenario(&health, &format!("'{ACCOUNT}'"))).expect("write");
+    let (write, read) = (pg.primary.conninfo(), pg.standby.conninfo());
+    std::fs::write(
+        &file,
+        scenario(&health, &format!("'{ACCOUNT}'"), Some((&write, &read)), "2s"),
+    )
+    .expect("write");
     let out = dir.path().join("drill");
     let (code, text) = drillbit_aws(&file, &out, &acct.url, &["--yes"]);
     w.stop.store(true, Ordering::SeqCst);
@@ -236,8 +322,7 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
         !text.contains("testing-secret-do-not-print"),
         "a secret was printed: {text}"
     );
-    let sc: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("scorecard.json")).expect("scorecard")).expect("json");
+    let sc = scorecard(&out);
     assert_eq!(sc["target"], "aws");
     for st in sc["steps"].as_array().expect("steps") {
         assert_eq!(st["outcome"], "ok", "{st}");
@@ -278,46 +363,226 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
         .block_on(drillbit::aws::observe::dns_answer(&acct.env, "dns"))
         .expect("dns answer");
     assert_eq!(dr, "us-west-2");
-    // Data loss: exactly the acknowledged canaries that did not reach the DR copy before the
-    // fault, as the ledger and the scorecard say.
+    // Data loss: exactly the acknowledged canaries that did not reach the DR copy (DynamoDB
+    // and S3: copied before the fault; PostgreSQL: replayed by the standby, so all of them), as
+    // the ledger and the scorecard say.
     let copied = w.copied.lock().expect("lock").clone();
     let ledger = std::fs::read_to_string(out.join("ledger.csv")).expect("ledger.csv");
-    let mut acked = 0u64;
-    let mut lost = 0u64;
+    let (mut acked, mut lost) = (0u64, 0u64);
+    let mut per_store = std::collections::BTreeMap::<String, (u64, u64)>::new();
     for line in ledger.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let seq: u64 = f[0].parse().expect("seq");
-        acked += 1;
         let survived = f[3] == "yes";
+        let expected = f[1] == "db" || copied.contains(&seq);
         assert_eq!(
-            survived,
-            copied.contains(&seq),
-            "seq {seq}: ledger says survived={survived}"
+            survived, expected,
+            "seq {seq} in {}: ledger says survived={survived}",
+            f[1]
         );
+        acked += 1;
         lost += u64::from(!survived);
+        let e = per_store.entry(f[1].to_string()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(!survived);
     }
-    assert!(acked > 20, "too few canaries: {acked}");
+    assert_eq!(per_store.len(), 3, "{per_store:?}");
+    assert!(per_store.values().all(|(a, _)| *a > 5), "{per_store:?}");
+    assert_eq!(
+        per_store["db"].1, 0,
+        "a remote_apply standby loses nothing: {per_store:?}"
+    );
+    assert!(per_store["orders"].1 > 0 && per_store["assets"].1 > 0, "{per_store:?}");
     assert!(!copied.is_empty(), "nothing was replicated before the fault");
-    assert!(lost > 0, "the writes after the fault were not lost: {ledger}");
     assert_eq!(m["acked_writes"].as_u64(), Some(acked), "{m}");
     assert_eq!(m["lost_writes"].as_u64(), Some(lost), "{m}");
     assert!(m["rpo_s"].as_f64().expect("rpo") >= 0.0, "{m}");
     eprintln!(
-        "aws drill on moto: RTO {rto:.3} s, flip done at {flip_end:.3} s, {acked} canaries acknowledged, {lost} lost, RPO {} s; phases {}; notes {notes:?}",
+        "aws drill on moto: RTO {rto:.3} s, flip done at {flip_end:.3} s, canaries (acked, lost) per store {per_store:?}, RPO {} s; phases {}; notes {notes:?}",
         m["rpo_s"], sc["phases"]
     );
-    // The canaries were deleted from the primary table afterwards.
+    // The canaries were deleted afterwards.
     let left = acct
         .rt
         .block_on(acct.env.clients.primary.dynamodb.scan().table_name("orders").send())
         .expect("scan");
     assert_eq!(left.count(), 0, "canaries left in the primary table");
+    let objects = acct
+        .rt
+        .block_on(
+            acct.env
+                .clients
+                .primary
+                .s3
+                .list_objects_v2()
+                .bucket("shop-assets")
+                .send(),
+        )
+        .expect("list");
+    assert!(objects.contents().is_empty(), "canaries left in the primary bucket");
+    let rows = acct.rt.block_on(async {
+        let (c, conn) = tokio_postgres::connect(&write, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        c.query_one("SELECT count(*) FROM drillbit_canary", &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0)
+    });
+    assert_eq!(rows, 0, "canary rows left in the database");
+}
+
+/// Starts a drill in the background; returns the child and its output directory.
+fn spawn_drill(file: &Path, out: &Path, url: &str) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("drillbit"))
+        .current_dir(common::root())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .arg("run")
+        .arg(file)
+        .args(["--target", "aws", "--yes", "--endpoint-url", url, "--out"])
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+fn finish(child: std::process::Child) -> (i32, String) {
+    let o = child.wait_with_output().expect("wait");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn experiment_statuses(acct: &Account) -> Vec<String> {
+    acct.rt
+        .block_on(acct.env.clients.primary.fis.list_experiments().send())
+        .expect("list")
+        .experiments()
+        .iter()
+        .filter_map(|e| e.state().and_then(|s| s.status()).map(|s| s.as_str().to_string()))
+        .collect()
+}
+
+#[test]
+fn ctrl_c_stops_the_experiment_runs_the_rollback_and_exits_4() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = |url: &str| scenario(url, &format!("'{ACCOUNT}'"), None, "60s");
+    let acct = account(dir.path(), &text("http://127.0.0.1:9/health"));
+    let (w, health) = world(&acct);
+    let file = dir.path().join("aws-live.yaml");
+    std::fs::write(&file, text(&health)).expect("write");
+    // The DR service runs 3 tasks before the drill: the rollback scales it to 0.
+    let dr_desired = || {
+        acct.rt
+            .block_on(
+                acct.env
+                    .clients
+                    .dr
+                    .ecs
+                    .describe_services()
+                    .cluster("dr")
+                    .services("api")
+                    .send(),
+            )
+            .expect("describe")
+            .services()
+            .first()
+            .map(|s| s.desired_count())
+            .expect("service")
+    };
+    acct.rt
+        .block_on(
+            acct.env
+                .clients
+                .dr
+                .ecs
+                .update_service()
+                .cluster("dr")
+                .service("api")
+                .desired_count(3)
+                .send(),
+        )
+        .expect("scale");
+    assert_eq!(dr_desired(), 3);
+    let child = spawn_drill(&file, &dir.path().join("drill"), &acct.url);
+    // SIGINT while the fault is on (the experiment running) and the 60 s decision step waits.
+    let t = std::time::Instant::now();
+    while !w.fault_on.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (code, out) = finish(child);
+    w.stop.store(true, Ordering::SeqCst);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("interrupted") && out.contains("rollback steps run: flip-back ok, scale-down-dr ok"),
+        "{out}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "the abort took {:?}",
+        t.elapsed()
+    );
+    // The experiment was stopped, or had already completed; its template is gone.
+    let statuses = experiment_statuses(&acct);
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert!(
+        matches!(statuses[0].as_str(), "stopping" | "stopped" | "completed"),
+        "{statuses:?}"
+    );
+    let templates = acct
+        .rt
+        .block_on(acct.env.clients.primary.fis.list_experiment_templates().send())
+        .expect("list");
+    assert!(templates.experiment_templates().is_empty(), "template left behind");
+    assert_eq!(dr_desired(), 0, "the rollback did not scale the DR service down");
+    assert!(
+        !dir.path().join("drill/scorecard.json").exists(),
+        "an aborted drill wrote a scorecard"
+    );
+}
+
+#[test]
+fn an_experiment_stopped_by_a_stop_condition_aborts_the_drill_and_runs_the_rollback() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = |url: &str| scenario(url, &format!("'{ACCOUNT}'"), None, "60s");
+    let acct = account(dir.path(), &text("http://127.0.0.1:9/health"));
+    let (w, health) = world(&acct);
+    w.stop_condition.store(true, Ordering::SeqCst);
+    let file = dir.path().join("aws-live.yaml");
+    std::fs::write(&file, text(&health)).expect("write");
+    let t = std::time::Instant::now();
+    let child = spawn_drill(&file, &dir.path().join("drill"), &acct.url);
+    let (code, out) = finish(child);
+    w.stop.store(true, Ordering::SeqCst);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("stop condition") && out.contains("rollback steps run: flip-back ok, scale-down-dr ok"),
+        "{out}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(40),
+        "the abort took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(experiment_statuses(&acct), vec!["stopped".to_string()]);
 }
 
 #[test]
 fn an_account_outside_the_allow_list_is_refused_before_any_change() {
     let dir = tempfile::tempdir().expect("tmp");
-    let text = scenario("http://127.0.0.1:9/health", "'210987654321'");
+    let text = scenario("http://127.0.0.1:9/health", "'210987654321'", None, "2s");
     let acct = account(dir.path(), &text);
     let file = dir.path().join("aws-live.yaml");
     std::fs::write(&file, &text).expect("write");
@@ -332,18 +597,18 @@ fn an_account_outside_the_allow_list_is_refused_before_any_change() {
         .block_on(acct.env.clients.primary.fis.list_experiment_templates().send())
         .expect("list");
     assert!(templates.experiment_templates().is_empty());
-    let exps = acct
-        .rt
-        .block_on(acct.env.clients.primary.fis.list_experiments().send())
-        .expect("list");
-    assert!(exps.experiments().is_empty());
+    assert!(experiment_statuses(&acct).is_empty());
 }
 
 #[test]
 fn without_a_terminal_a_live_drill_needs_yes_and_a_bad_scenario_is_named() {
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("aws-live.yaml");
-    std::fs::write(&file, scenario("http://127.0.0.1:9/health", &format!("'{ACCOUNT}'"))).expect("write");
+    std::fs::write(
+        &file,
+        scenario("http://127.0.0.1:9/health", &format!("'{ACCOUNT}'"), None, "2s"),
+    )
+    .expect("write");
     // No endpoint is contacted: both refusals come before any call.
     let (code, out) = drillbit_aws(&file, &dir.path().join("a"), "http://127.0.0.1:9", &[]);
     assert_eq!(code, 2, "{out}");

@@ -138,6 +138,7 @@ enum Msg {
     },
     Probe {
         ok: bool,
+        sent: Instant,
     },
     /// The experiment's state and the actions FIS reports started.
     Fis {
@@ -159,7 +160,13 @@ enum Msg {
 enum Timer {
     StepDone(usize, u32),
     DnsSettled(u64),
+    /// A disruptive fault's FIS action started this long ago and clients saw nothing.
+    NoEffect(usize),
 }
+
+/// How long a disruptive fault may take to reach clients after FIS starts its action; past
+/// that it counts as active from then, and the scorecard says it had no visible effect.
+const EFFECT_WAIT: Time = Time(60_000_000);
 
 pub struct AwsTarget {
     rt: tokio::runtime::Runtime,
@@ -186,6 +193,9 @@ pub struct AwsTarget {
     fault_action: Vec<String>,
     due: Vec<bool>,
     active: Vec<bool>,
+    disruptive: Vec<bool>,
+    /// Disruptive faults whose FIS action started: from when their effect is awaited.
+    effect_from: Vec<Option<Time>>,
     fis_started: Vec<String>,
     stopped_by_us: bool,
     fis_abort: Option<String>,
@@ -235,10 +245,32 @@ impl AwsTarget {
         self.out.push_back((at, ev));
     }
 
-    /// A fault is active once the engine injected it and FIS reports its action started.
+    /// A fault whose time has come (the engine injected it) and whose FIS action started
+    /// waits for its effect; one that does not disrupt clients is active at once.
     fn activate_due(&mut self, at: Time) {
         for f in 0..self.fault_action.len() {
-            if self.due[f] && !self.active[f] && self.fis_started.contains(&self.fault_action[f]) {
+            if self.due[f]
+                && !self.active[f]
+                && self.effect_from[f].is_none()
+                && self.fis_started.contains(&self.fault_action[f])
+            {
+                if self.disruptive[f] {
+                    self.effect_from[f] = Some(at);
+                    self.timer(at.plus(EFFECT_WAIT), Timer::NoEffect(f));
+                } else {
+                    self.active[f] = true;
+                    self.emit(at, Event::FaultActive { fault: f });
+                }
+            }
+        }
+    }
+
+    /// The fault took effect: the first failed probe sent (or health-check failure seen) after
+    /// its FIS action started. FIS reports an action running before its effect reaches
+    /// clients (a reboot takes seconds), so the action's start is not the fault's instant.
+    fn took_effect(&mut self, at: Time) {
+        for f in 0..self.fault_action.len() {
+            if !self.active[f] && self.effect_from[f].is_some_and(|from| at >= from) {
                 self.active[f] = true;
                 self.emit(at, Event::FaultActive { fault: f });
             }
@@ -256,7 +288,14 @@ impl AwsTarget {
                 };
                 self.emit(at, Event::ActionDone { step, attempt, result });
             }
-            Msg::Probe { ok } => self.emit(at, Event::Probe { ok }),
+            Msg::Probe { ok, sent } => {
+                // Stamped when it was sent: the instant the client tried.
+                let sent = self.at(sent).max(self.last);
+                if !ok {
+                    self.took_effect(sent);
+                }
+                self.emit(sent, Event::Probe { ok });
+            }
             Msg::Fis {
                 status,
                 reason,
@@ -283,6 +322,9 @@ impl AwsTarget {
                 }
             }
             Msg::Health { failing } => {
+                if failing {
+                    self.took_effect(at);
+                }
                 if failing && !self.health_failing && self.active.iter().any(|a| *a) {
                     self.emit(
                         at,
@@ -321,6 +363,17 @@ impl AwsTarget {
                         result: ActionResult::Ok,
                     },
                 );
+            }
+            Timer::NoEffect(f) => {
+                if !self.active[f] {
+                    self.notes.push(format!(
+                        "fault `{}`: no failed probe or health check within {} s of its FIS action starting; counted as active from then",
+                        self.env.scenario.faults[f].id,
+                        EFFECT_WAIT.secs()
+                    ));
+                    self.active[f] = true;
+                    self.emit(at, Event::FaultActive { fault: f });
+                }
             }
             Timer::DnsSettled(n) => {
                 let dr = self.env.scenario.topology.dr_region.clone();
@@ -404,7 +457,12 @@ impl AwsTarget {
     /// Switches the target to the rollback steps (after an abort).
     fn rollback_steps(&mut self) {
         self.steps = self.env.scenario.runbook.rollback.clone();
-        self.running.clear();
+        // The failover's actions still in flight are abandoned: their reports would name
+        // steps of the other plan.
+        for (_, h) in self.running.drain() {
+            h.abort();
+        }
+        while self.rx.try_recv().is_ok() {}
         self.timers.clear();
         self.out.clear();
     }
@@ -773,6 +831,8 @@ pub fn run(
         fault_action: s.faults.iter().map(|f| crate::fis::slug(&f.id)).collect(),
         due: vec![false; s.faults.len()],
         active: vec![false; s.faults.len()],
+        disruptive: s.faults.iter().map(|f| f.kind.is_disruptive()).collect(),
+        effect_from: vec![None; s.faults.len()],
         fis_started: Vec::new(),
         stopped_by_us: false,
         fis_abort: None,
@@ -905,8 +965,9 @@ fn spawn_observers(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let sent = Instant::now();
             let ok = prober.probe(timeout).await.is_ok();
-            if tx.send((Instant::now(), Msg::Probe { ok })).is_err() {
+            if tx.send((Instant::now(), Msg::Probe { ok, sent })).is_err() {
                 break;
             }
         }
@@ -1015,7 +1076,7 @@ mod tests {
         let plan = Plan::compile(&l.scenario);
         let rb = plan.rollback_only();
         assert_eq!(rb.steps.len(), l.scenario.runbook.rollback.len());
-        assert!(rb.faults.is_empty() && !rb.has_disruptive_fault());
+        assert!(rb.faults.is_empty() && !rb.has_disruptive_fault() && rb.end_when_steps_done);
         assert!(rb.steps.iter().all(|st| !st.rollback));
         let ids: Vec<&str> = rb.steps.iter().map(|st| st.id.as_str()).collect();
         for (n, st) in rb.steps.iter().enumerate() {

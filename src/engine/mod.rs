@@ -287,6 +287,12 @@ impl Engine {
                     }
                 }
             }
+            if plan.end_when_steps_done
+                && self.running == 0
+                && self.state.iter().all(|s| matches!(s, StepState::Done(_)))
+            {
+                break;
+            }
             if self.finished(tl) {
                 let wants_failback = plan.failback && plan.steps.iter().any(|s| s.rollback);
                 if !wants_failback {

@@ -47,6 +47,9 @@ pub struct Plan {
     /// Run the rollback steps after recovery (`drillbit run --failback`).
     pub failback: bool,
     pub failback_after: Time,
+    /// End the run once every step has an outcome, recovered or not (the rollback run after
+    /// an abort puts things back; it does not wait for a recovery).
+    pub end_when_steps_done: bool,
 }
 
 /// Default pause between attempts of a failed step.
@@ -116,6 +119,7 @@ impl Plan {
             horizon: Time(s.drill.horizon.0 .0),
             failback: false,
             failback_after: Time(s.runbook.failback_after.0),
+            end_when_steps_done: false,
         }
     }
 
@@ -145,6 +149,7 @@ impl Plan {
             steps,
             trigger_after: Time::ZERO,
             failback: false,
+            end_when_steps_done: true,
             ..self.clone()
         }
     }
