@@ -31,9 +31,9 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::aws::actions::{self, Done, Env, Names};
+use crate::aws::actions::{Done, Env, Names};
 use crate::aws::{observe, Clients, Connection};
-use crate::emulator::ManualPolicy;
+use crate::emulator::{ManualPolicy, StepRun};
 use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
 use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
@@ -526,29 +526,12 @@ impl Target for AwsTarget {
                 st.action.as_str()
             );
         }
-        let tx = self.tx.clone();
-        match st.action {
-            Action::ProbeUntilHealthy => {}
-            Action::Manual if self.manual == ManualPolicy::Prompt => {
-                let what = st.description.clone().unwrap_or_else(|| st.id.clone());
-                let id = st.id.clone();
-                let h = self.rt.spawn_blocking(move || {
-                    let done = crate::emulator::ask_operator(&id, &what);
-                    let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
-                });
-                self.running.insert(step, h);
-            }
-            Action::Manual | Action::Wait => {
-                let d = match (st.action, self.manual) {
-                    (Action::Manual, ManualPolicy::AutoApprove) => 0.0,
-                    _ => st.duration.as_ref().map_or(0.0, |d| d.median_secs()),
-                };
-                self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt));
-            }
-            _ => {
-                let env = self.env.clone();
-                let h = self.rt.spawn(async move {
-                    let done = actions::run(&env, &st).await;
+        match StepRun::of(&st, self.manual) {
+            StepRun::Probes => {}
+            StepRun::After(d) => self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt)),
+            run => {
+                let tx = self.tx.clone();
+                let h = run.spawn(&self.rt, &self.env, st, move |done| {
                     let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
                 });
                 self.running.insert(step, h);

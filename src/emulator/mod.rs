@@ -721,6 +721,50 @@ impl EmulatorTarget {
     }
 }
 
+/// How a live AWS target (emulator, aws) carries out a runbook step.
+pub(crate) enum StepRun {
+    /// probe-until-healthy: the engine ends it from the client probes.
+    Probes,
+    /// Game day: the operator confirms on the terminal.
+    Operator,
+    /// A manual step or a wait that ends by itself after this many seconds.
+    After(f64),
+    /// SDK calls and a wait for the resulting state (`aws::actions::run`).
+    Api,
+}
+
+impl StepRun {
+    pub(crate) fn of(st: &Step, policy: ManualPolicy) -> StepRun {
+        match (st.action, policy) {
+            (Action::ProbeUntilHealthy, _) => StepRun::Probes,
+            (Action::Manual, ManualPolicy::Prompt) => StepRun::Operator,
+            (Action::Manual, ManualPolicy::AutoApprove) => StepRun::After(0.0),
+            (Action::Manual | Action::Wait, _) => StepRun::After(st.duration.as_ref().map_or(0.0, |d| d.median_secs())),
+            _ => StepRun::Api,
+        }
+    }
+
+    /// Starts an operator or API step on the runtime; `done` receives how it ended.
+    pub(crate) fn spawn(
+        self,
+        rt: &tokio::runtime::Runtime,
+        env: &Env,
+        st: Step,
+        done: impl FnOnce(Done) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        match self {
+            StepRun::Operator => {
+                let what = st.description.clone().unwrap_or_else(|| st.id.clone());
+                rt.spawn_blocking(move || done(ask_operator(&st.id, &what)))
+            }
+            _ => {
+                let env = env.clone();
+                rt.spawn(async move { done(actions::run(&env, &st).await) })
+            }
+        }
+    }
+}
+
 /// Game day: asks the operator on the terminal to carry out a manual step; blocks until the
 /// answer (Enter: done; `fail`: failed; stdin closed: failed).
 pub(crate) fn ask_operator(id: &str, what: &str) -> Done {
@@ -902,32 +946,16 @@ impl Target for EmulatorTarget {
                 st.action.as_str()
             );
         }
-        match st.action {
-            Action::ProbeUntilHealthy => {}
-            Action::Manual if self.manual == ManualPolicy::Prompt => {
-                // A real wait: the clock runs at wall speed until the operator answers.
-                let tx = self.tx.clone();
-                let what = st.description.clone().unwrap_or_else(|| st.id.clone());
-                let id = st.id.clone();
-                let h = self.rt.spawn_blocking(move || {
-                    let done = ask_operator(&id, &what);
-                    let _ = tx.send(Msg { step, attempt, done });
-                });
-                self.running.insert(step, h);
-            }
-            Action::Manual | Action::Wait => {
-                let d = match (st.action, self.manual) {
-                    (Action::Manual, ManualPolicy::AutoApprove) => 0.0,
-                    _ => st.duration.as_ref().map_or(0.0, |d| d.median_secs()),
-                };
+        match StepRun::of(&st, self.manual) {
+            StepRun::Probes => {}
+            StepRun::After(d) => {
                 let at = self.now.plus(Time::from_secs(d));
                 self.timer(at, Timer::StepDone(step, attempt));
             }
-            _ => {
-                let env = self.env.clone();
+            // The operator's wait is real: the clock runs at wall speed until the answer.
+            run => {
                 let tx = self.tx.clone();
-                let h = self.rt.spawn(async move {
-                    let done = actions::run(&env, &st).await;
+                let h = run.spawn(&self.rt, &self.env, st, move |done| {
                     let _ = tx.send(Msg { step, attempt, done });
                 });
                 self.running.insert(step, h);
