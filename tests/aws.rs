@@ -632,3 +632,59 @@ fn without_a_terminal_a_live_drill_needs_yes_and_a_bad_scenario_is_named() {
     assert!(plan.contains("aws:rds:reboot-db-instances"), "{plan}");
     assert!(plan.contains("rds:PromoteReadReplica"), "{plan}");
 }
+
+#[test]
+fn check_reads_a_live_account_and_names_the_drift() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = scenario("http://127.0.0.1:9/health", &format!("'{ACCOUNT}'"), None, "2s");
+    let acct = account(dir.path(), &text);
+    let file = dir.path().join("aws-live.yaml");
+    std::fs::write(&file, &text).expect("write");
+    let check = || {
+        let o = Command::cargo_bin("drillbit")
+            .expect("binary")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .args(["check", "--target", "aws", "--endpoint-url", &acct.url])
+            .arg(&file)
+            .output()
+            .expect("runs");
+        (
+            o.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (code, out) = check();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("checking account 123456789012") && out.contains("0 drift"),
+        "{out}"
+    );
+    // The DR service is deleted behind the scenario's back: the check names it.
+    acct.rt
+        .block_on(
+            acct.env
+                .clients
+                .dr
+                .ecs
+                .delete_service()
+                .cluster("dr")
+                .service("api")
+                .force(true)
+                .send(),
+        )
+        .expect("delete");
+    let (code, out) = check();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("DRIFT") && l.contains("api")),
+        "{out}"
+    );
+    // Nothing was created or started by the check.
+    assert!(experiment_statuses(&acct).is_empty());
+}

@@ -661,6 +661,48 @@ impl Target for AwsTarget {
     }
 }
 
+/// `drillbit check --target aws`: the readiness check of a live account, reading only. The
+/// credentials' account must be allow-listed when the scenario lists accounts (a check of the
+/// wrong account would report drift that is not there). Returns the account and the items.
+pub fn check(
+    loaded: &crate::scenario::Loaded,
+    endpoint_url: Option<&str>,
+    profile: Option<&str>,
+) -> Result<(String, Vec<crate::aws::check::Item>), TargetError> {
+    let s = Arc::new(loaded.scenario.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| infra("starting the runtime", e))?;
+    let conn = Connection {
+        endpoint_url: endpoint_url.map(String::from),
+        test_credentials: false,
+        profile: profile.map(String::from),
+    };
+    let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
+    let env = Env {
+        scenario: s.clone(),
+        clients: rt.block_on(Clients::new(&p, &d, &conn)),
+        caps: None,
+        names: Arc::new(Mutex::new(Names::default())),
+        poll: Duration::from_secs(2),
+    };
+    rt.block_on(crate::aws::check::discover(&env))
+        .map_err(|e| infra("reading the live topology", e))?;
+    let account = env.names().account.clone();
+    let allowed = s.aws.as_ref().map(|a| a.accounts.clone()).unwrap_or_default();
+    if !allowed.is_empty() && !allowed.contains(&account) {
+        return Err(TargetError::Infrastructure(format!(
+            "the credentials are for account {account}, which `aws.accounts` of {} does not allow ({})",
+            loaded.path,
+            allowed.join(", ")
+        )));
+    }
+    let items = rt.block_on(crate::aws::check::check(&env));
+    Ok((account, items))
+}
+
 /// Asks the operator to confirm a live drill by typing the account id.
 fn confirm(pf: &Preflight, account: &str, caller: &str, s: &Scenario) -> Result<(), TargetError> {
     use std::io::BufRead;

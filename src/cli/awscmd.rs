@@ -233,6 +233,9 @@ pub struct CheckArgs {
     /// either, drillbit starts moto, provisions the scenario and checks that).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// aws: the named profile of the shared AWS config files.
+    #[arg(long)]
+    pub profile: Option<String>,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -240,18 +243,30 @@ pub struct CheckArgs {
 /// Exit 0 ready, 1 drift found (listed).
 #[cfg(feature = "aws")]
 pub fn check(a: CheckArgs) -> Result<i32, Failure> {
-    if a.target.as_str() != "emulator" {
+    use super::TargetArg;
+    if !matches!(a.target, TargetArg::Emulator | TargetArg::Aws) {
         return Err(Failure::Usage(format!(
-            "check reads the DR side through the AWS API: use --target emulator (the {} target has none)",
+            "check reads the DR side through the AWS API: use --target emulator or aws (the {} target has none)",
             a.target.as_str()
         )));
+    }
+    if a.target != TargetArg::Aws && a.profile.is_some() {
+        return Err(Failure::Usage("--profile applies to --target aws".into()));
     }
     let loaded = load(&a.file)?;
     let endpoint = a
         .endpoint_url
         .clone()
         .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
-    let items = drillbit::emulator::check(&loaded, endpoint.as_deref(), a.quiet)?;
+    let items = if a.target == TargetArg::Aws {
+        let (account, items) = drillbit::aws_target::check(&loaded, endpoint.as_deref(), a.profile.as_deref())?;
+        if !a.quiet {
+            eprintln!("drillbit: checking account {account} (reads only)");
+        }
+        items
+    } else {
+        drillbit::emulator::check(&loaded, endpoint.as_deref(), a.quiet)?
+    };
     let drift: Vec<_> = items.iter().filter(|i| i.drift.is_some()).collect();
     for i in &items {
         match &i.drift {
