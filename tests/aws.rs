@@ -688,3 +688,61 @@ fn check_reads_a_live_account_and_names_the_drift() {
     // Nothing was created or started by the check.
     assert!(experiment_statuses(&acct).is_empty());
 }
+
+/// Runs a live drill on a terminal (a pty from util-linux `script`), typing `input` at the
+/// confirmation prompt after it appears.
+fn on_terminal(file: &Path, out: &Path, url: &str, input: &[u8]) -> (i32, String) {
+    let bin = assert_cmd::cargo::cargo_bin("drillbit");
+    let cmd = format!(
+        "{} run {} --target aws --auto-approve --endpoint-url {url} --out {}",
+        bin.display(),
+        file.display(),
+        out.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(common::root())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::sleep(Duration::from_secs(3));
+    stdin.write_all(input).expect("answer");
+    let o = child.wait_with_output().expect("waits");
+    drop(stdin);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_the_operator_confirms_by_typing_the_account_id() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = |url: &str| scenario(url, &format!("'{ACCOUNT}'"), None, "1s");
+    let acct = account(dir.path(), &text("http://127.0.0.1:9/health"));
+    let (w, health) = world(&acct);
+    let file = dir.path().join("aws-live.yaml");
+    std::fs::write(&file, text(&health)).expect("write");
+    // Something else than the account id, then Ctrl-C: both cancel before anything is created.
+    let (code, out) = on_terminal(&file, &dir.path().join("a"), &acct.url, b"yes\n");
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("Type the account id (123456789012)") && out.contains("not confirmed"),
+        "{out}"
+    );
+    let (code, out) = on_terminal(&file, &dir.path().join("b"), &acct.url, b"\x03");
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("not confirmed (interrupted)"), "{out}");
+    assert!(experiment_statuses(&acct).is_empty());
+    // The account id: the drill runs.
+    let (code, out) = on_terminal(&file, &dir.path().join("c"), &acct.url, b"123456789012\n");
+    w.stop.store(true, Ordering::SeqCst);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(scorecard(&dir.path().join("c"))["verdict"]["overall"], "pass");
+    assert_eq!(experiment_statuses(&acct).len(), 1);
+}

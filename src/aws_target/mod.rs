@@ -704,8 +704,8 @@ pub fn check(
 }
 
 /// Asks the operator to confirm a live drill by typing the account id.
-fn confirm(pf: &Preflight, account: &str, caller: &str, s: &Scenario) -> Result<(), TargetError> {
-    use std::io::BufRead;
+/// Ctrl-C (the `abort` flag) cancels too.
+fn confirm(pf: &Preflight, account: &str, caller: &str, s: &Scenario, abort: &AtomicBool) -> Result<(), TargetError> {
     eprintln!("drillbit: LIVE drill `{}` in AWS account {account} as {caller}", s.name);
     eprintln!("  regions: {}", pf.regions.join(", "));
     for (f, a) in &pf.fis_actions {
@@ -715,12 +715,25 @@ fn confirm(pf: &Preflight, account: &str, caller: &str, s: &Scenario) -> Result<
         eprintln!("  step {}: {}", st.id, st.action.as_str());
     }
     eprintln!("Type the account id ({account}) to run it, anything else to cancel:");
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    if line.trim() == account {
-        Ok(())
-    } else {
-        Err(TargetError::Aborted("the live drill was not confirmed".into()))
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    loop {
+        if abort.load(Ordering::SeqCst) {
+            return Err(TargetError::Aborted(
+                "the live drill was not confirmed (interrupted)".into(),
+            ));
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) if line.trim() == account => return Ok(()),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => {
+                return Err(TargetError::Aborted("the live drill was not confirmed".into()))
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
     }
 }
 
@@ -768,7 +781,7 @@ pub fn run(
         )));
     }
     if !opts.yes {
-        confirm(&pf, &account, &caller, &s)?;
+        confirm(&pf, &account, &caller, &s, &opts.abort)?;
     }
     // An endpoint that is moto (recognised by its own API) brings moto's capability table.
     let caps = opts
