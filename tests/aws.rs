@@ -352,11 +352,7 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
             .is_some_and(|n| n.contains("FIS experiment") && n.contains("started"))),
         "{notes:?}"
     );
-    let templates = acct
-        .rt
-        .block_on(acct.env.clients.primary.fis.list_experiment_templates().send())
-        .expect("list templates");
-    assert!(templates.experiment_templates().is_empty(), "template left behind");
+    assert_eq!(templates(&acct), 0, "template left behind");
     // The DR side is failed over in the account.
     let dr = acct
         .rt
@@ -463,6 +459,15 @@ fn finish(child: std::process::Child) -> (i32, String) {
     )
 }
 
+/// How many FIS experiment templates the account holds.
+fn templates(acct: &Account) -> usize {
+    acct.rt
+        .block_on(acct.env.clients.primary.fis.list_experiment_templates().send())
+        .expect("list templates")
+        .experiment_templates()
+        .len()
+}
+
 fn experiment_statuses(acct: &Account) -> Vec<String> {
     acct.rt
         .block_on(acct.env.clients.primary.fis.list_experiments().send())
@@ -541,11 +546,7 @@ fn ctrl_c_stops_the_experiment_runs_the_rollback_and_exits_4() {
         matches!(statuses[0].as_str(), "stopping" | "stopped" | "completed"),
         "{statuses:?}"
     );
-    let templates = acct
-        .rt
-        .block_on(acct.env.clients.primary.fis.list_experiment_templates().send())
-        .expect("list");
-    assert!(templates.experiment_templates().is_empty(), "template left behind");
+    assert_eq!(templates(&acct), 0, "template left behind");
     assert_eq!(dr_desired(), 0, "the rollback did not scale the DR service down");
     assert!(
         !dir.path().join("drill/scorecard.json").exists(),
@@ -592,11 +593,7 @@ fn an_account_outside_the_allow_list_is_refused_before_any_change() {
         out.contains("account 123456789012") && out.contains("does not allow"),
         "{out}"
     );
-    let templates = acct
-        .rt
-        .block_on(acct.env.clients.primary.fis.list_experiment_templates().send())
-        .expect("list");
-    assert!(templates.experiment_templates().is_empty());
+    assert_eq!(templates(&acct), 0, "template left behind");
     assert!(experiment_statuses(&acct).is_empty());
 }
 
