@@ -266,12 +266,7 @@ fn drillbit_aws(file: &Path, out: &Path, url: &str, extra: &[&str]) -> (i32, Str
         .timeout(Duration::from_secs(180))
         .output()
         .expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    (o.status.code().unwrap_or(-1), text)
+    outcome(&o)
 }
 
 /// A PostgreSQL primary with a standby that has replayed every acknowledged commit
@@ -429,6 +424,29 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
     assert_eq!(rows, 0, "canary rows left in the database");
 }
 
+/// The account with the scenario provisioned, the world running, and the scenario file (its
+/// probe URL the world's health endpoint, manual decision taking `decide`).
+fn live(dir: &Path, decide: &str) -> (Account, Arc<World>, std::path::PathBuf) {
+    let text = |url: &str| scenario(url, &format!("'{ACCOUNT}'"), None, decide);
+    let acct = account(dir, &text("http://127.0.0.1:9/health"));
+    let (w, health) = world(&acct);
+    let file = dir.join("aws-live.yaml");
+    std::fs::write(&file, text(&health)).expect("write");
+    (acct, w, file)
+}
+
+/// Exit code and everything printed (stdout, then stderr).
+fn outcome(o: &std::process::Output) -> (i32, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
 /// Starts a drill in the background; returns the child and its output directory.
 fn spawn_drill(file: &Path, out: &Path, url: &str) -> std::process::Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("drillbit"))
@@ -448,15 +466,7 @@ fn spawn_drill(file: &Path, out: &Path, url: &str) -> std::process::Child {
 }
 
 fn finish(child: std::process::Child) -> (i32, String) {
-    let o = child.wait_with_output().expect("wait");
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    outcome(&child.wait_with_output().expect("wait"))
 }
 
 /// How many FIS experiment templates the account holds.
@@ -481,11 +491,7 @@ fn experiment_statuses(acct: &Account) -> Vec<String> {
 #[test]
 fn ctrl_c_stops_the_experiment_runs_the_rollback_and_exits_4() {
     let dir = tempfile::tempdir().expect("tmp");
-    let text = |url: &str| scenario(url, &format!("'{ACCOUNT}'"), None, "60s");
-    let acct = account(dir.path(), &text("http://127.0.0.1:9/health"));
-    let (w, health) = world(&acct);
-    let file = dir.path().join("aws-live.yaml");
-    std::fs::write(&file, text(&health)).expect("write");
+    let (acct, w, file) = live(dir.path(), "60s");
     // The DR service runs 3 tasks before the drill: the rollback scales it to 0.
     let dr_desired = || {
         acct.rt
@@ -557,12 +563,8 @@ fn ctrl_c_stops_the_experiment_runs_the_rollback_and_exits_4() {
 #[test]
 fn an_experiment_stopped_by_a_stop_condition_aborts_the_drill_and_runs_the_rollback() {
     let dir = tempfile::tempdir().expect("tmp");
-    let text = |url: &str| scenario(url, &format!("'{ACCOUNT}'"), None, "60s");
-    let acct = account(dir.path(), &text("http://127.0.0.1:9/health"));
-    let (w, health) = world(&acct);
+    let (acct, w, file) = live(dir.path(), "60s");
     w.stop_condition.store(true, Ordering::SeqCst);
-    let file = dir.path().join("aws-live.yaml");
-    std::fs::write(&file, text(&health)).expect("write");
     let t = std::time::Instant::now();
     let child = spawn_drill(&file, &dir.path().join("drill"), &acct.url);
     let (code, out) = finish(child);
@@ -647,14 +649,7 @@ fn check_reads_a_live_account_and_names_the_drift() {
             .arg(&file)
             .output()
             .expect("runs");
-        (
-            o.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
+        outcome(&o)
     };
     let (code, out) = check();
     assert_eq!(code, 0, "{out}");
@@ -720,11 +715,7 @@ fn on_terminal(file: &Path, out: &Path, url: &str, input: &[u8]) -> (i32, String
 #[test]
 fn on_a_terminal_the_operator_confirms_by_typing_the_account_id() {
     let dir = tempfile::tempdir().expect("tmp");
-    let text = |url: &str| scenario(url, &format!("'{ACCOUNT}'"), None, "1s");
-    let acct = account(dir.path(), &text("http://127.0.0.1:9/health"));
-    let (w, health) = world(&acct);
-    let file = dir.path().join("aws-live.yaml");
-    std::fs::write(&file, text(&health)).expect("write");
+    let (acct, w, file) = live(dir.path(), "1s");
     // Something else than the account id, then Ctrl-C: both cancel before anything is created.
     let (code, out) = on_terminal(&file, &dir.path().join("a"), &acct.url, b"yes\n");
     assert_eq!(code, 4, "{out}");
