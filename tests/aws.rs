@@ -681,34 +681,20 @@ fn check_reads_a_live_account_and_names_the_drift() {
     assert!(experiment_statuses(&acct).is_empty());
 }
 
-/// Runs a live drill on a terminal (a pty from util-linux `script`), typing `input` at the
-/// confirmation prompt after it appears.
+/// Runs a live drill on a terminal, typing `input` at the confirmation prompt.
 fn on_terminal(file: &Path, out: &Path, url: &str, input: &[u8]) -> (i32, String) {
-    let bin = assert_cmd::cargo::cargo_bin("drillbit");
-    let cmd = format!(
-        "{} run {} --target aws --auto-approve --endpoint-url {url} --out {}",
-        bin.display(),
+    let args = format!(
+        "run {} --target aws --auto-approve --endpoint-url {url} --out {}",
         file.display(),
         out.display()
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .current_dir(common::root())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::thread::sleep(Duration::from_secs(3));
-    stdin.write_all(input).expect("answer");
-    let o = child.wait_with_output().expect("waits");
-    drop(stdin);
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
+    let env = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+    common::on_terminal(
+        &args,
+        &env,
+        "to run it, anything else to cancel:",
+        Duration::ZERO,
+        input,
     )
 }
 

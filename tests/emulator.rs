@@ -446,27 +446,12 @@ fn game_day_prompts_measure_the_operator_and_automation_never_hangs() {
     // On a terminal (a pty from util-linux `script`): the operator answers after about 2 s,
     // and that wait is what the step measures; the live view shows the steps.
     let out = dir.path().join("prompt");
-    let bin = assert_cmd::cargo::cargo_bin("drillbit");
-    let cmd = format!(
-        "{} run scenarios/pilot-light.yaml --target emulator --game-day --out {}",
-        bin.display(),
+    let args = format!(
+        "run scenarios/pilot-light.yaml --target emulator --game-day --out {}",
         out.display()
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .current_dir(common::root())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::thread::sleep(Duration::from_secs(6));
-    use std::io::Write;
-    stdin.write_all(b"\n").expect("answer");
-    std::thread::sleep(Duration::from_secs(1));
-    drop(stdin);
-    let o = child.wait_with_output().expect("waits");
-    let text = String::from_utf8_lossy(&o.stdout);
+    let (code, text) = common::on_terminal(&args, &[], "and Enter if it failed:", Duration::from_secs(2), b"\n");
+    assert_eq!(code, 0, "{text}");
     assert!(text.contains("[game day] step `notify`"), "{text}");
     assert!(text.contains("step `promote-db` done"), "{text}");
     let sc: Value =

@@ -41,3 +41,69 @@ pub fn shipped() -> Vec<PathBuf> {
     walk(&root().join("scenarios"), &mut out);
     out
 }
+
+/// Runs `args` (drillbit's own binary) on a terminal: a pty from util-linux `script`. Once the
+/// terminal shows `prompt`, waits `think` and types `input`. Returns the exit code and all the
+/// terminal showed. `exec` keeps a shell from standing between the terminal and drillbit: a
+/// waiting dash would die of a typed Ctrl-C, and `script` would report 130 whatever drillbit did.
+pub fn on_terminal(
+    args: &str,
+    envs: &[(&str, &str)],
+    prompt: &str,
+    think: std::time::Duration,
+    input: &[u8],
+) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let cmd = format!("exec {} {args}", assert_cmd::cargo::cargo_bin("drillbit").display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(root())
+        .env("SHELL", "/bin/sh")
+        .env_remove("AWS_PROFILE") // the tests drive emulators, never a configured account
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let text = |seen: &Mutex<Vec<u8>>| String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !text(&seen).contains(prompt) {
+        assert!(Instant::now() < deadline, "no `{prompt}` within 90 s: {}", text(&seen));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(think);
+    stdin.write_all(input).expect("typed");
+    // The terminal stays open until drillbit exits (closing it would type an end of input
+    // that races a typed Ctrl-C); a drillbit waiting for more input fails the test.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 120 s after the answer: {}", text(&seen));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(stdin);
+    reader.join().expect("reader");
+    (status.code().unwrap_or(-1), text(&seen))
+}
