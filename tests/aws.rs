@@ -284,9 +284,127 @@ fn postgres() -> drillbit::local::pg::Cluster {
         },
     )
     .expect("primary");
+    // Both servers speak TLS (the standby's base backup copies the files and settings), as
+    // RDS does; the canary connects with sslmode=require.
+    serve_tls(&c, &tls_files(&c.root.join("tls")));
     let port = c.primary.port;
     c.start_standby(port).expect("standby");
     c
+}
+
+/// A CA, a server certificate it signed for `localhost` only, and an unrelated CA, made with
+/// the openssl command (PEM files in `dir`).
+struct TlsFiles {
+    ca: std::path::PathBuf,
+    other_ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn tls_files(dir: &Path) -> TlsFiles {
+    std::fs::create_dir_all(dir).expect("dir");
+    let openssl = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (harness/install-postgres.sh installs it)");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    for ca in ["ca", "other-ca"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=drillbit test {ca}"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+        ]);
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
+    TlsFiles {
+        ca: dir.join("ca.pem"),
+        other_ca: dir.join("other-ca.pem"),
+        cert: dir.join("server.crt"),
+        key: dir.join("server.key"),
+    }
+}
+
+/// Turns TLS on in the running primary: the certificate and key in its data directory (owned
+/// by the server's user, the key private), `ssl = on`, a reload.
+fn serve_tls(pg: &drillbit::local::pg::Cluster, f: &TlsFiles) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let data = &pg.primary.data_dir;
+    let owner = std::fs::metadata(data).expect("data dir");
+    for (from, to) in [(&f.cert, "server.crt"), (&f.key, "server.key")] {
+        let dest = data.join(to);
+        std::fs::copy(from, &dest).expect("copy");
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::os::unix::fs::chown(&dest, Some(owner.uid()), Some(owner.gid())).expect("chown");
+    }
+    let mut conf = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("postgresql.conf"))
+        .expect("conf");
+    conf.write_all(b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+        .expect("ssl on");
+    pg.sql(&pg.primary, "SELECT pg_reload_conf()", Duration::from_secs(10))
+        .expect("reload");
+    // The postmaster reloads asynchronously; new sessions see TLS once it has.
+    for _ in 0..100 {
+        let on = pg
+            .sql(&pg.primary, "SHOW ssl", Duration::from_secs(10))
+            .expect("show ssl");
+        if on.trim() == "on" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("ssl did not turn on");
 }
 
 fn scorecard(out: &Path) -> Value {
@@ -303,7 +421,10 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
     let pg = postgres();
     let (w, health) = world(&acct);
     let file = dir.path().join("aws-live.yaml");
-    let (write, read) = (pg.primary.conninfo(), pg.standby.conninfo());
+    let (write, read) = (
+        format!("{} sslmode=require", pg.primary.conninfo()),
+        format!("{} sslmode=require", pg.standby.conninfo()),
+    );
     std::fs::write(
         &file,
         scenario(&health, &format!("'{ACCOUNT}'"), Some((&write, &read)), "2s"),
@@ -412,10 +533,7 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
         .expect("list");
     assert!(objects.contents().is_empty(), "canaries left in the primary bucket");
     let rows = acct.rt.block_on(async {
-        let (c, conn) = tokio_postgres::connect(&write, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(conn);
+        let c = drillbit::aws::pgtls::connect(&write).await.expect("connect");
         c.query_one("SELECT count(*) FROM drillbit_canary", &[])
             .await
             .expect("count")
@@ -719,4 +837,75 @@ fn on_a_terminal_the_operator_confirms_by_typing_the_account_id() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(scorecard(&dir.path().join("c"))["verdict"]["overall"], "pass");
     assert_eq!(experiment_statuses(&acct).len(), 1);
+}
+
+/// The PostgreSQL canary's TLS, against a real server: libpq's sslmode meanings, the CA and
+/// host name checked in the verifying modes, clear refusals.
+#[test]
+fn the_canary_database_connection_speaks_tls_as_libpq_does() {
+    use drillbit::local::pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
+    let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
+    let pg = Cluster::prepare(
+        &bins,
+        ClusterOptions {
+            sync: SyncMode::Async,
+            replication_via: None,
+            keep: false,
+            parent: None,
+        },
+    )
+    .expect("server");
+    let port = pg.primary.port;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // Whether the session is encrypted, or why it could not connect.
+    let session = |conninfo: String| -> Result<bool, String> {
+        rt.block_on(async {
+            let c = drillbit::aws::pgtls::connect(&conninfo).await?;
+            let row = c
+                .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(row.get::<_, bool>(0))
+        })
+    };
+    let at = |host: &str, rest: &str| format!("host={host} port={port} user=postgres dbname=postgres {rest}");
+
+    // A server without TLS: `prefer` falls back to plain, `require` refuses.
+    assert_eq!(session(at("127.0.0.1", "")), Ok(false));
+    let e = session(at("127.0.0.1", "sslmode=require")).expect_err("no TLS on offer");
+    assert!(e.contains("TLS") && e.contains("sslmode=require"), "{e}");
+
+    let f = tls_files(&pg.root.join("tls"));
+    serve_tls(&pg, &f);
+    let (ca, other) = (f.ca.display(), f.other_ca.display());
+    assert_eq!(session(at("127.0.0.1", "sslmode=disable")), Ok(false));
+    assert_eq!(session(at("127.0.0.1", "")), Ok(true), "prefer encrypts when offered");
+    assert_eq!(session(at("127.0.0.1", "sslmode=require")), Ok(true));
+    assert_eq!(
+        session(at("localhost", &format!("sslmode=verify-full sslrootcert={ca}"))),
+        Ok(true)
+    );
+    // The certificate names localhost, not 127.0.0.1: verify-full refuses, verify-ca accepts.
+    let e = session(at("127.0.0.1", &format!("sslmode=verify-full sslrootcert={ca}"))).expect_err("wrong name");
+    assert!(
+        e.to_lowercase().contains("name") && e.contains("sslmode=verify-full"),
+        "{e}"
+    );
+    assert_eq!(
+        session(at("127.0.0.1", &format!("sslmode=verify-ca sslrootcert={ca}"))),
+        Ok(true)
+    );
+    // Another CA: refused in both verifying modes, and `require` with a root certificate
+    // checks the chain as libpq does.
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let e = session(at("localhost", &format!("sslmode={mode} sslrootcert={other}"))).expect_err("unknown CA");
+        assert!(e.contains("UnknownIssuer") || e.contains("issuer"), "{mode}: {e}");
+    }
+    // URL form, the same settings.
+    assert_eq!(
+        session(format!(
+            "postgresql://postgres@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={ca}"
+        )),
+        Ok(true)
+    );
 }

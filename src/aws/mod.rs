@@ -15,6 +15,7 @@
 pub mod actions;
 pub mod check;
 pub mod observe;
+pub mod pgtls;
 pub mod provision;
 
 use std::time::Duration;

@@ -191,14 +191,10 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS drillbit_canary (drill text NOT
                       acked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (drill, seq))";
 
 async fn pg_connect(conninfo: &str) -> Result<tokio_postgres::Client, String> {
-    let fut = tokio_postgres::connect(conninfo, tokio_postgres::NoTls);
-    let (client, conn) = tokio::time::timeout(Duration::from_secs(5), fut)
+    let fut = crate::aws::pgtls::connect(conninfo);
+    let client = tokio::time::timeout(Duration::from_secs(5), fut)
         .await
-        .map_err(|_| "connection timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+        .map_err(|_| "connection timed out".to_string())??;
     Ok(client)
 }
 
