@@ -909,3 +909,112 @@ fn the_canary_database_connection_speaks_tls_as_libpq_does() {
         Ok(true)
     );
 }
+
+/// DynamoDB canaries take the table's own key types (here a number hash key and a binary
+/// sort key); what reached the DR copy is read back exactly; clean-up empties both copies.
+#[test]
+fn dynamodb_canaries_use_the_tables_own_key_types() {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    use drillbit::aws_target::canary::{self, Store, Writer};
+    let dir = tempfile::tempdir().expect("tmp");
+    let acct = account(
+        dir.path(),
+        &scenario("http://127.0.0.1:9/health", &format!("'{ACCOUNT}'"), None, "1s"),
+    );
+    let env = &acct.env;
+    let regions = [&env.clients.primary.dynamodb, &env.clients.dr.dynamodb];
+    let attr = |name: &str, t: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(t)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(t)
+            .build()
+            .expect("key")
+    };
+    acct.rt.block_on(async {
+        for d in regions {
+            d.delete_table().table_name("orders").send().await.expect("delete");
+            d.create_table()
+                .table_name("orders")
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(attr("account", ScalarAttributeType::N))
+                .attribute_definitions(attr("entry", ScalarAttributeType::B))
+                .key_schema(key("account", KeyType::Hash))
+                .key_schema(key("entry", KeyType::Range))
+                .send()
+                .await
+                .expect("create");
+        }
+    });
+    let stores = acct.rt.block_on(canary::resolve(env)).expect("resolved");
+    let stores: Vec<Store> = stores.into_iter().filter(|s| s.id() == "orders").collect();
+    let mut w = acct
+        .rt
+        .block_on(Writer::start(env, stores, 40.0, "keys".into()))
+        .expect("writer");
+    std::thread::sleep(Duration::from_millis(1500));
+    acct.rt.block_on(w.stop());
+    let (acked, errors) = {
+        let log = w.log.lock().unwrap();
+        (log.acked.iter().map(|a| a.0).collect::<BTreeSet<u64>>(), log.errors)
+    };
+    assert!(
+        acked.len() >= 20 && errors == 0,
+        "{} acked, {errors} errors",
+        acked.len()
+    );
+    // Replication, played: every other item reaches the DR copy as it is.
+    let copied: BTreeSet<u64> = acct.rt.block_on(async {
+        let items = regions[0]
+            .scan()
+            .table_name("orders")
+            .send()
+            .await
+            .expect("scan")
+            .items()
+            .to_vec();
+        assert_eq!(items.len(), acked.len(), "one item per acknowledged canary");
+        let mut copied = BTreeSet::new();
+        for item in items {
+            assert!(matches!(item.get("account"), Some(AttributeValue::N(n)) if n.starts_with("-7")));
+            assert!(matches!(item.get("entry"), Some(AttributeValue::B(_))));
+            let seq: u64 = match item.get("drillbit_seq") {
+                Some(AttributeValue::N(n)) => n.parse().expect("seq"),
+                other => panic!("{other:?}"),
+            };
+            if seq % 2 == 0 {
+                regions[1]
+                    .put_item()
+                    .table_name("orders")
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .expect("copy");
+                copied.insert(seq);
+            }
+        }
+        copied
+    });
+    let survived: BTreeSet<u64> = acct
+        .rt
+        .block_on(w.survivors(env))
+        .expect("read back")
+        .into_iter()
+        .collect();
+    assert_eq!(survived, copied);
+    assert!(acct.rt.block_on(w.clean(env)).is_empty(), "everything cleaned");
+    for d in regions {
+        let left = acct
+            .rt
+            .block_on(d.scan().table_name("orders").send())
+            .expect("scan")
+            .count();
+        assert_eq!(left, 0, "canaries left");
+    }
+}

@@ -8,11 +8,12 @@
 //! each store's DR copy, which canaries arrived: the missing acknowledged ones are lost. The
 //! canaries are deleted afterwards (best effort; what could not be deleted is named).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ScalarAttributeType};
 
 use crate::aws::actions::Env;
@@ -30,9 +31,7 @@ pub enum Store {
     Dynamo {
         id: String,
         table: String,
-        /// Hash key name, and the range key (name, is-number) if the table has one.
-        hash: String,
-        range: Option<(String, bool)>,
+        key: DynamoKey,
     },
     S3 {
         id: String,
@@ -110,26 +109,19 @@ pub async fn resolve(env: &Env) -> Result<Vec<Store>, String> {
                         _ => range = Some(k.attribute_name().to_string()),
                     }
                 }
-                let hash = hash.ok_or_else(|| format!("canary `{id}`: table {} has no hash key", t.table))?;
-                if ty(&hash) != Some(ScalarAttributeType::S) {
-                    return Err(format!(
-                        "canary `{id}`: the hash key `{hash}` of {} is not a string; canaries need a string key",
-                        t.table
-                    ));
-                }
-                let range = match range {
-                    Some(r) => match ty(&r) {
-                        Some(ScalarAttributeType::S) => Some((r, false)),
-                        Some(ScalarAttributeType::N) => Some((r, true)),
-                        _ => return Err(format!("canary `{id}`: the range key `{r}` of {} is binary", t.table)),
-                    },
-                    None => None,
+                let typed = |name: String| {
+                    ty(&name)
+                        .map(|t| (name.clone(), t))
+                        .ok_or_else(|| format!("canary `{id}`: the key `{name}` of {} has no type", t.table))
                 };
+                let hash = hash.ok_or_else(|| format!("canary `{id}`: table {} has no hash key", t.table))?;
                 Store::Dynamo {
-                    id,
+                    id: id.clone(),
                     table: t.table.clone(),
-                    hash,
-                    range,
+                    key: DynamoKey {
+                        hash: typed(hash)?,
+                        range: range.map(typed).transpose()?,
+                    },
                 }
             }
             Some(Resource::S3Bucket(b)) => match &b.replication {
@@ -165,22 +157,39 @@ pub struct Writer {
     pub stores: Vec<Store>,
 }
 
-fn dynamo_key(hash: &str, range: &Option<(String, bool)>, drill: &str, seq: u64) -> Vec<(String, AttributeValue)> {
-    let mut key = vec![(
-        hash.to_string(),
-        AttributeValue::S(format!("drillbit-canary#{drill}#{seq}")),
-    )];
-    if let Some((r, number)) = range {
-        key.push((
-            r.clone(),
-            if *number {
-                AttributeValue::N("0".into())
-            } else {
-                AttributeValue::S("drillbit-canary".into())
-            },
-        ));
+/// A canary table's key: the hash key and the range key if any, each with its type.
+#[derive(Debug, Clone)]
+pub struct DynamoKey {
+    pub hash: (String, ScalarAttributeType),
+    pub range: Option<(String, ScalarAttributeType)>,
+}
+
+impl DynamoKey {
+    /// The key of canary `seq` of `drill`: unique per drill and sequence in the hash key, of
+    /// whatever scalar type the table declares, and recognizable as drillbit's. A number hash
+    /// key is negative with the drill's hash in its digits (`-7` + 12 digits of the drill +
+    /// 12 digits of the sequence), far from any ordinary id; the range key is a constant.
+    pub fn item(&self, drill: &str, seq: u64) -> HashMap<String, AttributeValue> {
+        let text = format!("drillbit-canary#{drill}#{seq}");
+        let number = format!("-7{:012}{seq:012}", fnv1a(drill) % 1_000_000_000_000);
+        let value = |t: &ScalarAttributeType, text: String, number: String| match t {
+            ScalarAttributeType::N => AttributeValue::N(number),
+            ScalarAttributeType::B => AttributeValue::B(Blob::new(text.into_bytes())),
+            _ => AttributeValue::S(text),
+        };
+        let mut key = HashMap::new();
+        key.insert(self.hash.0.clone(), value(&self.hash.1, text, number));
+        if let Some((r, t)) = &self.range {
+            key.insert(r.clone(), value(t, "drillbit-canary".into(), "0".into()));
+        }
+        key
     }
-    key
+}
+
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn s3_key(drill: &str, seq: u64) -> String {
@@ -278,15 +287,13 @@ impl Writer {
                         .map_err(|e| format!("canary `{id}` read-back: {e}"))?;
                     seen.extend(rows.iter().map(|r| r.get::<_, i64>(0) as u64));
                 }
-                Store::Dynamo {
-                    id, table, hash, range, ..
-                } => {
+                Store::Dynamo { id, table, key } => {
                     let mine: Vec<u64> = acked.iter().filter(|(_, k)| *k == n).map(|(s, _)| *s).collect();
                     let dr = &env.clients.dr.dynamodb;
                     for chunk in mine.chunks(100) {
                         let mut ka = KeysAndAttributes::builder().consistent_read(true);
                         for seq in chunk {
-                            ka = ka.keys(dynamo_key(hash, range, &self.drill, *seq).into_iter().collect());
+                            ka = ka.keys(key.item(&self.drill, *seq));
                         }
                         let mut pending = Some(ka.build().map_err(|e| e.to_string())?);
                         let mut rounds = 0;
@@ -379,16 +386,12 @@ impl Writer {
                         ));
                     }
                 }
-                Store::Dynamo {
-                    id, table, hash, range, ..
-                } => {
+                Store::Dynamo { id, table, key } => {
                     // A global table replicates the deletes; both copies are cleaned in case
                     // replication is still paused or broken.
                     let mut deleted = false;
                     for region in [&env.clients.dr, &env.clients.primary] {
-                        deleted |= delete_items(region, table, hash, range, &self.drill, &mine)
-                            .await
-                            .is_ok();
+                        deleted |= delete_items(region, table, key, &self.drill, &mine).await.is_ok();
                     }
                     if !deleted {
                         left.push(format!("canary items of drill {} in `{id}`", self.drill));
@@ -421,8 +424,7 @@ impl Writer {
 async fn delete_items(
     region: &Regional,
     table: &str,
-    hash: &str,
-    range: &Option<(String, bool)>,
+    key: &DynamoKey,
     drill: &str,
     seqs: &[u64],
 ) -> Result<(), String> {
@@ -431,7 +433,7 @@ async fn delete_items(
             .dynamodb
             .delete_item()
             .table_name(table)
-            .set_key(Some(dynamo_key(hash, range, drill, *seq).into_iter().collect()))
+            .set_key(Some(key.item(drill, *seq)))
             .send()
             .await
             .map_err(|e| api_error("DeleteItem", e).to_string())?;
@@ -463,9 +465,8 @@ async fn write_one(
                 e.to_string()
             })
         }
-        Store::Dynamo { table, hash, range, .. } => {
-            let mut item: std::collections::HashMap<String, AttributeValue> =
-                dynamo_key(hash, range, drill, seq).into_iter().collect();
+        Store::Dynamo { table, key, .. } => {
+            let mut item = key.item(drill, seq);
             item.insert("drillbit_seq".into(), AttributeValue::N(seq.to_string()));
             primary
                 .dynamodb
