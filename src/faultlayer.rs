@@ -284,8 +284,9 @@ fn matches(m: &Match, req: &RequestInfo, body: &[u8]) -> bool {
         })
 }
 
-/// Percent-decodes a path (identifiers in REST paths and form bodies are encoded).
-fn decoded(s: &str) -> String {
+/// Percent-decodes a path (identifiers in REST paths and form bodies are encoded); also
+/// connection-string URLs. A `%` not followed by two hex digits stays as it is.
+pub fn decoded(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -272,18 +272,7 @@ fn drillbit_aws(file: &Path, out: &Path, url: &str, extra: &[&str]) -> (i32, Str
 /// A PostgreSQL primary with a standby that has replayed every acknowledged commit
 /// (`remote_apply`): the canary database and its DR copy, real servers.
 fn postgres() -> drillbit::local::pg::Cluster {
-    use drillbit::local::pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
-    let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
-    let mut c = Cluster::prepare(
-        &bins,
-        ClusterOptions {
-            sync: SyncMode::RemoteApply,
-            replication_via: None,
-            keep: false,
-            parent: None,
-        },
-    )
-    .expect("primary");
+    let mut c = common::postgres(drillbit::local::pg::SyncMode::RemoteApply);
     // Both servers speak TLS (the standby's base backup copies the files and settings), as
     // RDS does; the canary connects with sslmode=require.
     serve_tls(&c, &tls_files(&c.root.join("tls")));
@@ -843,18 +832,7 @@ fn on_a_terminal_the_operator_confirms_by_typing_the_account_id() {
 /// host name checked in the verifying modes, clear refusals.
 #[test]
 fn the_canary_database_connection_speaks_tls_as_libpq_does() {
-    use drillbit::local::pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
-    let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
-    let pg = Cluster::prepare(
-        &bins,
-        ClusterOptions {
-            sync: SyncMode::Async,
-            replication_via: None,
-            keep: false,
-            parent: None,
-        },
-    )
-    .expect("server");
+    let pg = common::postgres(drillbit::local::pg::SyncMode::Async);
     let port = pg.primary.port;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     // Whether the session is encrypted, or why it could not connect.

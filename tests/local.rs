@@ -268,7 +268,7 @@ fn sigint_mid_drill_stops_everything_and_exits_4() {
 
 #[test]
 fn a_bound_system_that_fails_over_by_itself_is_faulted_and_measured_without_drillbit_promoting() {
-    use drillbit::local::pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
+    use drillbit::local::pg::SyncMode;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -276,17 +276,7 @@ fn a_bound_system_that_fails_over_by_itself_is_faulted_and_measured_without_dril
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     // The system under test: a primary and a standby drillbit's scenario knows nothing about,
     // and a tiny HA manager that promotes the standby when the primary's postmaster dies.
-    let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
-    let mut cluster = Cluster::prepare(
-        &bins,
-        ClusterOptions {
-            sync: SyncMode::Async,
-            replication_via: None,
-            keep: false,
-            parent: None,
-        },
-    )
-    .expect("primary");
+    let mut cluster = common::postgres(SyncMode::Async);
     let port = cluster.primary.port;
     cluster.start_standby(port).expect("standby");
     let cluster = Arc::new(cluster);

@@ -107,3 +107,19 @@ pub fn on_terminal(
     reader.join().expect("reader");
     (status.code().unwrap_or(-1), text(&seen))
 }
+
+/// A real PostgreSQL primary (no standby yet) in a temporary directory, torn down on drop.
+pub fn postgres(sync: drillbit::local::pg::SyncMode) -> drillbit::local::pg::Cluster {
+    use drillbit::local::pg::{Cluster, ClusterOptions, PgBinaries};
+    let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
+    Cluster::prepare(
+        &bins,
+        ClusterOptions {
+            sync,
+            replication_via: None,
+            keep: false,
+            parent: None,
+        },
+    )
+    .expect("a PostgreSQL primary")
+}
