@@ -784,8 +784,31 @@ fn check_reads_a_live_account_and_names_the_drift() {
         out.lines().any(|l| l.starts_with("DRIFT") && l.contains("api")),
         "{out}"
     );
-    // Nothing was created or started by the check.
+    // A failover never failed back: the primary record set answers with the DR endpoint.
+    // The check names it, and a live drill refuses to start from there.
+    let flipped = drillbit::aws::actions::record_set(&acct.env, "dns", "us-west-2", "us-east-1").expect("set");
+    acct.rt
+        .block_on(drillbit::aws::actions::upsert(&acct.env, "dns", vec![flipped]))
+        .expect("upsert");
+    let (code, out) = check();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("DRIFT") && l.contains("api.shop.example") && l.contains("still failed over")),
+        "{out}"
+    );
+    let o = spawn_drill(&file, &dir.path().join("drill"), &acct.url)
+        .wait_with_output()
+        .expect("runs");
+    let (code, out) = outcome(&o);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("the drill cannot start") && out.contains("fail back first"),
+        "{out}"
+    );
+    // Nothing was created or started by the check or the refused drill.
     assert!(experiment_statuses(&acct).is_empty());
+    assert_eq!(templates(&acct), 0);
 }
 
 /// Runs a live drill on a terminal, typing `input` at the confirmation prompt.

@@ -86,6 +86,25 @@ pub async fn discover(env: &Env) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Why a failover record looks failed over already: its primary record set gives the same
+/// answer as the DR set (a failover that was never failed back). A drill from there would
+/// measure nothing, and `discover` could not tell the regions' endpoints apart.
+pub fn failed_over(env: &Env, rec: &crate::scenario::Route53Record) -> Option<String> {
+    if rec.routing != Routing::Failover {
+        return None;
+    }
+    let s = &env.scenario;
+    let names = env.names();
+    let (p, d) = (&s.topology.primary_region, &s.topology.dr_region);
+    match (names.endpoint.get(p), names.endpoint.get(d)) {
+        (Some(a), Some(b)) if a == b => Some(format!(
+            "{}: the {p} (primary) record set answers {a}, the same as the {d} set: the traffic is still failed over; fail back first",
+            rec.record
+        )),
+        _ => None,
+    }
+}
+
 /// Checks every resource of the scenario; reads only.
 pub async fn check(env: &Env) -> Vec<Item> {
     let s = env.scenario.clone();
@@ -221,6 +240,8 @@ pub async fn check(env: &Env) -> Vec<Item> {
                     Err(format!("the {p} record of {} has no health check attached", rec.record))
                 } else if !names.endpoint.contains_key(&d) {
                     Err(format!("{} has no record set answering for {d}", rec.record))
+                } else if let Some(why) = failed_over(env, rec) {
+                    Err(why)
                 } else {
                     Ok(())
                 };

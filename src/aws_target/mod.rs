@@ -804,6 +804,13 @@ pub fn run(
     };
     rt.block_on(crate::aws::check::discover(&env))
         .map_err(|e| infra("reading the live topology", e))?;
+    for r in &s.topology.resources {
+        if let crate::scenario::Resource::Route53Record(rec) = r {
+            if let Some(why) = crate::aws::check::failed_over(&env, rec) {
+                return Err(infra("the drill cannot start", why));
+            }
+        }
+    }
     let mut notes = vec![format!("account {account}, caller {caller}")];
     if let Some(u) = &opts.endpoint_url {
         notes.push(format!(
