@@ -377,12 +377,28 @@ fn check_reads_the_dr_side_and_names_the_drift() {
         "{text}"
     );
 
-    // A topology that exists (provisioned by a drill), then drifts.
+    // A drill that did not fail back leaves the traffic on the DR side: the check says so.
     let dir = tempfile::tempdir().expect("tmp");
     let m = moto(dir.path());
     let (code, _, stderr) = drill(
         &["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()],
         &dir.path().join("d"),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, text) = check(&["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("DRIFT  dns") && l.contains("still failed over")),
+        "{text}"
+    );
+    drop(m);
+
+    // A topology that exists (provisioned by a drill that failed back), then drifts.
+    let m = moto(dir.path());
+    let (code, _, stderr) = drill(
+        &["scenarios/pilot-light.yaml", "--endpoint-url", &m.url(), "--failback"],
+        &dir.path().join("f"),
     );
     assert_eq!(code, 0, "{stderr}");
     let (code, text) = check(&["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()]);

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws::actions::{Done, Env, Names};
 use crate::aws::{observe, Clients, Connection};
-use crate::emulator::{ManualPolicy, StepRun};
+use crate::emulator::{start_step, ManualPolicy, Started};
 use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
 use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
@@ -517,23 +517,21 @@ impl Target for AwsTarget {
     }
 
     fn start_action(&mut self, step: usize, attempt: u32, now: Time) -> Result<(), TargetError> {
-        let st = self.steps[step].clone();
-        if self.live {
-            eprintln!(
-                "[{:>10}] step `{}` started ({})",
-                now.to_string(),
-                st.id,
-                st.action.as_str()
-            );
-        }
-        match StepRun::of(&st, self.manual) {
-            StepRun::Probes => {}
-            StepRun::After(d) => self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt)),
-            run => {
-                let tx = self.tx.clone();
-                let h = run.spawn(&self.rt, &self.env, st, move |done| {
-                    let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
-                });
+        let tx = self.tx.clone();
+        let live_at = self.live.then_some(now);
+        match start_step(
+            &self.steps[step],
+            self.manual,
+            live_at,
+            &self.rt,
+            &self.env,
+            move |done| {
+                let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
+            },
+        ) {
+            Started::Nothing => {}
+            Started::After(d) => self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt)),
+            Started::Running(h) => {
                 self.running.insert(step, h);
             }
         }

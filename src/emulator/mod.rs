@@ -765,6 +765,41 @@ impl StepRun {
     }
 }
 
+/// How a live target's step got going.
+pub(crate) enum Started {
+    /// Nothing to run: a probe-until-healthy step ends on the probes.
+    Nothing,
+    /// Done by itself this many seconds from now (a wait, a manual step's duration).
+    After(f64),
+    /// An API action or the operator's prompt, in flight; it reports through `done`.
+    Running(tokio::task::JoinHandle<()>),
+}
+
+/// Starts a runbook step of a live target (emulator, aws): shows it in the live view when
+/// `live_at` is given, then runs it as `StepRun::of` says.
+pub(crate) fn start_step(
+    st: &Step,
+    manual: ManualPolicy,
+    live_at: Option<Time>,
+    rt: &tokio::runtime::Runtime,
+    env: &Env,
+    done: impl FnOnce(Done) + Send + 'static,
+) -> Started {
+    if let Some(now) = live_at {
+        eprintln!(
+            "[{:>10}] step `{}` started ({})",
+            now.to_string(),
+            st.id,
+            st.action.as_str()
+        );
+    }
+    match StepRun::of(st, manual) {
+        StepRun::Probes => Started::Nothing,
+        StepRun::After(d) => Started::After(d),
+        run => Started::Running(run.spawn(rt, env, st.clone(), done)),
+    }
+}
+
 /// Game day: asks the operator on the terminal to carry out a manual step; blocks until the
 /// answer (Enter: done; `fail`: failed; stdin closed: failed).
 pub(crate) fn ask_operator(id: &str, what: &str) -> Done {
@@ -937,27 +972,22 @@ impl Target for EmulatorTarget {
     }
 
     fn start_action(&mut self, step: usize, attempt: u32, _now: Time) -> Result<(), TargetError> {
-        let st = self.steps[step].clone();
-        if self.live {
-            eprintln!(
-                "[{:>10}] step `{}` started ({})",
-                self.now.to_string(),
-                st.id,
-                st.action.as_str()
-            );
-        }
-        match StepRun::of(&st, self.manual) {
-            StepRun::Probes => {}
-            StepRun::After(d) => {
-                let at = self.now.plus(Time::from_secs(d));
-                self.timer(at, Timer::StepDone(step, attempt));
-            }
+        let tx = self.tx.clone();
+        let live_at = self.live.then_some(self.now);
+        match start_step(
+            &self.steps[step],
+            self.manual,
+            live_at,
+            &self.rt,
+            &self.env,
+            move |done| {
+                let _ = tx.send(Msg { step, attempt, done });
+            },
+        ) {
+            Started::Nothing => {}
+            Started::After(d) => self.timer(self.now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt)),
             // The operator's wait is real: the clock runs at wall speed until the answer.
-            run => {
-                let tx = self.tx.clone();
-                let h = run.spawn(&self.rt, &self.env, st, move |done| {
-                    let _ = tx.send(Msg { step, attempt, done });
-                });
+            Started::Running(h) => {
                 self.running.insert(step, h);
             }
         }
