@@ -74,7 +74,11 @@ fn pilot_light_runs_green_and_leaves_the_emulator_failed_over() {
     let dir = tempfile::tempdir().expect("tmp");
     let m = moto(dir.path());
     let out = dir.path().join("drill");
-    let (code, sc, stderr) = drill(&["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()], &out);
+    // --keep-env: the topology stays in the emulator for the test to read.
+    let (code, sc, stderr) = drill(
+        &["scenarios/pilot-light.yaml", "--endpoint-url", &m.url(), "--keep-env"],
+        &out,
+    );
     assert_eq!(code, 0, "{stderr}\n{}", sc["steps"]);
     assert_eq!(sc["target"], "emulator");
     for id in ["notify", "promote-db", "scale-api", "flip-dns", "verify"] {
@@ -381,7 +385,7 @@ fn check_reads_the_dr_side_and_names_the_drift() {
     let dir = tempfile::tempdir().expect("tmp");
     let m = moto(dir.path());
     let (code, _, stderr) = drill(
-        &["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()],
+        &["scenarios/pilot-light.yaml", "--endpoint-url", &m.url(), "--keep-env"],
         &dir.path().join("d"),
     );
     assert_eq!(code, 0, "{stderr}");
@@ -397,7 +401,13 @@ fn check_reads_the_dr_side_and_names_the_drift() {
     // A topology that exists (provisioned by a drill that failed back), then drifts.
     let m = moto(dir.path());
     let (code, _, stderr) = drill(
-        &["scenarios/pilot-light.yaml", "--endpoint-url", &m.url(), "--failback"],
+        &[
+            "scenarios/pilot-light.yaml",
+            "--endpoint-url",
+            &m.url(),
+            "--failback",
+            "--keep-env",
+        ],
         &dir.path().join("f"),
     );
     assert_eq!(code, 0, "{stderr}");
@@ -476,4 +486,162 @@ fn game_day_prompts_measure_the_operator_and_automation_never_hangs() {
     let took = n["end_s"].as_f64().expect("end") - n["start_s"].as_f64().expect("start");
     assert_eq!(n["outcome"], "ok");
     assert!((0.5..30.0).contains(&took), "the operator's wait is measured: {took} s");
+}
+
+/// Everything of a drill's making an emulator still holds, in both regions.
+fn leftovers(m: &Moto) -> Vec<String> {
+    let (rt, c) = clients(m, "us-east-1", "us-west-2");
+    rt.block_on(async {
+        let mut left = Vec::new();
+        for r in [&c.primary, &c.dr] {
+            let at = &r.region;
+            let dbs = r.rds.describe_db_instances().send().await.expect("instances");
+            left.extend(
+                dbs.db_instances()
+                    .iter()
+                    .map(|d| format!("instance {:?} {at}", d.db_instance_identifier())),
+            );
+            let cl = r.rds.describe_db_clusters().send().await.expect("clusters");
+            left.extend(
+                cl.db_clusters()
+                    .iter()
+                    .map(|d| format!("cluster {:?} {at}", d.db_cluster_identifier())),
+            );
+            let sn = r.rds.describe_db_snapshots().send().await.expect("snapshots");
+            left.extend(
+                sn.db_snapshots()
+                    .iter()
+                    .map(|d| format!("snapshot {:?} {at}", d.db_snapshot_identifier())),
+            );
+            let t = r.dynamodb.list_tables().send().await.expect("tables");
+            left.extend(t.table_names().iter().map(|n| format!("table {n} {at}")));
+            // A deleted ECS cluster stays listed for a while as INACTIVE, as on AWS.
+            let e = r.ecs.list_clusters().send().await.expect("ecs clusters");
+            if !e.cluster_arns().is_empty() {
+                let d = r
+                    .ecs
+                    .describe_clusters()
+                    .set_clusters(Some(e.cluster_arns().to_vec()))
+                    .send()
+                    .await
+                    .expect("describe clusters");
+                left.extend(
+                    d.clusters()
+                        .iter()
+                        .filter(|c| c.status() != Some("INACTIVE"))
+                        .map(|c| format!("ecs cluster {:?} {:?}", c.cluster_name(), c.status())),
+                );
+            }
+            let g = r.asg.describe_auto_scaling_groups().send().await.expect("asgs");
+            left.extend(
+                g.auto_scaling_groups()
+                    .iter()
+                    .map(|g| format!("asg {:?} {at}", g.auto_scaling_group_name())),
+            );
+            let v = r.backup.list_backup_vaults().send().await.expect("vaults");
+            left.extend(
+                v.backup_vault_list()
+                    .iter()
+                    .map(|v| format!("vault {:?} {at}", v.backup_vault_name())),
+            );
+            let pl = r.backup.list_backup_plans().send().await.expect("plans");
+            left.extend(
+                pl.backup_plans_list()
+                    .iter()
+                    .map(|p| format!("plan {:?} {at}", p.backup_plan_name())),
+            );
+        }
+        let gl = c.primary.rds.describe_global_clusters().send().await.expect("global");
+        left.extend(
+            gl.global_clusters()
+                .iter()
+                .map(|g| format!("global cluster {:?}", g.global_cluster_identifier())),
+        );
+        let b = c.primary.s3.list_buckets().send().await.expect("buckets");
+        left.extend(b.buckets().iter().map(|b| format!("bucket {:?}", b.name())));
+        let z = c.route53.list_hosted_zones().send().await.expect("zones");
+        left.extend(z.hosted_zones().iter().map(|z| format!("zone {}", z.name())));
+        let h = c.route53.list_health_checks().send().await.expect("health checks");
+        left.extend(h.health_checks().iter().map(|h| format!("health check {}", h.id())));
+        let f = c
+            .primary
+            .fis
+            .list_experiment_templates()
+            .send()
+            .await
+            .expect("templates");
+        left.extend(
+            f.experiment_templates()
+                .iter()
+                .map(|t| format!("FIS template {:?}", t.id())),
+        );
+        left
+    })
+}
+
+/// A shared emulator (CI's long-lived moto or LocalStack) is left as the drill found it, so
+/// drill after drill runs there; every shipped scenario's resources and its runbook's
+/// creations (a failback replica, a restored instance, snapshots) go.
+#[test]
+fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = moto(dir.path());
+    let url = m.url();
+    let runs: [&[&str]; 6] = [
+        &["scenarios/pilot-light.yaml"],
+        &["scenarios/pilot-light.yaml", "--failback"],
+        &["scenarios/warm-standby.yaml"],
+        &["scenarios/active-active.yaml"],
+        &["scenarios/backup-restore.yaml"],
+        &["scenarios/financial-services.yaml"],
+    ];
+    for (i, args) in runs.iter().enumerate() {
+        let mut args = args.to_vec();
+        args.extend(["--endpoint-url", url.as_str()]);
+        let (code, sc, stderr) = drill(&args, &dir.path().join(format!("d{i}")));
+        assert!(matches!(code, 0 | 1), "{args:?}: exit {code}: {stderr}");
+        let notes = sc["notes"].to_string();
+        if args[0].contains("financial-services") {
+            // moto 5.2.5 cannot take a member in another region out of a global cluster
+            // (RemoveFromGlobalCluster looks in one region's state only), so the global
+            // cluster stays, and the drill says so.
+            assert!(
+                stderr.contains("left behind in the emulator: global cluster myapp-global"),
+                "{stderr}"
+            );
+            assert!(notes.contains("left behind: global cluster myapp-global"), "{notes}");
+            assert_eq!(leftovers(&m), ["global cluster Some(\"myapp-global\")"], "{args:?}");
+        } else {
+            assert!(!stderr.contains("left behind"), "{args:?}: {stderr}");
+            assert!(notes.contains("teardown: deleted the"), "{args:?}: {notes}");
+            assert_eq!(leftovers(&m), Vec::<String>::new(), "{args:?}");
+        }
+    }
+    // --keep-env leaves the topology; the next drill there is refused with the reason.
+    let keep = dir.path().join("keep");
+    let (code, _, stderr) = drill(
+        &["scenarios/pilot-light.yaml", "--endpoint-url", &url, "--keep-env"],
+        &keep,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(leftovers(&m).iter().any(|l| l.contains("myapp-postgres")));
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .args([
+            "run",
+            "scenarios/pilot-light.yaml",
+            "--target",
+            "emulator",
+            "-q",
+            "--endpoint-url",
+            &url,
+        ])
+        .arg("--out")
+        .arg(dir.path().join("again"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("already holds this scenario's resources"), "{stderr}");
 }

@@ -11,6 +11,7 @@ use aws_sdk_route53::types::{
     RrType,
 };
 
+use super::deprovision::{created, Created};
 use super::{api_error, ApiError, Capabilities, Clients};
 use crate::scenario::{Action, Resource, Routing, Scenario, Side, Step};
 
@@ -32,6 +33,8 @@ pub struct Names {
     pub promoted: HashSet<String>,
     /// The AWS account id (from STS, or the emulator's).
     pub account: String,
+    /// What drillbit created, oldest first (for an emulator's clean-up).
+    pub created: Vec<super::deprovision::Created>,
 }
 
 /// Everything an action needs; cheap to clone into a task.
@@ -158,7 +161,16 @@ pub async fn run(env: &Env, step: &Step) -> Done {
                 .send()
                 .await
             {
-                Ok(_) => wait_snapshot(env, &c.region, &id).await,
+                Ok(_) => {
+                    created(
+                        env,
+                        Created::DbSnapshot {
+                            region: c.region.clone(),
+                            id: id.clone(),
+                        },
+                    );
+                    wait_snapshot(env, &c.region, &id).await
+                }
                 Err(e) => Err(api_error("CreateDBSnapshot", e)),
             }
         }
@@ -175,7 +187,16 @@ pub async fn run(env: &Env, step: &Step) -> Done {
                 .send()
                 .await
             {
-                Ok(_) => wait_instance(env, &c.region, &target, false).await,
+                Ok(_) => {
+                    created(
+                        env,
+                        Created::DbInstance {
+                            region: c.region.clone(),
+                            id: target.clone(),
+                        },
+                    );
+                    wait_instance(env, &c.region, &target, false).await
+                }
                 Err(e) => Err(api_error("RestoreDBInstanceToPointInTime", e)),
             }
         }
@@ -374,6 +395,13 @@ async fn create_failback_replica(env: &Env, resource: &str) -> Result<(), ApiErr
         .send()
         .await
         .map_err(|e| api_error("CreateDBInstanceReadReplica", e))?;
+    created(
+        env,
+        Created::DbInstance {
+            region: primary.clone(),
+            id: name.clone(),
+        },
+    );
     wait_instance(env, &primary, &name, false).await?;
     env.names().db_member.insert((resource.to_string(), primary), name);
     Ok(())
@@ -425,6 +453,13 @@ async fn restore_snapshot(env: &Env, db: &crate::scenario::RdsInstance) -> Resul
     req.send()
         .await
         .map_err(|e| api_error("RestoreDBInstanceFromDBSnapshot", e))?;
+    created(
+        env,
+        Created::DbInstance {
+            region: c.region.clone(),
+            id: target.clone(),
+        },
+    );
     wait_instance(env, &c.region, &target, false).await?;
     env.names().db_member.insert((db.id.clone(), c.region.clone()), target);
     Ok(())

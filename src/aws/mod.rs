@@ -14,6 +14,7 @@
 
 pub mod actions;
 pub mod check;
+pub mod deprovision;
 pub mod observe;
 pub mod pgtls;
 pub mod provision;

@@ -5,6 +5,7 @@
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 
 use super::actions::{record_set, upsert, Env};
+use super::deprovision::{created, Created};
 use super::{api_error, ApiError};
 use crate::scenario::{Resource, Routing};
 
@@ -66,6 +67,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     .send()
                     .await
                     .map_err(|e| api_error("CreateDBInstance", e))?;
+                created(
+                    env,
+                    Created::DbInstance {
+                        region: region.clone(),
+                        id: db.instance.clone(),
+                    },
+                );
                 done.calls
                     .push(format!("rds:CreateDBInstance {} ({region})", db.instance));
             }
@@ -78,6 +86,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     .send()
                     .await
                     .map_err(|e| api_error("CreateGlobalCluster", e))?;
+                created(
+                    env,
+                    Created::GlobalCluster {
+                        region: p.clone(),
+                        id: a.global_cluster.clone(),
+                    },
+                );
                 for (region, cluster) in [(&p, &a.primary_cluster), (&d, &a.secondary_cluster)] {
                     let mut req = env
                         .clients
@@ -93,6 +108,14 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                             .master_user_password("drillbit-emulator");
                     }
                     req.send().await.map_err(|e| api_error("CreateDBCluster", e))?;
+                    created(
+                        env,
+                        Created::DbCluster {
+                            region: region.clone(),
+                            id: cluster.clone(),
+                            global: Some(a.global_cluster.clone()),
+                        },
+                    );
                     done.calls.push(format!("rds:CreateDBCluster {cluster} ({region})"));
                 }
             }
@@ -124,6 +147,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("CreateTable", e))?;
+                    created(
+                        env,
+                        Created::Table {
+                            region: region.clone(),
+                            name: t.table.clone(),
+                        },
+                    );
                     done.calls.push(format!("dynamodb:CreateTable {} ({region})", t.table));
                 }
             }
@@ -147,6 +177,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         );
                     }
                     req.send().await.map_err(|e| api_error("CreateBucket", e))?;
+                    created(
+                        env,
+                        Created::Bucket {
+                            region: region.clone(),
+                            name: bucket.clone(),
+                        },
+                    );
                     c.s3.put_bucket_versioning()
                         .bucket(bucket)
                         .versioning_configuration(
@@ -173,6 +210,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("CreateCluster", e))?;
+                    created(
+                        env,
+                        Created::EcsCluster {
+                            region: region.clone(),
+                            name: side.cluster.clone(),
+                        },
+                    );
                     let family = side.task_definition.clone().unwrap_or(side.service.clone());
                     let family = family.split(':').next().unwrap_or(&family).to_string();
                     c.ecs
@@ -188,6 +232,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("RegisterTaskDefinition", e))?;
+                    created(
+                        env,
+                        Created::TaskFamily {
+                            region: region.clone(),
+                            family: family.clone(),
+                        },
+                    );
                     c.ecs
                         .create_service()
                         .cluster(&side.cluster)
@@ -197,6 +248,14 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("CreateService", e))?;
+                    created(
+                        env,
+                        Created::EcsService {
+                            region: region.clone(),
+                            cluster: side.cluster.clone(),
+                            name: side.service.clone(),
+                        },
+                    );
                     // Some emulators start a new service with no running task: ask again for the
                     // desired count, the way a deployment settles.
                     c.ecs
@@ -225,6 +284,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("CreateLaunchConfiguration", e))?;
+                    created(
+                        env,
+                        Created::LaunchConfiguration {
+                            region: region.clone(),
+                            name: lc.clone(),
+                        },
+                    );
                     let min = side.min.unwrap_or(0);
                     let max = side.max.unwrap_or(side.desired.max(min).max(1) * 4);
                     c.asg
@@ -238,6 +304,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("CreateAutoScalingGroup", e))?;
+                    created(
+                        env,
+                        Created::AutoScalingGroup {
+                            region: region.clone(),
+                            name: side.name.clone(),
+                        },
+                    );
                     done.calls.push(format!(
                         "autoscaling:CreateAutoScalingGroup {} desired={} ({region})",
                         side.name, side.desired
@@ -259,6 +332,7 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     .hosted_zone()
                     .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
                     .unwrap_or_default();
+                created(env, Created::HostedZone { id: id.clone() });
                 env.names().zone.insert(rec.id.clone(), id);
                 if let Some(hc) = &rec.health_check {
                     for region in [&p, &d] {
@@ -280,6 +354,7 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                             .await
                             .map_err(|e| api_error("CreateHealthCheck", e))?;
                         let id = out.health_check().map(|h| h.id().to_string()).unwrap_or_default();
+                        created(env, Created::HealthCheck { id: id.clone() });
                         env.names().health_check.insert((rec.id.clone(), region.clone()), id);
                     }
                 }
@@ -305,6 +380,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     .send()
                     .await
                     .map_err(|e| api_error("CreateBackupVault", e))?;
+                created(
+                    env,
+                    Created::BackupVault {
+                        region: p.clone(),
+                        name: b.vault.clone(),
+                    },
+                );
                 let mut rule = BackupRuleInput::builder()
                     .rule_name(format!("{}-rule", b.plan))
                     .target_backup_vault_name(&b.vault)
@@ -323,6 +405,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("CreateBackupVault", e))?;
+                    created(
+                        env,
+                        Created::BackupVault {
+                            region: copy_region.clone(),
+                            name: copy.vault.clone(),
+                        },
+                    );
                     rule = rule.copy_actions(
                         CopyAction::builder()
                             .destination_backup_vault_arn(format!(
@@ -339,7 +428,8 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                             .map_err(|e| ApiError::Failed(e.to_string()))?,
                     );
                 }
-                env.clients
+                let plan = env
+                    .clients
                     .primary
                     .backup
                     .create_backup_plan()
@@ -353,6 +443,15 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     .send()
                     .await
                     .map_err(|e| api_error("CreateBackupPlan", e))?;
+                if let Some(id) = plan.backup_plan_id() {
+                    created(
+                        env,
+                        Created::BackupPlan {
+                            region: p.clone(),
+                            id: id.to_string(),
+                        },
+                    );
+                }
                 done.calls.push(format!("backup:CreateBackupPlan {}", b.plan));
             }
             _ => {}
@@ -381,6 +480,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             .send()
             .await
             .map_err(|e| api_error("CreateDBSnapshot", e))?;
+        created(
+            env,
+            Created::DbSnapshot {
+                region: src_region.clone(),
+                id: snap.clone(),
+            },
+        );
         let arn = format!("arn:aws:rds:{src_region}:{}:snapshot:{snap}", env.names().account);
         env.clients
             .dr
@@ -391,6 +497,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             .send()
             .await
             .map_err(|e| api_error("CopyDBSnapshot", e))?;
+        created(
+            env,
+            Created::DbSnapshot {
+                region: d.clone(),
+                id: format!("{snap}-copy"),
+            },
+        );
         done.calls.push(format!(
             "rds:CreateDBSnapshot {snap} ({src_region}); rds:CopyDBSnapshot to {d}"
         ));
@@ -419,6 +532,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             req.send()
                 .await
                 .map_err(|e| api_error("CreateDBInstanceReadReplica", e))?;
+            created(
+                env,
+                Created::DbInstance {
+                    region: region.clone(),
+                    id: rr.instance.clone(),
+                },
+            );
             done.calls
                 .push(format!("rds:CreateDBInstanceReadReplica {} ({region})", rr.instance));
         }

@@ -22,6 +22,7 @@ pub struct Args {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// local: keep the data directories (processes are stopped anyway) and print where they are.
+    /// emulator with --endpoint-url: keep what the drill created there (deleted by default).
     #[arg(long)]
     pub keep_env: bool,
     /// After recovery, restore the primary side and run the scenario's rollback steps;
@@ -159,6 +160,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 quiet: a.quiet,
                 manual: manual_policy(&a),
                 live: a.game_day,
+                keep_env: a.keep_env,
             };
             drillbit::emulator::run(&loaded, a.seed, &opts)?
         }

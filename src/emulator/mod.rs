@@ -116,6 +116,9 @@ pub struct EmulatorOptions {
     pub manual: ManualPolicy,
     /// Print the drill's events on stderr as they happen (game day).
     pub live: bool,
+    /// Leave what the drill created in an external emulator (`--keep-env`); by default it is
+    /// deleted at teardown, so the next drill there starts clean.
+    pub keep_env: bool,
 }
 
 /// How a manual runbook step is carried out.
@@ -191,6 +194,8 @@ pub struct EmulatorTarget {
     manual: ManualPolicy,
     live: bool,
     last_probe: Option<bool>,
+    /// Delete what the drill created at teardown (an external emulator without --keep-env).
+    clean_up: bool,
 }
 
 fn infra(what: &str, e: impl std::fmt::Display) -> TargetError {
@@ -430,9 +435,27 @@ impl EmulatorTarget {
             ..env.clone()
         };
         let t0 = Instant::now();
-        let prov = rt
-            .block_on(crate::aws::provision::provision(&env))
-            .map_err(|e| infra("provisioning the topology in the emulator", e))?;
+        let clean_up = opts.endpoint_url.is_some() && !opts.keep_env;
+        let prov = match rt.block_on(crate::aws::provision::provision(&env)) {
+            Ok(p) => p,
+            Err(e) => {
+                // What was created before the failure goes again; a resource that already
+                // exists is most likely an earlier drill's, kept with --keep-env.
+                let mut why = e.to_string();
+                if clean_up {
+                    for left in rt.block_on(crate::aws::deprovision::deprovision(&env)) {
+                        why.push_str(&format!("\n  left behind: {left}"));
+                    }
+                }
+                if why.contains("AlreadyExists") || why.contains("already exists") {
+                    why.push_str(
+                        "\n  (the emulator already holds this scenario's resources, perhaps from a drill run with \
+                         --keep-env: start a fresh emulator, or omit --endpoint-url to let drillbit start its own)",
+                    );
+                }
+                return Err(infra("provisioning the topology in the emulator", why));
+            }
+        };
         say(&format!(
             "provisioned {} resources in {} and {} ({:.2} s)",
             prov.calls.len(),
@@ -453,7 +476,13 @@ impl EmulatorTarget {
         let tpl = crate::fis::template(&s, &account);
         let fis = rt.block_on(create_fis_template(&env, &tpl.json));
         match &fis {
-            Ok(id) => notes.push(format!("FIS experiment template {id} created")),
+            Ok(id) => {
+                crate::aws::deprovision::created(
+                    &env,
+                    crate::aws::deprovision::Created::FisTemplate { id: id.clone() },
+                );
+                notes.push(format!("FIS experiment template {id} created"))
+            }
             Err(e) => notes.push(format!("FIS experiment template not created: {e}")),
         }
         for (id, why) in &tpl.skipped {
@@ -496,6 +525,7 @@ impl EmulatorTarget {
             manual: opts.manual,
             live: opts.live,
             last_probe: None,
+            clean_up,
         };
         t.notes.push(
             "clock: wall time while an AWS call is in flight; modelled waits in which nothing real happens \
@@ -701,6 +731,23 @@ impl EmulatorTarget {
                     }
                 }
             }
+        }
+        if self.clean_up {
+            let n = self.env.names().created.len();
+            let env = self.env.clone();
+            let left = self.rt.block_on(crate::aws::deprovision::deprovision(&env));
+            for l in &left {
+                eprintln!("drillbit: left behind in the emulator: {l}");
+            }
+            self.notes.push(if left.is_empty() {
+                format!("teardown: deleted the {n} resources drillbit created in the emulator")
+            } else {
+                format!(
+                    "teardown: deleted {} of the {n} resources drillbit created in the emulator; left behind: {}",
+                    n - left.len(),
+                    left.join("; ")
+                )
+            });
         }
         let calls = self.layer.calls();
         let mut csv = String::from("service,region,operation,status,rule\n");

@@ -1,0 +1,397 @@
+//! Removes from an emulator what drillbit created in it: the provisioned topology and what
+//! the runbook's actions made (a failback replica, a restored instance, a snapshot), newest
+//! first. An emulator drillbit started itself goes away with its process; this is for an
+//! endpoint that outlives the drill (a LocalStack or moto shared by a CI job), so the next
+//! drill there starts from nothing. Never used on a live account: there the runbook's
+//! creations are the recovered system.
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, RrType};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+
+use super::actions::Env;
+use super::{api_error, ApiError};
+
+/// One thing drillbit created in an emulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    DbInstance {
+        region: String,
+        id: String,
+    },
+    DbSnapshot {
+        region: String,
+        id: String,
+    },
+    DbCluster {
+        region: String,
+        id: String,
+        global: Option<String>,
+    },
+    GlobalCluster {
+        region: String,
+        id: String,
+    },
+    Table {
+        region: String,
+        name: String,
+    },
+    Bucket {
+        region: String,
+        name: String,
+    },
+    EcsCluster {
+        region: String,
+        name: String,
+    },
+    TaskFamily {
+        region: String,
+        family: String,
+    },
+    EcsService {
+        region: String,
+        cluster: String,
+        name: String,
+    },
+    LaunchConfiguration {
+        region: String,
+        name: String,
+    },
+    AutoScalingGroup {
+        region: String,
+        name: String,
+    },
+    HostedZone {
+        id: String,
+    },
+    HealthCheck {
+        id: String,
+    },
+    BackupVault {
+        region: String,
+        name: String,
+    },
+    BackupPlan {
+        region: String,
+        id: String,
+    },
+    FisTemplate {
+        id: String,
+    },
+}
+
+impl Created {
+    /// What it is, for a line saying it was left behind.
+    pub fn describe(&self) -> String {
+        match self {
+            Created::DbInstance { region, id } => format!("RDS instance {id} ({region})"),
+            Created::DbSnapshot { region, id } => format!("RDS snapshot {id} ({region})"),
+            Created::DbCluster { region, id, .. } => format!("RDS cluster {id} ({region})"),
+            Created::GlobalCluster { id, .. } => format!("global cluster {id}"),
+            Created::Table { region, name } => format!("DynamoDB table {name} ({region})"),
+            Created::Bucket { region, name } => format!("S3 bucket {name} ({region})"),
+            Created::EcsCluster { region, name } => format!("ECS cluster {name} ({region})"),
+            Created::TaskFamily { region, family } => format!("ECS task definition {family} ({region})"),
+            Created::EcsService { region, cluster, name } => format!("ECS service {cluster}/{name} ({region})"),
+            Created::LaunchConfiguration { region, name } => format!("launch configuration {name} ({region})"),
+            Created::AutoScalingGroup { region, name } => format!("Auto Scaling group {name} ({region})"),
+            Created::HostedZone { id } => format!("hosted zone {id}"),
+            Created::HealthCheck { id } => format!("health check {id}"),
+            Created::BackupVault { region, name } => format!("backup vault {name} ({region})"),
+            Created::BackupPlan { region, id } => format!("backup plan {id} ({region})"),
+            Created::FisTemplate { id } => format!("FIS experiment template {id}"),
+        }
+    }
+}
+
+/// Records that drillbit created `c` (provisioning, or a runbook action).
+pub fn created(env: &Env, c: Created) {
+    env.names().created.push(c);
+}
+
+/// Deletes everything recorded as created, newest first; returns what could not be deleted
+/// and why. Something already gone counts as deleted.
+pub async fn deprovision(env: &Env) -> Vec<String> {
+    let list: Vec<Created> = std::mem::take(&mut env.names().created);
+    let mut left = Vec::new();
+    // A hosted zone can only go once its records have; they go first, whatever their order.
+    for c in &list {
+        if let Created::HostedZone { id } = c {
+            if let Err(e) = empty_zone(env, id).await {
+                left.push(format!("records of hosted zone {id}: {e}"));
+            }
+        }
+    }
+    for c in list.iter().rev() {
+        match delete(env, c).await {
+            Ok(()) => {}
+            Err(e) if gone(&e) => {}
+            Err(e) => {
+                let moto = env.caps.is_some_and(|k| k.emulator.starts_with("moto"));
+                let why = if moto && matches!(c, Created::GlobalCluster { .. }) && e.to_string().contains("not empty") {
+                    " (moto cannot take a member in another region out of a global cluster)"
+                } else {
+                    ""
+                };
+                left.push(format!("{}: {e}{why}", c.describe()))
+            }
+        }
+    }
+    left
+}
+
+fn gone(e: &ApiError) -> bool {
+    let t = e.to_string();
+    ["NotFound", "NoSuch", "does not exist", "not found", "ResourceNotFound"]
+        .iter()
+        .any(|m| t.contains(m))
+}
+
+async fn delete(env: &Env, c: &Created) -> Result<(), ApiError> {
+    let at = |region: &str| env.clients.region(region).clone();
+    match c {
+        Created::DbInstance { region, id } => at(region)
+            .rds
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteDBInstance", e)),
+        Created::DbSnapshot { region, id } => at(region)
+            .rds
+            .delete_db_snapshot()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteDBSnapshot", e)),
+        Created::DbCluster { region, id, global } => {
+            if let Some(g) = global {
+                // A member must leave its global cluster before it can be deleted. Asked in
+                // the member's region and in the global cluster's (the primary's): emulators
+                // keep the global cluster in one region's state.
+                let arn = format!("arn:aws:rds:{region}:{}:cluster:{id}", env.names().account);
+                for rds in [&at(region).rds, &env.clients.primary.rds] {
+                    let _ = rds
+                        .remove_from_global_cluster()
+                        .global_cluster_identifier(g)
+                        .db_cluster_identifier(&arn)
+                        .send()
+                        .await;
+                }
+            }
+            at(region)
+                .rds
+                .delete_db_cluster()
+                .db_cluster_identifier(id)
+                .skip_final_snapshot(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("DeleteDBCluster", e))
+        }
+        Created::GlobalCluster { region, id } => at(region)
+            .rds
+            .delete_global_cluster()
+            .global_cluster_identifier(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteGlobalCluster", e)),
+        Created::Table { region, name } => at(region)
+            .dynamodb
+            .delete_table()
+            .table_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteTable", e)),
+        Created::Bucket { region, name } => {
+            empty_bucket(env, region, name).await?;
+            at(region)
+                .s3
+                .delete_bucket()
+                .bucket(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("DeleteBucket", e))
+        }
+        Created::EcsService { region, cluster, name } => at(region)
+            .ecs
+            .delete_service()
+            .cluster(cluster)
+            .service(name)
+            .force(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteService", e)),
+        Created::TaskFamily { region, family } => {
+            let ecs = at(region).ecs;
+            let arns = ecs
+                .list_task_definitions()
+                .family_prefix(family)
+                .send()
+                .await
+                .map_err(|e| api_error("ListTaskDefinitions", e))?;
+            for arn in arns.task_definition_arns() {
+                ecs.deregister_task_definition()
+                    .task_definition(arn)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("DeregisterTaskDefinition", e))?;
+            }
+            Ok(())
+        }
+        Created::EcsCluster { region, name } => at(region)
+            .ecs
+            .delete_cluster()
+            .cluster(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteCluster", e)),
+        Created::AutoScalingGroup { region, name } => at(region)
+            .asg
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .force_delete(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteAutoScalingGroup", e)),
+        Created::LaunchConfiguration { region, name } => at(region)
+            .asg
+            .delete_launch_configuration()
+            .launch_configuration_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteLaunchConfiguration", e)),
+        Created::HealthCheck { id } => env
+            .clients
+            .route53
+            .delete_health_check()
+            .health_check_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteHealthCheck", e)),
+        Created::HostedZone { id } => env
+            .clients
+            .route53
+            .delete_hosted_zone()
+            .id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteHostedZone", e)),
+        Created::BackupPlan { region, id } => at(region)
+            .backup
+            .delete_backup_plan()
+            .backup_plan_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteBackupPlan", e)),
+        Created::BackupVault { region, name } => at(region)
+            .backup
+            .delete_backup_vault()
+            .backup_vault_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteBackupVault", e)),
+        Created::FisTemplate { id } => env
+            .clients
+            .primary
+            .fis
+            .delete_experiment_template()
+            .id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteExperimentTemplate", e)),
+    }
+}
+
+/// Deletes every record set of a zone but its NS and SOA (a zone must be empty to go).
+async fn empty_zone(env: &Env, zone: &str) -> Result<(), ApiError> {
+    let r53 = &env.clients.route53;
+    let sets = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .map_err(|e| api_error("ListResourceRecordSets", e))?;
+    let changes: Vec<Change> = sets
+        .resource_record_sets()
+        .iter()
+        .filter(|s| !matches!(s.r#type(), RrType::Ns | RrType::Soa))
+        .filter_map(|s| {
+            Change::builder()
+                .action(ChangeAction::Delete)
+                .resource_record_set(s.clone())
+                .build()
+                .ok()
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let batch = ChangeBatch::builder()
+        .set_changes(Some(changes))
+        .build()
+        .map_err(|e| ApiError::Failed(e.to_string()))?;
+    r53.change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(batch)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error("ChangeResourceRecordSets", e))
+}
+
+/// Deletes every object version and delete marker (the buckets are versioned).
+async fn empty_bucket(env: &Env, region: &str, bucket: &str) -> Result<(), ApiError> {
+    let s3 = env.clients.region(region).s3.clone();
+    for _ in 0..1000 {
+        let page = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| api_error("ListObjectVersions", e))?;
+        let ids: Vec<ObjectIdentifier> = page
+            .versions()
+            .iter()
+            .map(|v| (v.key(), v.version_id()))
+            .chain(page.delete_markers().iter().map(|m| (m.key(), m.version_id())))
+            .filter_map(|(k, v)| {
+                ObjectIdentifier::builder()
+                    .key(k?)
+                    .set_version_id(v.map(String::from))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let delete = Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
+            .map_err(|e| ApiError::Failed(e.to_string()))?;
+        s3.delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| api_error("DeleteObjects", e))?;
+    }
+    Err(ApiError::Failed(format!("{bucket} still holds objects")))
+}
