@@ -617,6 +617,61 @@ fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
             assert_eq!(leftovers(&m), Vec::<String>::new(), "{args:?}");
         }
     }
+    // Provisioning that fails half-way (the DR copy of the global table is taken, so its
+    // create fails after the primary copy's) removes what it had created: the squatter is
+    // left.
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let (rt, c) = clients(&m, "us-east-1", "us-west-2");
+    rt.block_on(
+        c.dr.dynamodb
+            .create_table()
+            .table_name("Orders")
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key"),
+            )
+            .send(),
+    )
+    .expect("squatter");
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .args([
+            "run",
+            "scenarios/active-active.yaml",
+            "--target",
+            "emulator",
+            "-q",
+            "--endpoint-url",
+            &url,
+        ])
+        .arg("--out")
+        .arg(dir.path().join("half"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("CreateTable"), "{stderr}");
+    // (and financial-services' global cluster from above, which moto cannot empty)
+    assert_eq!(
+        leftovers(&m),
+        ["table Orders us-west-2", "global cluster Some(\"myapp-global\")"],
+        "{stderr}"
+    );
+    rt.block_on(c.dr.dynamodb.delete_table().table_name("Orders").send())
+        .expect("squatter gone");
+
     // --keep-env leaves the topology; the next drill there is refused with the reason.
     let keep = dir.path().join("keep");
     let (code, _, stderr) = drill(
