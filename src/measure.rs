@@ -318,7 +318,12 @@ pub fn phases(plan: &Plan, tl: &Timeline, path: &[usize]) -> Vec<Phase> {
             .filter_map(|(_, r)| r.end)
             .max();
         let start = dns_step_end.or(tl.t_detect).unwrap_or(t_fault);
-        push("traffic-switch".into(), start, sw, true);
+        // The switch gates recovery only when it lands after the runbook's critical path is
+        // done; an automatic switch (a health check's failover) that came while the DR side
+        // was still being readied did not set the RTO.
+        let path_end = path.last().and_then(|&s| tl.steps[s].end);
+        let gating = path_end.is_none_or(|e| sw >= e);
+        push("traffic-switch".into(), start, sw, gating);
     }
     if let Some(rec) = tl.t_recovered {
         let last_path_end = path.last().and_then(|&s| tl.steps[s].end);
