@@ -419,6 +419,31 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
         scenario(&health, &format!("'{ACCOUNT}'"), Some((&write, &read)), "2s"),
     )
     .expect("write");
+    // Ready before the game day: the canary database takes writes over TLS, its DR copy is a
+    // replica; with the two swapped, the check says what is wrong with each.
+    let (code, text) = check_aws(&file, &acct.url);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("canary database accepts writes (sslmode=require)")
+            && text.contains("DR copy of the canary database is a replica (sslmode=require)"),
+        "{text}"
+    );
+    let swapped = dir.path().join("swapped.yaml");
+    std::fs::write(
+        &swapped,
+        scenario(&health, &format!("'{ACCOUNT}'"), Some((&read, &write)), "2s"),
+    )
+    .expect("write");
+    let (code, text) = check_aws(&swapped, &acct.url);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("DRIFT") && l.contains("a replica (in recovery), not the writer"))
+            && text
+                .lines()
+                .any(|l| l.starts_with("DRIFT") && l.contains("a writer, not a replica")),
+        "{text}"
+    );
     let out = dir.path().join("drill");
     let (code, text) = drillbit_aws(&file, &out, &acct.url, &["--yes"]);
     w.stop.store(true, Ordering::SeqCst);
@@ -746,18 +771,7 @@ fn check_reads_a_live_account_and_names_the_drift() {
     let acct = account(dir.path(), &text);
     let file = dir.path().join("aws-live.yaml");
     std::fs::write(&file, &text).expect("write");
-    let check = || {
-        let o = Command::cargo_bin("drillbit")
-            .expect("binary")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .args(["check", "--target", "aws", "--endpoint-url", &acct.url])
-            .arg(&file)
-            .output()
-            .expect("runs");
-        outcome(&o)
-    };
+    let check = || check_aws(&file, &acct.url);
     let (code, out) = check();
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -809,6 +823,20 @@ fn check_reads_a_live_account_and_names_the_drift() {
     // Nothing was created or started by the check or the refused drill.
     assert!(experiment_statuses(&acct).is_empty());
     assert_eq!(templates(&acct), 0);
+}
+
+/// `drillbit check --target aws` of `file` against the account at `url`.
+fn check_aws(file: &Path, url: &str) -> (i32, String) {
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .args(["check", "--target", "aws", "--endpoint-url", url])
+        .arg(file)
+        .output()
+        .expect("runs");
+    outcome(&o)
 }
 
 /// Runs a live drill on a terminal, typing `input` at the confirmation prompt.

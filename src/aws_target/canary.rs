@@ -139,6 +139,63 @@ pub async fn resolve(env: &Env) -> Result<Vec<Store>, String> {
     Ok(out)
 }
 
+/// The readiness check of the canary stores, reading only: each resolves (a DynamoDB table
+/// and its key, a replicated bucket), and each PostgreSQL canary database accepts a connection
+/// with its TLS settings and is a writer, its DR copy a replica (unless the same name follows
+/// the failover).
+pub async fn readiness(env: &Env) -> Vec<crate::aws::check::Item> {
+    use crate::aws::check::Item;
+    let stores = match resolve(env).await {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![Item {
+                resource: "canaries".into(),
+                what: "canary stores (`aws.canaries`)".into(),
+                drift: Some(e),
+            }]
+        }
+    };
+    let mut out = Vec::new();
+    for st in &stores {
+        let Store::Postgres { id, write, read } = st else {
+            out.push(Item {
+                resource: st.id().to_string(),
+                what: "canary store".into(),
+                drift: None,
+            });
+            continue;
+        };
+        let mode = |c: &str| crate::aws::pgtls::parse(c).map_or("?", |s| s.mode.as_str());
+        out.push(Item {
+            resource: id.clone(),
+            what: format!("canary database accepts writes (sslmode={})", mode(write)),
+            drift: pg_role(write, false).await.err(),
+        });
+        if read != write {
+            out.push(Item {
+                resource: id.clone(),
+                what: format!("DR copy of the canary database is a replica (sslmode={})", mode(read)),
+                drift: pg_role(read, true).await.err(),
+            });
+        }
+    }
+    out
+}
+
+/// Connects and asks whether the server is in recovery, as `replica` expects.
+async fn pg_role(conninfo: &str, replica: bool) -> Result<(), String> {
+    let c = pg_connect(conninfo).await?;
+    let row = c
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    match (row.get::<_, bool>(0), replica) {
+        (false, false) | (true, true) => Ok(()),
+        (true, false) => Err("the server is a replica (in recovery), not the writer".into()),
+        (false, true) => Err("the server is a writer, not a replica: canaries cannot reach it".into()),
+    }
+}
+
 /// What the writer recorded.
 #[derive(Debug, Default)]
 pub struct Log {

@@ -697,7 +697,10 @@ pub fn check(
             allowed.join(", ")
         )));
     }
-    let items = rt.block_on(crate::aws::check::check(&env));
+    let mut items = rt.block_on(crate::aws::check::check(&env));
+    if s.aws.as_ref().is_some_and(|a| !a.canaries.is_empty()) {
+        items.extend(rt.block_on(canary::readiness(&env)));
+    }
     Ok((account, items))
 }
 
