@@ -488,6 +488,23 @@ fn game_day_prompts_measure_the_operator_and_automation_never_hangs() {
     assert!((0.5..30.0).contains(&took), "the operator's wait is measured: {took} s");
 }
 
+/// A drill that must be refused before it starts (exit 3, no scorecard); its stderr.
+fn refused(args: &[&str], out: &Path) -> String {
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(common::root())
+        .arg("run")
+        .args(args)
+        .args(["--target", "emulator", "-q", "--out"])
+        .arg(out)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(!out.join("scorecard.json").exists(), "{stderr}");
+    stderr
+}
+
 /// Everything of a drill's making an emulator still holds, in both regions.
 fn leftovers(m: &Moto) -> Vec<String> {
     let (rt, c) = clients(m, "us-east-1", "us-west-2");
@@ -644,24 +661,10 @@ fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
             .send(),
     )
     .expect("squatter");
-    let o = Command::cargo_bin("drillbit")
-        .expect("binary")
-        .current_dir(common::root())
-        .args([
-            "run",
-            "scenarios/active-active.yaml",
-            "--target",
-            "emulator",
-            "-q",
-            "--endpoint-url",
-            &url,
-        ])
-        .arg("--out")
-        .arg(dir.path().join("half"))
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let stderr = refused(
+        &["scenarios/active-active.yaml", "--endpoint-url", &url],
+        &dir.path().join("half"),
+    );
     assert!(stderr.contains("CreateTable"), "{stderr}");
     // (and financial-services' global cluster from above, which moto cannot empty)
     assert_eq!(
@@ -680,23 +683,9 @@ fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(leftovers(&m).iter().any(|l| l.contains("myapp-postgres")));
-    let o = Command::cargo_bin("drillbit")
-        .expect("binary")
-        .current_dir(common::root())
-        .args([
-            "run",
-            "scenarios/pilot-light.yaml",
-            "--target",
-            "emulator",
-            "-q",
-            "--endpoint-url",
-            &url,
-        ])
-        .arg("--out")
-        .arg(dir.path().join("again"))
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let stderr = refused(
+        &["scenarios/pilot-light.yaml", "--endpoint-url", &url],
+        &dir.path().join("again"),
+    );
     assert!(stderr.contains("already holds this scenario's resources"), "{stderr}");
 }
