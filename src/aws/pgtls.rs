@@ -16,7 +16,8 @@
 //!
 //! `sslrootcert` is a PEM file (the RDS bundle, `global-bundle.pem`), or `system` for the
 //! operating system's roots; without it the verifying modes use `~/.postgresql/root.crt`, as
-//! libpq does.
+//! libpq does. As in libpq, `PGSSLMODE`, `PGSSLROOTCERT` and `PGPASSWORD` stand in for
+//! settings the string does not have, so a password need not be written in the scenario.
 
 use std::future::Future;
 use std::io;
@@ -68,6 +69,11 @@ pub struct Settings {
 /// Reads `conninfo` (key/value or `postgresql://` URL). Errors never repeat the string, which
 /// may hold a password.
 pub fn parse(conninfo: &str) -> Result<Settings, String> {
+    parse_with(conninfo, &|k| std::env::var(k).ok())
+}
+
+/// [`parse`] with the environment given (`env` answers a variable's value).
+pub fn parse_with(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
     let url = conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://");
     let (rest, pairs) = if url {
         split_url(conninfo)
@@ -98,6 +104,16 @@ pub fn parse(conninfo: &str) -> Result<Settings, String> {
             _ => kept.push((k, v)),
         }
     }
+    // libpq's environment defaults, so secrets and paths can stay out of the scenario file
+    // (which reports and evidence copy).
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    if mode.is_none() {
+        if let Some(m) = env("PGSSLMODE") {
+            let with = format!("{conninfo}{}sslmode={m}", separator(conninfo, url));
+            return parse_with(&with, &|k| env(k));
+        }
+    }
+    let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT"));
     let mode = match (mode, &root_cert) {
         (Some(Mode::Require), Some(_)) => Mode::VerifyCa,
         (Some(m), _) => m,
@@ -117,6 +133,11 @@ pub fn parse(conninfo: &str) -> Result<Settings, String> {
     let mut config: tokio_postgres::Config = text
         .parse()
         .map_err(|e: tokio_postgres::Error| format!("the connection string: {e}"))?;
+    if config.get_password().is_none() {
+        if let Some(p) = env("PGPASSWORD") {
+            config.password(p);
+        }
+    }
     config.ssl_mode(match mode {
         Mode::Disable => SslMode::Disable,
         Mode::Prefer => SslMode::Prefer,
@@ -127,6 +148,15 @@ pub fn parse(conninfo: &str) -> Result<Settings, String> {
         mode,
         root_cert,
     })
+}
+
+/// What joins one more setting to a connection string.
+fn separator(conninfo: &str, url: bool) -> &'static str {
+    match (url, conninfo.contains('?')) {
+        (true, true) => "&",
+        (true, false) => "?",
+        (false, _) => " ",
+    }
 }
 
 /// Connects with the TLS `conninfo` asks for. The connection runs on the current runtime.
@@ -496,6 +526,26 @@ mod tests {
         };
         assert!(e.contains("/nonexistent/ca.pem") && e.contains("sslrootcert"), "{e}");
         assert!(client_config(Mode::Require, None).is_ok());
+    }
+
+    #[test]
+    fn libpq_environment_fills_what_the_string_lacks() {
+        let env = |k: &str| match k {
+            "PGSSLMODE" => Some("verify-full".to_string()),
+            "PGSSLROOTCERT" => Some("/etc/rds/global-bundle.pem".to_string()),
+            "PGPASSWORD" => Some("from-env".to_string()),
+            _ => None,
+        };
+        let s = parse_with("host=db user=app", &env).expect("parses");
+        assert_eq!(s.mode, Mode::VerifyFull);
+        assert_eq!(s.root_cert.as_deref(), Some("/etc/rds/global-bundle.pem"));
+        assert_eq!(s.config.get_password(), Some(&b"from-env"[..]));
+        // What the string says wins.
+        let s = parse_with("postgresql://app:own@db/x?sslmode=disable", &env).expect("parses");
+        assert_eq!(s.mode, Mode::Disable);
+        assert_eq!(s.config.get_password(), Some(&b"own"[..]));
+        let s = parse_with("postgresql://app@db/x", &env).expect("parses");
+        assert_eq!(s.mode, Mode::VerifyFull);
     }
 
     #[test]

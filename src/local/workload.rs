@@ -227,7 +227,7 @@ async fn prober(
 pub async fn survivors(conninfo: &str) -> Result<Vec<i64>, String> {
     let client = connect(conninfo, Duration::from_secs(5))
         .await
-        .ok_or_else(|| format!("cannot connect to {conninfo}"))?;
+        .ok_or_else(|| format!("cannot connect to {}", super::redacted(conninfo)))?;
     let rows = tokio::time::timeout(
         Duration::from_secs(30),
         client.query("SELECT seq FROM drill_ledger ORDER BY seq", &[]),
