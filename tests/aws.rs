@@ -667,16 +667,7 @@ fn ctrl_c_stops_the_experiment_runs_the_rollback_and_exits_4() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let (code, out) = finish(child);
     w.stop.store(true, Ordering::SeqCst);
-    assert_eq!(code, 4, "{out}");
-    assert!(
-        out.contains("interrupted") && out.contains("rollback steps run: flip-back ok, scale-down-dr ok"),
-        "{out}"
-    );
-    assert!(
-        t.elapsed() < Duration::from_secs(30),
-        "the abort took {:?}",
-        t.elapsed()
-    );
+    aborted_with_rollback(code, &out, "interrupted", t.elapsed(), Duration::from_secs(30));
     // The experiment was stopped, or had already completed; its template is gone.
     let statuses = experiment_statuses(&acct);
     assert_eq!(statuses.len(), 1, "{statuses:?}");
@@ -692,6 +683,17 @@ fn ctrl_c_stops_the_experiment_runs_the_rollback_and_exits_4() {
     );
 }
 
+/// An aborted live drill: exit 4, the reason `why` said, both rollback steps run, and all of
+/// it within `limit`.
+fn aborted_with_rollback(code: i32, out: &str, why: &str, took: Duration, limit: Duration) {
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains(why) && out.contains("rollback steps run: flip-back ok, scale-down-dr ok"),
+        "{out}"
+    );
+    assert!(took < limit, "the abort took {took:?}");
+}
+
 #[test]
 fn an_experiment_stopped_by_a_stop_condition_aborts_the_drill_and_runs_the_rollback() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -701,16 +703,7 @@ fn an_experiment_stopped_by_a_stop_condition_aborts_the_drill_and_runs_the_rollb
     let child = spawn_drill(&file, &dir.path().join("drill"), &acct.url);
     let (code, out) = finish(child);
     w.stop.store(true, Ordering::SeqCst);
-    assert_eq!(code, 4, "{out}");
-    assert!(
-        out.contains("stop condition") && out.contains("rollback steps run: flip-back ok, scale-down-dr ok"),
-        "{out}"
-    );
-    assert!(
-        t.elapsed() < Duration::from_secs(40),
-        "the abort took {:?}",
-        t.elapsed()
-    );
+    aborted_with_rollback(code, &out, "stop condition", t.elapsed(), Duration::from_secs(40));
     assert_eq!(experiment_statuses(&acct), vec!["stopped".to_string()]);
 }
 
