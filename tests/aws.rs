@@ -414,11 +414,10 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
         format!("{} sslmode=require", pg.primary.conninfo()),
         format!("{} sslmode=require", pg.standby.conninfo()),
     );
-    std::fs::write(
-        &file,
-        scenario(&health, &format!("'{ACCOUNT}'"), Some((&write, &read)), "2s"),
-    )
-    .expect("write");
+    let write_with = |path: &Path, pg: (&str, &str)| {
+        std::fs::write(path, scenario(&health, &format!("'{ACCOUNT}'"), Some(pg), "2s")).expect("write")
+    };
+    write_with(&file, (&write, &read));
     // Ready before the game day: the canary database takes writes over TLS, its DR copy is a
     // replica; with the two swapped, the check says what is wrong with each.
     let (code, text) = check_aws(&file, &acct.url);
@@ -429,11 +428,7 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
         "{text}"
     );
     let swapped = dir.path().join("swapped.yaml");
-    std::fs::write(
-        &swapped,
-        scenario(&health, &format!("'{ACCOUNT}'"), Some((&read, &write)), "2s"),
-    )
-    .expect("write");
+    write_with(&swapped, (&read, &write));
     let (code, text) = check_aws(&swapped, &acct.url);
     assert_eq!(code, 1, "{text}");
     assert!(
