@@ -11,6 +11,7 @@ pub mod aws;
 #[cfg(feature = "aws")]
 pub mod aws_target;
 pub mod calibrate;
+pub mod conninfo;
 pub mod drill;
 #[cfg(feature = "aws")]
 pub mod emulator;

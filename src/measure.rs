@@ -8,8 +8,11 @@
 //!   alarm).
 //! - t_recovered: start of the first run of K consecutive good client probes after t_fault.
 //! - RTO = t_recovered - t_fault.
-//! - Lost writes: acknowledged but missing after recovery. RPO = t_fault - t_ack of the last
-//!   write before which nothing was lost (0 when nothing was lost).
+//! - Lost writes: acknowledged but missing after the system settled. RPO is the time span of
+//!   acknowledged data the recovered system does not hold: from the ack of the last write
+//!   before which nothing was lost to the later of t_fault and the ack of the last lost write
+//!   (0 when nothing was lost). Writes lost over a 20 s split brain after the fault give an RPO
+//!   of about 20 s, not 0.
 
 use std::ops::Range;
 
@@ -164,11 +167,28 @@ pub fn data_loss(t_fault: Option<Time>, t_recovered: Option<Time>, ledger: &Ledg
         Ledger::Steady { shift, .. } => t_fault.map(|t| t.plus(*shift)),
         _ => t_fault,
     };
-    let rpo = match (first, t_fault) {
-        (None, _) => Time::ZERO,
-        (Some(_), None) => Time::ZERO,
-        (Some(0), Some(tf)) => tf,
-        (Some(s), Some(tf)) => tf.since(ledger.ack_time(s - 1).unwrap_or(Time::ZERO)),
+    // The last lost write, and when it was acknowledged.
+    let last_lost_ack = lost_ranges
+        .iter()
+        .rev()
+        .find(|r| r.start < acked)
+        .and_then(|r| ledger.ack_time(r.end.min(acked) - 1));
+    let rpo = match first {
+        None => Time::ZERO,
+        Some(s) => {
+            let from = if s == 0 {
+                Time::ZERO
+            } else {
+                ledger.ack_time(s - 1).unwrap_or(Time::ZERO)
+            };
+            let until = match (t_fault, last_lost_ack) {
+                (Some(tf), Some(last)) => tf.max(last),
+                (Some(tf), None) => tf,
+                (None, Some(last)) => last,
+                (None, None) => from,
+            };
+            until.since(from)
+        }
     };
     let shift = match ledger {
         Ledger::Steady { shift, .. } => *shift,
@@ -240,6 +260,56 @@ pub fn measure(plan: &Plan, tl: &Timeline, ledger: &Ledger) -> Measurement {
         rpo_met: data.rpo.map(|r| r <= plan.rpo),
         data,
     }
+}
+
+/// Failover steps that failed or timed out and that no `on-failure` fallback rescued (a
+/// fallback that ran and succeeded). Such a step fails the drill even when the service came back
+/// by other means: the runbook as written did not work.
+pub fn unrescued_failures(plan: &Plan, tl: &Timeline) -> Vec<usize> {
+    (0..plan.steps.len())
+        .filter(|&s| !plan.steps[s].rollback && tl.steps[s].outcome.is_some_and(Outcome::is_failure))
+        .filter(|&s| {
+            !plan.steps[s].dependents.iter().any(|&d| {
+                plan.steps[d].when == crate::scenario::When::OnFailure && tl.steps[d].outcome == Some(Outcome::Ok)
+            })
+        })
+        .collect()
+}
+
+/// What brought the service back, in words: the runbook step that ended last on the critical
+/// path, an automatic traffic switch, or the system itself (no drillbit step did it).
+pub fn recovered_by(plan: &Plan, tl: &Timeline, path: &[usize]) -> Option<String> {
+    let rec = tl.t_recovered?;
+    if let Some(&s) = path.last() {
+        return Some(format!("runbook step `{}`", plan.steps[s].id));
+    }
+    if tl.t_traffic_switched.is_some_and(|t| t <= rec) {
+        return Some("an automatic traffic switch (the health check's failover)".into());
+    }
+    if tl.outages.is_empty() {
+        return Some("nothing: clients never saw an outage".into());
+    }
+    Some("the system itself: no runbook step was on the path to recovery".into())
+}
+
+/// When the DR side reached the capacity the scenario asks for: the end of the last failover
+/// step that scales a service (ECS desired count, Auto Scaling group), or recovery when the
+/// runbook scales nothing. None when a scaling step did not succeed or the service never
+/// recovered.
+pub fn full_capacity(plan: &Plan, tl: &Timeline) -> Option<Time> {
+    let rec = tl.t_recovered?;
+    let mut at = rec;
+    for (s, st) in plan.steps.iter().enumerate() {
+        if st.rollback || !matches!(st.action, Action::EcsUpdateService | Action::AutoscalingUpdateGroup) {
+            continue;
+        }
+        match (tl.steps[s].outcome, tl.steps[s].end) {
+            (Some(Outcome::Ok), Some(end)) => at = at.max(end),
+            (Some(Outcome::Skipped), _) => {}
+            _ => return None,
+        }
+    }
+    Some(at)
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -81,6 +81,58 @@ pub struct Measured {
     /// failback to a stale primary).
     pub lost_after_recovery: u64,
     pub data_loss_note: Option<String>,
+    /// How RPO is measured (the same words on every scorecard).
+    pub rpo_definition: &'static str,
+    /// Seconds from t_fault until the DR side ran at the capacity the runbook scales it to
+    /// (the end of its last scaling step; RTO when it scales nothing). None: not reached.
+    pub time_to_full_capacity_s: Option<f64>,
+    /// Seconds from t_fault to the first recovery, when a relapse moved the final one later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_recovery_s: Option<f64>,
+    /// Client-visible outages after t_fault, in seconds since the start of the drill; more
+    /// than one is a relapse.
+    pub outages: Vec<SpanOut>,
+    /// The settle window and whether it passed before the drill ended (data is read back
+    /// after it).
+    pub settle_s: f64,
+    pub settled: bool,
+}
+
+pub const RPO_DEFINITION: &str = "the time span of acknowledged writes the recovered system does not hold: \
+from the acknowledgement of the last write before which nothing was lost to the later of t_fault and the \
+acknowledgement of the last lost write; 0 when nothing acknowledged was lost";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SpanOut {
+    pub start_s: f64,
+    /// None: still open when the drill ended.
+    pub end_s: Option<f64>,
+}
+
+/// One fault: when it was injected, and when and how its effect was first seen.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultOut {
+    pub id: String,
+    pub kind: &'static str,
+    /// A disruptive fault must show an effect for the drill to count.
+    pub disruptive: bool,
+    /// Seconds since the start of the drill.
+    pub injected_s: Option<f64>,
+    pub repaired_s: Option<f64>,
+    pub effect_s: Option<f64>,
+    /// What showed the effect: a failed client probe, a process gone, a host that stopped
+    /// taking writes, an API call refused.
+    pub effect: Option<String>,
+    /// The bound within which a disruptive fault must show its effect.
+    pub effect_within_s: f64,
+}
+
+/// A database host drillbit watched directly through the drill.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HostOut {
+    pub host: String,
+    /// "writer", "read-only" or "unreachable" when the drill ended.
+    pub final_state: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -99,7 +151,15 @@ pub struct Verdict {
     /// "ok", "failed" or "not_run": the rollback steps all succeeded and nothing the
     /// recovered service acknowledged was lost.
     pub failback: &'static str,
-    /// "pass" or "fail"
+    /// "observed" (every disruptive fault showed an effect), "not_observed" or
+    /// "no_disruptive_fault" (a planned failover).
+    pub effect: &'static str,
+    /// "ok", or "failed": a failover step failed or timed out and no fallback rescued it.
+    pub runbook: &'static str,
+    /// "none", "observed" (two writable hosts at once) or "not_watched" (no host watched).
+    pub split_brain: &'static str,
+    /// "pass", "fail", "inconclusive" (nothing shows that the faults took effect, or the
+    /// drill ended before the system settled) or "error" (a fault or repair command failed).
     pub overall: &'static str,
 }
 
@@ -130,7 +190,7 @@ pub struct FailbackOut {
     pub duration_s: Option<f64>,
     /// Every rollback step succeeded and the failback finished before the horizon.
     pub completed: bool,
-    /// Client probes that failed from the start of failback on.
+    /// Client probes that failed from the repair of the faults for failback on.
     pub failed_probes: u64,
     pub steps: Vec<StepOut>,
 }
@@ -162,6 +222,20 @@ pub struct Scorecard {
     /// Present when the drill ran its rollback steps (`--failback`).
     pub failback: Option<FailbackOut>,
     pub critical_path: Vec<String>,
+    /// What brought the service back (a runbook step, an automatic switch, the system itself).
+    pub recovered_by: Option<String>,
+    pub faults: Vec<FaultOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostOut>,
+    /// Spans with two writable hosts or more, in seconds since the start of the drill.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub split_brain: Vec<SpanOut>,
+    /// Why the verdict is what it is, in words: every failing or inconclusive finding.
+    pub findings: Vec<String>,
+    /// The infrastructure failure that ended the drill early (exit 3), with what was measured
+    /// until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub events: Vec<EventOut>,
     pub models_overridden: Vec<String>,
     pub cost: Option<crate::scenario::Cost>,
@@ -242,12 +316,38 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         .iter()
         .map(|(t, e)| EventOut {
             t_s: secs(*t),
-            event: describe(plan, e),
+            event: describe(plan, &tl.hosts, e),
         })
         .collect();
     let rto_s = m.rto.map(secs);
     let rpo_s = m.data.rpo.map(secs);
     let (target_rto, target_rpo) = (secs(plan.rto), secs(plan.rpo));
+    let span = |o: &crate::engine::Outage| SpanOut {
+        start_s: secs(o.start),
+        end_s: o.end.map(secs),
+    };
+    let faults: Vec<FaultOut> = plan
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(f, pf)| FaultOut {
+            id: pf.id.clone(),
+            kind: pf.kind.as_str(),
+            disruptive: pf.kind.is_disruptive(),
+            injected_s: tl.fault_injected.get(f).copied().flatten().map(secs),
+            repaired_s: tl.fault_repaired.get(f).copied().flatten().map(secs),
+            effect_s: tl.effect_of(f).map(secs),
+            effect: tl
+                .fault_effect
+                .get(f)
+                .and_then(|e| e.as_ref().map(|(_, how)| how.to_string())),
+            effect_within_s: secs(plan.effect_within),
+        })
+        .collect();
+    let failback_failed = failback.as_ref().is_some_and(|fb| !fb.completed);
+    let recovered_by = measure::recovered_by(plan, tl, &path);
+    let v = judge(plan, tl, m, &faults, failback_failed, recovered_by.as_deref());
+    let name = |h: usize| tl.hosts.get(h).map_or("?", String::as_str).to_string();
     Scorecard {
         schema: SCHEMA,
         tool: Tool::current(),
@@ -271,6 +371,18 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             indeterminate_writes: m.data.indeterminate,
             lost_after_recovery: m.data.lost_after_recovery,
             data_loss_note: m.data.note.clone(),
+            rpo_definition: RPO_DEFINITION,
+            time_to_full_capacity_s: measure::full_capacity(plan, tl)
+                .zip(tl.t_fault)
+                .map(|(c, f)| secs(c.since(f))),
+            first_recovery_s: tl
+                .t_first_recovered
+                .filter(|&first| Some(first) != tl.t_recovered)
+                .zip(tl.t_fault)
+                .map(|(r, f)| secs(r.since(f))),
+            outages: tl.outages.iter().map(span).collect(),
+            settle_s: secs(plan.settle),
+            settled: tl.settled_at.is_some(),
         },
         margin: Margin {
             rto_s: rto_s.map(|r| round_ms(target_rto - r)),
@@ -288,11 +400,10 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
                 Some(fb) if fb.completed => "ok",
                 Some(_) => "failed",
             },
-            overall: if m.passed() && failback.as_ref().is_none_or(|fb| fb.completed) {
-                "pass"
-            } else {
-                "fail"
-            },
+            effect: v.effect,
+            runbook: v.runbook,
+            split_brain: v.split_brain,
+            overall: v.overall,
         },
         phases: phases
             .into_iter()
@@ -306,6 +417,17 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         steps,
         failback,
         critical_path: path.iter().map(|&s| plan.steps[s].id.clone()).collect(),
+        recovered_by,
+        faults,
+        hosts: (0..tl.hosts.len())
+            .map(|h| HostOut {
+                host: name(h),
+                final_state: tl.host_state.get(h).copied().flatten().map(|s| s.as_str()),
+            })
+            .collect(),
+        split_brain: tl.split_brain.iter().map(span).collect(),
+        findings: v.findings,
+        error: tl.error.clone(),
         events,
         models_overridden: cx.models_overridden.clone(),
         cost: scenario.cost.clone(),
@@ -313,13 +435,155 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
     }
 }
 
-fn describe(plan: &Plan, e: &Entry) -> String {
+struct Judgement {
+    effect: &'static str,
+    runbook: &'static str,
+    split_brain: &'static str,
+    overall: &'static str,
+    findings: Vec<String>,
+}
+
+/// The verdict and the findings behind it. A definite failure (data lost beyond the RPO, a
+/// split brain, a runbook step that failed unrescued, a failed failback) fails the drill; a
+/// drill whose disruptive faults showed no effect, or that ended before the system settled,
+/// proved nothing and is inconclusive rather than a pass; an infrastructure failure is an
+/// error.
+fn judge(
+    plan: &Plan,
+    tl: &Timeline,
+    m: &Measurement,
+    faults: &[FaultOut],
+    failback_failed: bool,
+    recovered_by: Option<&str>,
+) -> Judgement {
+    use crate::scenario::duration::format_secs as f;
+    let mut findings = Vec::new();
+    let mut failed = false;
+    let mut inconclusive = false;
+    if let Some(e) = &tl.error {
+        findings.push(format!("the drill ended early: {e}"));
+    }
+    let disruptive: Vec<&FaultOut> = faults.iter().filter(|x| x.disruptive).collect();
+    let unproven: Vec<&&FaultOut> = disruptive
+        .iter()
+        .filter(|x| x.injected_s.is_some() && x.effect_s.is_none())
+        .collect();
+    for x in &unproven {
+        findings.push(format!(
+            "fault `{}` ({}) showed no effect within {} of its injection (no failed probe, no process gone, \
+             no host change): nothing was measured",
+            x.id,
+            x.kind,
+            f(x.effect_within_s)
+        ));
+        inconclusive = true;
+    }
+    let effect = if disruptive.is_empty() {
+        "no_disruptive_fault"
+    } else if unproven.is_empty() {
+        "observed"
+    } else {
+        "not_observed"
+    };
+    let unrescued = measure::unrescued_failures(plan, tl);
+    for &s in &unrescued {
+        let outcome = tl.steps[s].outcome.map_or("failed", |o| o.as_str());
+        findings.push(format!(
+            "runbook step `{}` {} and no fallback rescued it{}",
+            plan.steps[s].id,
+            outcome.replace('_', " "),
+            match (m.t_recovered, recovered_by) {
+                (Some(_), Some(by)) => format!("; the service came back through {by}"),
+                _ => String::new(),
+            }
+        ));
+        failed = true;
+    }
+    for sb in &tl.split_brain {
+        let end = sb.end.unwrap_or(tl.end);
+        findings.push(format!(
+            "split brain: two hosts took writes at once for {} (from {} to {}{})",
+            f(secs(end.since(sb.start))),
+            f(secs(sb.start)),
+            f(secs(end)),
+            if sb.end.is_none() {
+                ", still so when the drill ended"
+            } else {
+                ""
+            }
+        ));
+        failed = true;
+    }
+    if m.rpo_met == Some(false) {
+        findings.push(format!(
+            "RPO missed: {} acknowledged writes lost, RPO {} against {}",
+            m.data.lost,
+            m.data.rpo.map_or("?".into(), |r| f(secs(r))),
+            f(secs(plan.rpo))
+        ));
+        failed = true;
+    }
+    if failback_failed {
+        findings.push("failback failed".into());
+        failed = true;
+    }
+    if !m.rto_met {
+        findings.push(match m.rto {
+            Some(r) => format!("RTO missed: {} against {}", f(secs(r)), f(secs(plan.rto))),
+            None => "the service did not recover before the drill horizon".into(),
+        });
+    }
+    if m.t_recovered.is_some() && tl.settled_at.is_none() && tl.error.is_none() && !plan.end_when_steps_done {
+        findings.push(format!(
+            "the drill ended before the system settled ({} with nothing left to happen): data was read back early",
+            f(secs(plan.settle))
+        ));
+        inconclusive = true;
+    }
+    let overall = if tl.error.is_some() {
+        "error"
+    } else if failed {
+        "fail"
+    } else if inconclusive {
+        "inconclusive"
+    } else if !m.rto_met {
+        "fail"
+    } else {
+        "pass"
+    };
+    Judgement {
+        effect,
+        runbook: if unrescued.is_empty() { "ok" } else { "failed" },
+        split_brain: if tl.hosts.is_empty() {
+            "not_watched"
+        } else if tl.split_brain.is_empty() {
+            "none"
+        } else {
+            "observed"
+        },
+        overall,
+        findings,
+    }
+}
+
+fn describe(plan: &Plan, hosts: &[String], e: &Entry) -> String {
     let step = |s: &usize| plan.steps.get(*s).map_or("?", |p| p.id.as_str());
     let fault = |f: &usize| plan.faults.get(*f).map_or("?", |p| p.id.as_str());
     match e {
         Entry::FaultInjected { fault: f } => format!("fault {} injected", fault(f)),
         Entry::FaultActive { fault: f } => format!("fault {} active", fault(f)),
         Entry::FaultRepaired { fault: f } => format!("fault {} repaired", fault(f)),
+        Entry::FaultEffect { fault: f, how } => format!("fault {} took effect: {how}", fault(f)),
+        Entry::FaultNoEffect { fault: f } => format!("fault {} showed no effect in time", fault(f)),
+        Entry::InjectFailed { fault: f, detail } => format!("fault {} could not be injected: {detail}", fault(f)),
+        Entry::RepairFailed { fault: f, detail } => format!("fault {} could not be repaired: {detail}", fault(f)),
+        Entry::Host { host, state } => format!(
+            "host {} is {}",
+            hosts.get(*host).map_or("?", String::as_str),
+            state.as_str()
+        ),
+        Entry::Relapse => "relapse: probes fail again after recovery".into(),
+        Entry::Settled => "settled: nothing changed for the settle window".into(),
         Entry::Detected { source } => format!("failure detected by {}", source.as_str()),
         Entry::RunbookStarted => "runbook started".into(),
         Entry::RunbookSkipped => "runbook skipped: service recovered before the trigger".into(),

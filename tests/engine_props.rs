@@ -27,10 +27,36 @@ fn check_invariants(sc: &Scorecard, deps: &dyn Fn(&str) -> Vec<String>) {
         assert_eq!(rpo == 0.0, m.lost_writes == 0, "rpo {rpo} with {} lost", m.lost_writes);
     }
     assert_eq!(sc.verdict.rto == "met", m.rto_s.is_some_and(|r| r <= sc.targets.rto_s));
+    // A pass needs every target met, a runbook that worked, faults that showed their effect,
+    // one writer at a time and a drill that ran until the system settled.
     assert_eq!(
         sc.verdict.overall == "pass",
-        sc.verdict.rto == "met" && sc.verdict.rpo != "missed"
+        sc.verdict.rto == "met"
+            && sc.verdict.rpo != "missed"
+            && sc.verdict.runbook == "ok"
+            && sc.verdict.effect != "not_observed"
+            && sc.verdict.split_brain != "observed"
+            && sc.verdict.failback != "failed"
+            && m.settled
+            && sc.error.is_none(),
+        "{:?} {:?}",
+        sc.verdict,
+        sc.findings
     );
+    assert_eq!(
+        sc.verdict.overall == "pass",
+        sc.findings.is_empty(),
+        "{:?}",
+        sc.findings
+    );
+    // RTO runs to the final recovery: every outage ended by then.
+    if let (Some(r), Some(last)) = (m.t_recovered_s, m.outages.last()) {
+        assert!(
+            last.end_s.is_some_and(|e| (e - r).abs() < 0.002),
+            "{:?} vs {r}",
+            m.outages
+        );
+    }
     for p in &sc.phases {
         assert!(p.start_s <= p.end_s, "{p:?}");
     }

@@ -73,6 +73,7 @@ fn drill_with(rel: &str, out: &Path, extra: &[&str]) -> (i32, Value) {
         .output()
         .expect("runs");
     let code = o.status.code().unwrap_or(-1);
+    let _ = std::fs::copy(out.join("scorecard.json"), "/tmp/last-local-scorecard.json");
     let text = std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
         panic!(
             "no scorecard ({e}); exit {code}; stderr: {}",
@@ -313,7 +314,7 @@ runbook:
   steps:
     - {{ id: wait-for-ha, action: probe-until-healthy, timeout: 30s }}
     - {{ id: promote, action: rds.promote-read-replica, resource: replica, when: on-failure, after: [wait-for-ha] }}
-drill: {{ horizon: 1m }}
+drill: {{ horizon: 1m, settle: 5s }}
 "#,
         cluster.primary.port,
         cluster.standby.port,

@@ -78,7 +78,7 @@ pub fn parse_with(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Resul
     let (rest, pairs) = if url {
         split_url(conninfo)
     } else {
-        (String::new(), keyword_pairs(conninfo)?)
+        (String::new(), crate::conninfo::keyword_pairs(conninfo)?)
     };
     let mut mode = None;
     let mut root_cert = None;
@@ -403,47 +403,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Stream<S> {
 // ---------------------------------------------------------------------------------------------
 // Connection strings
 // ---------------------------------------------------------------------------------------------
-
-/// libpq key/value pairs: `key = value`, values bare or single-quoted, `\` escaping.
-fn keyword_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.peek().is_none() {
-            return Ok(out);
-        }
-        let mut key = String::new();
-        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
-            key.push(c);
-        }
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.next() != Some('=') {
-            return Err(format!("the connection string: expected `=` after `{key}`"));
-        }
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let mut value = String::new();
-        if chars.next_if_eq(&'\'').is_some() {
-            loop {
-                match chars.next() {
-                    Some('\\') => value.push(chars.next().ok_or("the connection string: unfinished `\\`")?),
-                    Some('\'') => break,
-                    Some(c) => value.push(c),
-                    None => return Err(format!("the connection string: unterminated quote in `{key}`")),
-                }
-            }
-        } else {
-            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
-                if c == '\\' {
-                    value.push(chars.next().ok_or("the connection string: unfinished `\\`")?);
-                } else {
-                    value.push(c);
-                }
-            }
-        }
-        out.push((key, value));
-    }
-}
 
 fn quote(v: &str) -> String {
     v.replace('\\', "\\\\").replace('\'', "\\'")

@@ -482,6 +482,8 @@ fn describe(s: &Scenario, steps: &[Step], ev: &Event) -> String {
         },
         Event::TrafficSwitched => "clients now reach the DR region".into(),
         Event::Probe { ok } => format!("client probes {}", if *ok { "succeed" } else { "fail" }),
+        Event::FaultEffect { fault: f, how } => format!("fault `{}` took effect: {how}", fault(*f)),
+        Event::Host { host, state } => format!("host {host} is {}", state.as_str()),
     }
 }
 

@@ -197,10 +197,14 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         println!("  scorecard: {}", files[0].display());
         println!("{}", super::evidence::describe(&sealed));
     }
-    Ok(if sc.verdict.overall == "pass" {
-        exit::TARGETS_MET
-    } else {
-        exit::TARGET_MISSED
+    if let Some(e) = &sc.error {
+        eprintln!("error: the drill ended early: {e}");
+    }
+    Ok(match sc.verdict.overall {
+        "pass" => exit::TARGETS_MET,
+        "error" => exit::INFRASTRUCTURE,
+        // "fail", and "inconclusive": a drill that proved nothing is not a pass.
+        _ => exit::TARGET_MISSED,
     })
 }
 

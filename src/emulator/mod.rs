@@ -567,6 +567,8 @@ impl EmulatorTarget {
             },
             Event::TrafficSwitched => "clients now reach the DR region".into(),
             Event::Probe { ok } => format!("client probes {}", if *ok { "succeed" } else { "fail" }),
+            Event::FaultEffect { fault: f, how } => format!("fault `{}` took effect: {how}", fault(*f)),
+            Event::Host { host, state } => format!("host {host} is {}", state.as_str()),
         }
     }
 

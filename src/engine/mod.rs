@@ -18,7 +18,7 @@ use std::fmt;
 use crate::scenario::{Action, When};
 
 pub use plan::{Plan, PlanFault, PlanStep};
-pub use timeline::{Entry, StepRecord, Timeline};
+pub use timeline::{Entry, Outage, StepRecord, Timeline};
 
 /// Microseconds since the start of the drill, on the target's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -97,11 +97,38 @@ impl AlarmSource {
     }
 }
 
+/// What a watched database host answered (split brain is two writers at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostState {
+    /// Out of recovery and taking writes.
+    Writer,
+    /// In recovery (a standby) or read-only.
+    ReadOnly,
+    /// Did not answer.
+    Unreachable,
+}
+
+impl HostState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::Writer => "writer",
+            HostState::ReadOnly => "read-only",
+            HostState::Unreachable => "unreachable",
+        }
+    }
+}
+
 /// Observations a target reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// The fault took effect.
+    /// The fault is in force (for a live target: injected, or its action started).
     FaultActive { fault: usize },
+    /// The first direct evidence that the fault took effect, and what it was (a process gone,
+    /// an API call refused, replication stopped). Failed client probes and host changes are
+    /// evidence the engine sees by itself.
+    FaultEffect { fault: usize, how: Cow<'static, str> },
+    /// A watched database host's state (sent at start and on every change).
+    Host { host: usize, state: HostState },
     /// The fault was undone.
     FaultRepaired { fault: usize },
     /// The target's own monitoring (e.g. a Route 53 health check) declared the failure.
@@ -137,6 +164,10 @@ pub enum Poll {
 /// A target adapter. The engine calls these; the adapter owns its clock.
 pub trait Target {
     fn name(&self) -> &'static str;
+    /// The database hosts the target watches directly (labels for [`Event::Host`]).
+    fn hosts(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Injects a fault now; its effect is reported later as [`Event::FaultActive`].
     fn inject(&mut self, fault: usize, now: Time) -> Result<(), TargetError>;
     /// Undoes a fault. Called for every injected fault, also on error and abort.
@@ -159,6 +190,8 @@ enum Timer {
     FailbackStart,
     Retry(usize),
     Timeout(usize, u32),
+    EffectDeadline(usize),
+    Settled(u64),
     Horizon,
 }
 
@@ -187,6 +220,22 @@ pub struct Engine {
     consecutive_ok: u32,
     failback_scheduled: bool,
     failback_started: bool,
+    /// Per fault: injected, its `duration` run out and repaired, its effect deadline passed.
+    ever_injected: Vec<bool>,
+    repaired: Vec<bool>,
+    became_active: Vec<bool>,
+    effect_deadline_passed: Vec<bool>,
+    /// A settle window is running; its timer carries `settle_gen`.
+    settling: bool,
+    settle_gen: u64,
+}
+
+/// What handling a timer asks of the drive loop.
+#[derive(PartialEq, Eq)]
+enum Next {
+    Continue,
+    Horizon,
+    Settled,
 }
 
 impl Engine {
@@ -221,8 +270,24 @@ impl Engine {
         self.consecutive_ok = 0;
         self.failback_scheduled = false;
         self.failback_started = false;
+        for v in [
+            &mut self.ever_injected,
+            &mut self.repaired,
+            &mut self.became_active,
+            &mut self.effect_deadline_passed,
+        ] {
+            v.clear();
+            v.resize(plan.faults.len(), false);
+        }
+        self.settling = false;
+        self.settle_gen = 0;
+        tl.set_hosts(target.hosts());
 
         let result = self.drive(plan, target, tl);
+        tl.close_hosts();
+        if let Err(TargetError::Infrastructure(e)) = &result {
+            tl.error.get_or_insert_with(|| e.clone());
+        }
         let now = tl.end;
         // Whatever the drill ended on (recovery, horizon, error), every step gets an outcome:
         // one still running ran out of time, one never started was skipped.
@@ -252,12 +317,34 @@ impl Engine {
             if self.injected[f] {
                 self.injected[f] = false;
                 if let Err(e) = target.repair(f, now) {
+                    Self::repair_failed(tl, now, f, &e);
                     repair_err.get_or_insert(e);
                 }
             }
         }
         result?;
         repair_err.map_or(Ok(()), Err)
+    }
+
+    fn repair_failed(tl: &mut Timeline, t: Time, fault: usize, e: &TargetError) {
+        let detail = e.to_string();
+        tl.push(
+            t,
+            Entry::RepairFailed {
+                fault,
+                detail: Cow::Owned(detail.clone()),
+            },
+        );
+        tl.error.get_or_insert(detail);
+    }
+
+    fn repair(&mut self, target: &mut dyn Target, tl: &mut Timeline, t: Time, f: usize) -> Result<(), TargetError> {
+        if !self.injected[f] {
+            return Ok(());
+        }
+        self.injected[f] = false;
+        self.repaired[f] = true;
+        target.repair(f, t).inspect_err(|e| Self::repair_failed(tl, t, f, e))
     }
 
     fn drive(&mut self, plan: &Plan, target: &mut dyn Target, tl: &mut Timeline) -> Result<(), TargetError> {
@@ -271,7 +358,9 @@ impl Engine {
             self.timer(Time::ZERO, Timer::RunbookStart);
         }
         self.timer(plan.horizon, Timer::Horizon);
+        let wants_failback = plan.failback && plan.steps.iter().any(|s| s.rollback);
         while let Some(&Reverse((deadline, _, _))) = self.timers.peek() {
+            let mut next = Next::Continue;
             match target.poll(deadline)? {
                 Poll::Event(t, ev) => {
                     tl.end = t;
@@ -282,7 +371,8 @@ impl Engine {
                         break;
                     };
                     tl.end = t;
-                    if self.on_timer(plan, target, tl, t, timer)? {
+                    next = self.on_timer(plan, target, tl, t, timer)?;
+                    if next == Next::Horizon {
                         break;
                     }
                 }
@@ -293,16 +383,34 @@ impl Engine {
             {
                 break;
             }
-            if self.finished(tl) {
-                let wants_failback = plan.failback && plan.steps.iter().any(|s| s.rollback);
-                if !wants_failback {
-                    break;
+            // The phase (failover, or failback) is over when the service is back and nothing is
+            // left to happen; the drill then waits out the settle window, and a relapse (or a
+            // step or fault still to come) reopens it.
+            let phase_done = self.finished(plan, tl) && (!self.failback_scheduled || self.failback_started);
+            if phase_done && self.failback_started && tl.failback_end.is_none() {
+                tl.failback_end = Some(tl.end);
+                tl.push(tl.end, Entry::FailbackFinished);
+            }
+            // After failback, clients must be served again too (recovery itself is the failover's).
+            let phase_done = phase_done && !(self.failback_started && tl.last_probe_ok == Some(false));
+            if phase_done {
+                if !self.settling {
+                    self.settling = true;
+                    self.settle_gen += 1;
+                    self.timer(tl.end.plus(plan.settle), Timer::Settled(self.settle_gen));
                 }
-                if !self.failback_scheduled {
+            } else if self.settling {
+                self.settling = false;
+                self.settle_gen += 1;
+            }
+            if next == Next::Settled {
+                tl.push(tl.end, Entry::Settled);
+                if wants_failback && !self.failback_scheduled {
+                    self.settling = false;
+                    self.settle_gen += 1;
                     self.schedule_failback(plan, target, tl)?;
-                } else if self.failback_started {
-                    tl.failback_end = Some(tl.end);
-                    tl.push(tl.end, Entry::FailbackFinished);
+                } else {
+                    tl.settled_at = Some(tl.end);
                     break;
                 }
             }
@@ -310,12 +418,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Recovered, and the runbook has nothing left running (or never started because the
-    /// service came back before the trigger held).
-    fn finished(&self, tl: &Timeline) -> bool {
+    /// Nothing is left to happen in this phase: the service is back, the runbook has nothing
+    /// left running (or never started because the service came back before the trigger held),
+    /// every fault has been injected and, if it has a `duration`, repaired, and every
+    /// disruptive fault showed its effect or ran out of time to show it.
+    fn finished(&self, plan: &Plan, tl: &Timeline) -> bool {
         tl.t_recovered.is_some()
             && self.running == 0
             && (self.runbook_started || self.runbook_skipped || !self.alarm_raised)
+            && plan.faults.iter().enumerate().all(|(f, pf)| {
+                self.ever_injected[f]
+                    && (pf.duration.is_none() || self.repaired[f] || !self.became_active[f])
+                    && (!pf.kind.is_disruptive() || tl.effect_of(f).is_some() || self.effect_deadline_passed[f])
+            })
     }
 
     /// The failover is over: the primary side is restored (every injected fault repaired) and
@@ -328,11 +443,9 @@ impl Engine {
     ) -> Result<(), TargetError> {
         self.failback_scheduled = true;
         let t = tl.end;
+        tl.failback_repaired = Some(t);
         for f in 0..plan.faults.len() {
-            if self.injected[f] {
-                self.injected[f] = false;
-                target.repair(f, t)?;
-            }
+            self.repair(target, tl, t, f)?;
         }
         self.timer(t.plus(plan.failback_after), Timer::FailbackStart);
         Ok(())
@@ -345,22 +458,41 @@ impl Engine {
         tl: &mut Timeline,
         t: Time,
         timer: Timer,
-    ) -> Result<bool, TargetError> {
+    ) -> Result<Next, TargetError> {
         match timer {
             Timer::Inject(f) => {
                 self.injected[f] = true;
-                tl.push(t, Entry::FaultInjected { fault: f });
-                target.inject(f, t)?;
+                self.ever_injected[f] = true;
+                tl.injected(t, f);
+                if plan.faults[f].kind.is_disruptive() {
+                    self.timer(t.plus(plan.effect_within), Timer::EffectDeadline(f));
+                }
+                if let Err(e) = target.inject(f, t) {
+                    tl.push(
+                        t,
+                        Entry::InjectFailed {
+                            fault: f,
+                            detail: Cow::Owned(e.to_string()),
+                        },
+                    );
+                    return Err(e);
+                }
             }
-            Timer::Repair(f) => {
-                if self.injected[f] {
-                    self.injected[f] = false;
-                    target.repair(f, t)?;
+            Timer::Repair(f) => self.repair(target, tl, t, f)?,
+            Timer::EffectDeadline(f) => {
+                self.effect_deadline_passed[f] = true;
+                if tl.effect_of(f).is_none() {
+                    tl.push(t, Entry::FaultNoEffect { fault: f });
+                }
+            }
+            Timer::Settled(gen) => {
+                if self.settling && gen == self.settle_gen {
+                    return Ok(Next::Settled);
                 }
             }
             Timer::RunbookStart => {
                 if self.runbook_started || self.runbook_skipped {
-                    return Ok(false);
+                    return Ok(Next::Continue);
                 }
                 if tl.t_recovered.is_some() {
                     // The service recovered on its own before the trigger condition held.
@@ -370,7 +502,7 @@ impl Engine {
                         tl.step_finished(s, t, Outcome::Skipped);
                     }
                     tl.push(t, Entry::RunbookSkipped);
-                    return Ok(false);
+                    return Ok(Next::Continue);
                 }
                 self.runbook_started = true;
                 tl.runbook_start = Some(t);
@@ -416,10 +548,19 @@ impl Engine {
             }
             Timer::Horizon => {
                 tl.push(t, Entry::HorizonReached);
-                return Ok(true);
+                return Ok(Next::Horizon);
             }
         }
-        Ok(false)
+        Ok(Next::Continue)
+    }
+
+    /// Every injected disruptive fault that has not shown an effect yet takes this one.
+    fn effect_seen(&self, plan: &Plan, tl: &mut Timeline, t: Time, how: &str) {
+        for f in 0..plan.faults.len() {
+            if self.injected[f] && plan.faults[f].kind.is_disruptive() && tl.effect_of(f).is_none() {
+                tl.effect(t, f, Cow::Owned(how.to_string()));
+            }
+        }
     }
 
     fn on_event(
@@ -431,7 +572,24 @@ impl Engine {
         ev: Event,
     ) -> Result<(), TargetError> {
         match ev {
+            Event::FaultEffect { fault, how } => {
+                if fault < plan.faults.len() && tl.effect_of(fault).is_none() {
+                    tl.effect(t, fault, how);
+                }
+            }
+            Event::Host { host, state } => {
+                if let Some(before) = tl.host(t, host, state) {
+                    let label = tl.hosts.get(host).cloned().unwrap_or_else(|| format!("host {host}"));
+                    self.effect_seen(
+                        plan,
+                        tl,
+                        t,
+                        &format!("{label} went from {} to {}", before.as_str(), state.as_str()),
+                    );
+                }
+            }
             Event::FaultActive { fault } => {
+                self.became_active[fault] = true;
                 tl.push(t, Entry::FaultActive { fault });
                 if plan.faults[fault].kind.is_disruptive() && tl.t_fault.is_none() {
                     tl.fault(t, Some(fault));
@@ -440,7 +598,10 @@ impl Engine {
                     self.timer(t.plus(d), Timer::Repair(fault));
                 }
             }
-            Event::FaultRepaired { fault } => tl.push(t, Entry::FaultRepaired { fault }),
+            Event::FaultRepaired { fault } => {
+                tl.repaired(t, fault);
+                tl.push(t, Entry::FaultRepaired { fault });
+            }
             Event::Alarm { source } => self.alarm(plan, tl, t, source),
             Event::TrafficSwitched => {
                 tl.push(t, Entry::TrafficSwitched);
@@ -449,6 +610,9 @@ impl Engine {
                 }
             }
             Event::Probe { ok } => {
+                if !ok {
+                    self.effect_seen(plan, tl, t, "a client probe failed");
+                }
                 tl.probe(t, ok);
                 self.consecutive_ok = if ok { self.consecutive_ok + 1 } else { 0 };
                 if tl.t_fault.is_some() {

@@ -50,7 +50,22 @@ pub struct Plan {
     /// End the run once every step has an outcome, recovered or not (the rollback run after
     /// an abort puts things back; it does not wait for a recovery).
     pub end_when_steps_done: bool,
+    /// How long the system must stay settled (recovered, every step ended, every fault run its
+    /// course) before the drill ends.
+    pub settle: Time,
+    /// How long a disruptive fault has to show an effect before the drill is inconclusive.
+    pub effect_within: Time,
 }
+
+/// Default settle window on a bound system: longer than the leader lease of the common HA
+/// managers (Patroni's default ttl is 30 s; pg_auto_failover declares a node unhealthy after
+/// 20 s and demotes after 30 s), so a late promotion is seen inside the drill.
+pub const DEFAULT_SETTLE_BOUND: Time = Time(45_000_000);
+/// Default settle window elsewhere: this many probe intervals, and at least [`MIN_SETTLE`].
+pub const DEFAULT_SETTLE_PROBES: u64 = 5;
+pub const MIN_SETTLE: Time = Time(3_000_000);
+/// Default bound for a disruptive fault's first visible effect.
+pub const DEFAULT_EFFECT_WITHIN: Time = Time(60_000_000);
 
 /// Default pause between attempts of a failed step.
 pub const DEFAULT_RETRY_DELAY: Time = Time(5_000_000);
@@ -120,7 +135,21 @@ impl Plan {
             failback: false,
             failback_after: Time(s.runbook.failback_after.0),
             end_when_steps_done: false,
+            settle: Self::settle_of(s),
+            effect_within: s.drill.effect_within.map_or(DEFAULT_EFFECT_WITHIN, |d| Time(d.0 .0)),
         }
+    }
+
+    /// The scenario's settle window, or its default (see [`DEFAULT_SETTLE_BOUND`]).
+    fn settle_of(s: &Scenario) -> Time {
+        if let Some(d) = s.drill.settle {
+            return Time(d.0);
+        }
+        if s.topology.resources.iter().any(|r| r.bind().is_some()) {
+            return DEFAULT_SETTLE_BOUND;
+        }
+        let probes = Time(s.workload.probe.interval.0 .0.saturating_mul(DEFAULT_SETTLE_PROBES));
+        probes.max(MIN_SETTLE)
     }
 
     pub fn has_disruptive_fault(&self) -> bool {

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{AlarmSource, Outcome, Plan, Time};
+use super::{AlarmSource, HostState, Outcome, Plan, Time};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
@@ -18,6 +18,31 @@ pub enum Entry {
     FaultRepaired {
         fault: usize,
     },
+    /// The first evidence that a fault took effect.
+    FaultEffect {
+        fault: usize,
+        how: Cow<'static, str>,
+    },
+    /// A disruptive fault showed no effect within the scenario's bound.
+    FaultNoEffect {
+        fault: usize,
+    },
+    InjectFailed {
+        fault: usize,
+        detail: Cow<'static, str>,
+    },
+    RepairFailed {
+        fault: usize,
+        detail: Cow<'static, str>,
+    },
+    Host {
+        host: usize,
+        state: HostState,
+    },
+    /// Client probes failed again after the service had recovered.
+    Relapse,
+    /// The settle window passed with nothing left to happen.
+    Settled,
     Detected {
         source: AlarmSource,
     },
@@ -51,6 +76,14 @@ pub struct StepRecord {
     pub attempts: u32,
 }
 
+/// A span of client-visible failure after t_fault: from a failed probe to the start of the
+/// next run of K good probes (open when the drill ended first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    pub start: Time,
+    pub end: Option<Time>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     /// Keep every entry (single drills) or only the instants (Monte Carlo).
@@ -67,14 +100,39 @@ pub struct Timeline {
     pub steps: Vec<StepRecord>,
     pub probes_ok: u64,
     pub probes_failed: u64,
-    /// Failback: when the rollback steps started and when the last one finished.
+    /// Failback: when the faults were repaired for it (the failover is over from then on),
+    /// when the rollback steps started and when the last one finished.
+    pub failback_repaired: Option<Time>,
     pub failback_start: Option<Time>,
     pub failback_end: Option<Time>,
     /// Failed probes from the start of failback on: client-visible disruption of the failback.
     pub failback_failed_probes: u64,
     /// The last instant the engine processed.
     pub end: Time,
+    /// Per fault: when it was injected, when it was repaired, and the first evidence of its
+    /// effect (when, and what was seen).
+    pub fault_injected: Vec<Option<Time>>,
+    pub fault_repaired: Vec<Option<Time>>,
+    pub fault_effect: Vec<Option<(Time, Cow<'static, str>)>>,
+    /// Client-visible outages after t_fault; more than one is a relapse.
+    pub outages: Vec<Outage>,
+    /// The first recovery, when a relapse moved t_recovered later.
+    pub t_first_recovered: Option<Time>,
+    /// The watched database hosts, their last state, and the spans with two writers or more.
+    pub hosts: Vec<String>,
+    pub host_state: Vec<Option<HostState>>,
+    host_log: Vec<(Time, usize, HostState)>,
+    pub split_brain: Vec<Outage>,
+    /// When the settle window passed (None: the drill ended otherwise).
+    pub settled_at: Option<Time>,
+    /// The infrastructure failure that ended the drill early (a fault or repair command).
+    pub error: Option<String>,
+    /// Whether the last client probe succeeded (None before the first).
+    pub last_probe_ok: Option<bool>,
     healthy_after: u32,
+    failure_threshold: u32,
+    relapse_start: Option<Time>,
+    relapse_len: u32,
     run_start: Option<Time>,
     run_len: u32,
 }
@@ -94,13 +152,91 @@ impl Timeline {
         let mut steps = std::mem::take(&mut self.steps);
         steps.clear();
         steps.resize(plan.steps.len(), StepRecord::default());
+        let n = plan.faults.len();
         *self = Timeline {
             detail,
             entries,
             steps,
             healthy_after: plan.healthy_after,
+            failure_threshold: plan.failure_threshold,
+            fault_injected: vec![None; n],
+            fault_repaired: vec![None; n],
+            fault_effect: vec![None; n],
             ..Timeline::default()
         };
+    }
+
+    pub fn set_hosts(&mut self, hosts: Vec<String>) {
+        self.host_state = vec![None; hosts.len()];
+        self.hosts = hosts;
+    }
+
+    pub fn injected(&mut self, t: Time, fault: usize) {
+        if let Some(slot) = self.fault_injected.get_mut(fault) {
+            slot.get_or_insert(t);
+        }
+        self.push(t, Entry::FaultInjected { fault });
+    }
+
+    pub fn repaired(&mut self, t: Time, fault: usize) {
+        if let Some(slot) = self.fault_repaired.get_mut(fault) {
+            *slot = Some(t);
+        }
+    }
+
+    pub fn effect_of(&self, fault: usize) -> Option<Time> {
+        self.fault_effect.get(fault).and_then(|e| e.as_ref().map(|(t, _)| *t))
+    }
+
+    /// Records the first evidence of a fault's effect (later evidence is ignored).
+    pub fn effect(&mut self, t: Time, fault: usize, how: Cow<'static, str>) {
+        let Some(slot) = self.fault_effect.get_mut(fault) else {
+            return;
+        };
+        if slot.is_none() {
+            *slot = Some((t, how.clone()));
+            self.push(t, Entry::FaultEffect { fault, how });
+        }
+    }
+
+    /// Records a watched host's state; returns the state before when it changed. Targets stamp
+    /// each state when it was last known (an answer's arrival; for a host that stopped
+    /// answering, when the unanswered query was sent), so reports can arrive out of order: the
+    /// split-brain spans are computed from the stamps once the drill ended
+    /// ([`Timeline::close_hosts`]).
+    pub fn host(&mut self, t: Time, host: usize, state: HostState) -> Option<HostState> {
+        let slot = self.host_state.get_mut(host)?;
+        let before = slot.replace(state);
+        if before == Some(state) {
+            return None;
+        }
+        self.push(t, Entry::Host { host, state });
+        self.host_log.push((t, host, state));
+        before
+    }
+
+    /// Spans with two writable hosts or more, from the stamped host states.
+    pub fn close_hosts(&mut self) {
+        let mut log = self.host_log.clone();
+        log.sort_by_key(|&(t, h, _)| (t, h));
+        let mut state = vec![None; self.hosts.len()];
+        self.split_brain.clear();
+        for (t, h, st) in log {
+            if let Some(slot) = state.get_mut(h) {
+                *slot = Some(st);
+            }
+            let writers = state.iter().filter(|s| **s == Some(HostState::Writer)).count();
+            let open = self.split_brain.last().is_some_and(|s| s.end.is_none());
+            if writers >= 2 && !open {
+                self.split_brain.push(Outage { start: t, end: None });
+            } else if writers < 2 && open {
+                if let Some(s) = self.split_brain.last_mut() {
+                    s.end = Some(t);
+                }
+            }
+        }
+        // A span shorter than nothing (a report that arrived late closed it at once) is none.
+        self.split_brain.retain(|s| s.end.is_none_or(|e| e > s.start));
     }
 
     #[inline]
@@ -118,28 +254,53 @@ impl Timeline {
         self.run_len = 0;
     }
 
-    /// Records a client probe; t_recovered is the start of the first run of K consecutive good
-    /// probes after t_fault.
+    /// Records a client probe. t_recovered is the start of the run of K consecutive good probes
+    /// that ended the last outage after t_fault. After recovery (before failback), as many failed
+    /// probes in a row as the alarm threshold are a relapse: the service is unrecovered again
+    /// from the first of them until the next such run.
     pub fn probe(&mut self, t: Time, ok: bool) {
         self.push(t, Entry::Probe { ok });
+        self.last_probe_ok = Some(ok);
+        let in_failback = self.failback_repaired.or(self.failback_start).is_some_and(|f| t >= f);
         if ok {
             self.probes_ok += 1;
         } else {
             self.probes_failed += 1;
-            if self.failback_start.is_some_and(|f| t >= f) {
+            if in_failback {
                 self.failback_failed_probes += 1;
             }
         }
         let Some(t_fault) = self.t_fault else { return };
-        if t < t_fault {
+        if t < t_fault || in_failback {
             return;
         }
         if !ok {
             self.t_first_failed_probe.get_or_insert(t);
             self.run_start = None;
             self.run_len = 0;
+            if self.t_recovered.is_some() {
+                // After recovery, a blip shorter than the alarm threshold is counted but is not
+                // an outage; that many failures in a row are a relapse, from the first of them.
+                let first = *self.relapse_start.get_or_insert(t);
+                self.relapse_len += 1;
+                if self.relapse_len < self.failure_threshold {
+                    return;
+                }
+                self.t_recovered = None;
+                self.push(t, Entry::Relapse);
+                self.outages.push(Outage {
+                    start: first,
+                    end: None,
+                });
+                return;
+            }
+            if self.outages.last().is_none_or(|o| o.end.is_some()) {
+                self.outages.push(Outage { start: t, end: None });
+            }
             return;
         }
+        self.relapse_start = None;
+        self.relapse_len = 0;
         if self.t_recovered.is_some() {
             return;
         }
@@ -147,6 +308,10 @@ impl Timeline {
         self.run_len += 1;
         if self.run_len >= self.healthy_after {
             self.t_recovered = Some(start);
+            self.t_first_recovered.get_or_insert(start);
+            if let Some(o) = self.outages.last_mut().filter(|o| o.end.is_none()) {
+                o.end = Some(start);
+            }
             self.push(t, Entry::Recovered);
         }
     }

@@ -13,6 +13,7 @@
 //! the monotonic clock. Resources and actions with no local counterpart are reported
 //! "unsupported on the local target", never silently dropped.
 
+pub mod hosts;
 pub mod pg;
 pub mod router;
 pub mod services;
@@ -28,7 +29,9 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
+use crate::engine::{
+    ActionResult, AlarmSource, Engine, Event, HostState, Plan, Poll, Target, TargetError, Time, Timeline,
+};
 use crate::measure::Ledger;
 use crate::scenario::{Action, FaultType, LocalFault, LocalFaultSpec, Replication, Resource, Scenario, Signal};
 use pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
@@ -117,6 +120,13 @@ pub struct LocalTarget {
     torn_down: bool,
     /// What teardown could not undo; `run` reports it instead of hiding it.
     cleanup_problems: Vec<String>,
+    /// Every database host, watched directly through the drill (split brain, effects).
+    hosts: Vec<hosts::Host>,
+    stop_watch: Arc<AtomicBool>,
+    /// How long a fault may take to show its effect (the engine's bound).
+    effect_within: Duration,
+    /// What the read-back found per host, for the scorecard's notes.
+    pub notes: Vec<String>,
 }
 
 fn infra(step: &str, e: impl std::fmt::Display) -> TargetError {
@@ -268,6 +278,8 @@ impl LocalTarget {
 
         let (topology, client_conninfo) = match bound {
             Some(conninfo) => {
+                // Split first: a bad connection string is refused before anything is touched.
+                hosts::split(&conninfo).map_err(|e| infra("the bound connection string", e))?;
                 rt.block_on(prepare_bound(&conninfo))
                     .map_err(|e| infra("bound database", e))?;
                 (
@@ -298,6 +310,44 @@ impl LocalTarget {
             },
             tx.clone(),
         );
+        let watched = match &topology {
+            Topology::Bound { conninfo } => {
+                hosts::split(conninfo).map_err(|e| infra("the bound connection string", e))?
+            }
+            Topology::Built {
+                cluster,
+                standby_conninfo,
+                ..
+            } => {
+                let primary = cluster
+                    .lock()
+                    .map_err(|_| infra("cluster", "lock poisoned"))?
+                    .primary
+                    .conninfo();
+                vec![
+                    hosts::Host {
+                        label: "primary".into(),
+                        conninfo: format!("{primary} connect_timeout=2"),
+                    },
+                    hosts::Host {
+                        label: "standby".into(),
+                        conninfo: format!("{standby_conninfo} connect_timeout=2"),
+                    },
+                ]
+            }
+        };
+        let stop_watch = Arc::new(AtomicBool::new(false));
+        let every =
+            Duration::from_micros(plan.probe_interval.0).clamp(Duration::from_millis(50), Duration::from_millis(250));
+        for (n, h) in watched.iter().enumerate() {
+            handle.spawn(hosts::watch(
+                n,
+                h.conninfo.clone(),
+                every,
+                tx.clone(),
+                stop_watch.clone(),
+            ));
+        }
         if let Topology::Built {
             cluster,
             router,
@@ -355,6 +405,10 @@ impl LocalTarget {
             keep_env: opts.keep_env,
             torn_down: false,
             cleanup_problems: Vec::new(),
+            hosts: watched,
+            stop_watch,
+            effect_within: Duration::from_micros(plan.effect_within.0),
+            notes: Vec::new(),
         })
     }
 
@@ -387,6 +441,7 @@ impl LocalTarget {
         }
         self.torn_down = true;
         self.stop_tasks.store(true, Ordering::SeqCst);
+        self.stop_watch.store(true, Ordering::SeqCst);
         if let Some(mut w) = self.workload.take() {
             w.stop(self.rt.handle());
         }
@@ -571,6 +626,39 @@ async fn health_check(
     }
 }
 
+/// Watches a signalled process until the signal shows (it exited, or it stopped), and reports
+/// that as the fault's effect. Gives up after `within` (the engine then finds no effect).
+fn watch_pid(pid: i32, signal: Signal, fault: usize, tx: Sender<(Instant, Event)>, within: Duration) {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            // Field 3 of /proc/PID/stat, after the parenthesised command name.
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|st| {
+                    st.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.trim_start().chars().next())
+                });
+            let how = match (signal, state) {
+                (Signal::Kill | Signal::Term, None | Some('Z' | 'X')) => Some(format!("process {pid} exited")),
+                (Signal::Stop, Some('T' | 't')) => Some(format!("process {pid} is stopped (SIGSTOP)")),
+                _ => None,
+            };
+            if let Some(how) = how {
+                let _ = tx.send((
+                    Instant::now(),
+                    Event::FaultEffect {
+                        fault,
+                        how: Cow::Owned(how),
+                    },
+                ));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+}
+
 fn read_pid(path: &PathBuf) -> Result<i32, TargetError> {
     let text = std::fs::read_to_string(path).map_err(|e| infra(&format!("pid file {}", path.display()), e))?;
     text.lines()
@@ -592,17 +680,24 @@ fn run_shell(command: &str) -> Result<(), TargetError> {
         .output()
         .map_err(|e| infra(&format!("fault command `{command}`"), e))?;
     if out.status.success() {
-        Ok(())
-    } else {
-        Err(infra(
-            &format!("fault command `{command}`"),
-            format!(
-                "exit {:?}: {}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ))
+        return Ok(());
     }
+    let status = match out.status.code() {
+        Some(c) => format!("exit status {c}"),
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            format!("killed by signal {}", out.status.signal().unwrap_or(0))
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.trim().lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+    let tail = if tail.is_empty() {
+        "no output on stderr".to_string()
+    } else {
+        format!("stderr: {tail}")
+    };
+    Err(infra(&format!("command `{command}`"), format!("{status}; {tail}")))
 }
 
 impl Target for LocalTarget {
@@ -610,11 +705,25 @@ impl Target for LocalTarget {
         "local"
     }
 
+    fn hosts(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| h.label.clone()).collect()
+    }
+
     fn inject(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
+        // Direct evidence of the effect, when drillbit can see it (the engine also counts failed
+        // probes and host changes).
+        let mut effect: Option<&'static str> = None;
         match self.faults[fault].clone() {
-            FaultPlan::Primary(LocalFault::KillPostmaster) => self.with_cluster(|c| c.kill_primary(false))?,
+            FaultPlan::Primary(LocalFault::KillPostmaster) => {
+                let pid = self.with_cluster(|c| Ok(c.primary.pid()))?;
+                self.with_cluster(|c| c.kill_primary(false))?;
+                if let Some(pid) = pid {
+                    watch_pid(pid, Signal::Kill, fault, self.tx.clone(), self.effect_within);
+                }
+            }
             FaultPlan::Primary(LocalFault::KillAll) => {
                 self.with_cluster(|c| c.kill_primary(true))?;
+                effect = Some("every process of the primary is gone");
                 // The whole primary region goes: its tasks die with its database.
                 if let Topology::Built {
                     services: Some([primary, _]),
@@ -626,7 +735,10 @@ impl Target for LocalTarget {
                     }
                 }
             }
-            FaultPlan::Primary(LocalFault::Stop) => self.with_cluster(|c| c.stop_primary())?,
+            FaultPlan::Primary(LocalFault::Stop) => {
+                self.with_cluster(|c| c.stop_primary())?;
+                effect = Some("every process of the primary is stopped (SIGSTOP)");
+            }
             FaultPlan::Primary(LocalFault::CutLink) => self.link()?.set_mode(LinkMode::Blackhole),
             FaultPlan::Primary(LocalFault::SlowLink) => self.link()?.set_latency(Duration::from_millis(200)),
             FaultPlan::SlowLink(d) => self.link()?.set_latency(d),
@@ -645,10 +757,21 @@ impl Target for LocalTarget {
                 if let FaultPlan::Pidfile { pid: slot, .. } = &mut self.faults[fault] {
                     *slot = Some(pid);
                 }
+                watch_pid(pid, signal, fault, self.tx.clone(), self.effect_within);
             }
             FaultPlan::Command { command, .. } => run_shell(&command)?,
         }
-        let _ = self.tx.send((Instant::now(), Event::FaultActive { fault }));
+        let now = Instant::now();
+        let _ = self.tx.send((now, Event::FaultActive { fault }));
+        if let Some(how) = effect {
+            let _ = self.tx.send((
+                now,
+                Event::FaultEffect {
+                    fault,
+                    how: Cow::Borrowed(how),
+                },
+            ));
+        }
         Ok(())
     }
 
@@ -831,27 +954,95 @@ impl Target for LocalTarget {
             return Ok(Ledger::NotMeasurable("the workload was not running".into()));
         };
         w.stop(self.rt.handle());
+        self.stop_watch.store(true, Ordering::SeqCst);
         let log = std::mem::take(&mut *w.log.lock().map_err(|_| infra("ledger", "lock poisoned"))?);
-        // What survived is what the recovery side holds: the endpoint clients now reach if it
-        // answers, else the standby (the DR copy).
-        let survived = match &self.topology {
-            Topology::Built {
-                router,
-                standby_conninfo,
-                ..
-            } => {
-                let current = format!(
-                    "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                    router.backend().port()
-                );
-                self.rt
-                    .block_on(workload::survivors(&current))
-                    .or_else(|_| self.rt.block_on(workload::survivors(standby_conninfo)))
+        // Read back after the system settled (the engine ended the drill only then), from every
+        // host: the final writer's copy is what survived.
+        let states: Vec<HostState> = self
+            .hosts
+            .iter()
+            .map(|h| self.rt.block_on(hosts::state_now(&h.conninfo)))
+            .collect();
+        let writers: Vec<usize> = (0..states.len()).filter(|&n| states[n] == HostState::Writer).collect();
+        let per_host: Vec<Option<HashSet<i64>>> = self
+            .hosts
+            .iter()
+            .zip(&states)
+            .map(|(h, st)| {
+                (*st != HostState::Unreachable)
+                    .then(|| self.rt.block_on(workload::survivors(&h.conninfo)).ok())
+                    .flatten()
+                    .map(|v| v.into_iter().collect())
+            })
+            .collect();
+        let final_writer = match (writers.as_slice(), &self.topology) {
+            ([w], Topology::Bound { .. }) => Some(*w),
+            _ => None,
+        };
+        if writers.len() > 1 {
+            self.notes.push(format!(
+                "read-back: {} hosts were writable when the drill ended ({}): the final writer is ambiguous",
+                writers.len(),
+                writers
+                    .iter()
+                    .map(|&n| self.hosts[n].label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        // What survived is what the recovery side holds: on a bound system the one writable
+        // host; on drillbit's own, the endpoint clients now reach if it answers, else the
+        // standby (the DR copy).
+        let survived = match (&self.topology, final_writer) {
+            (Topology::Bound { .. }, Some(w)) if per_host[w].is_some() => {
+                Ok(per_host[w].clone().unwrap_or_default().into_iter().collect())
             }
-            Topology::Bound { conninfo } => self.rt.block_on(workload::survivors(conninfo)),
+            (_, _) => match &self.topology {
+                Topology::Built {
+                    router,
+                    standby_conninfo,
+                    ..
+                } => {
+                    let current = format!(
+                        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                        router.backend().port()
+                    );
+                    self.rt
+                        .block_on(workload::survivors(&current))
+                        .or_else(|_| self.rt.block_on(workload::survivors(standby_conninfo)))
+                }
+                Topology::Bound { conninfo } => self.rt.block_on(workload::survivors(conninfo)),
+            },
         }
         .map_err(|e| infra("reading back the ledger", e))?;
         let survived: HashSet<i64> = survived.into_iter().collect();
+        // Compare every reachable host with what survived: a write another host holds and the
+        // final copy lacks is lost all the same, and says where the divergence was.
+        for (n, h) in self.hosts.iter().enumerate() {
+            let acked_here = per_host[n]
+                .as_ref()
+                .map(|set| log.acked.iter().filter(|(seq, _)| set.contains(seq)).count());
+            let extra = per_host[n].as_ref().map(|set| {
+                log.acked
+                    .iter()
+                    .filter(|(seq, _)| set.contains(seq) && !survived.contains(seq))
+                    .count()
+            });
+            self.notes.push(match (acked_here, extra) {
+                (Some(a), Some(x)) => format!(
+                    "read-back from {} ({}): holds {a} of {} acknowledged writes{}",
+                    h.label,
+                    states[n].as_str(),
+                    log.acked.len(),
+                    if x > 0 {
+                        format!(", {x} of them missing from the final copy (diverged)")
+                    } else {
+                        String::new()
+                    }
+                ),
+                _ => format!("read-back from {}: {}", h.label, states[n].as_str()),
+            });
+        }
         let mut lost: Vec<Range<u64>> = Vec::new();
         for (i, (seq, _)) in log.acked.iter().enumerate() {
             if !survived.contains(seq) {
@@ -898,7 +1089,9 @@ pub fn run(
         seed,
         models_overridden: Vec::new(),
     };
-    Ok((crate::scorecard::build(&cx, &tl, &m), kept))
+    let mut sc = crate::scorecard::build(&cx, &tl, &m);
+    sc.notes.append(&mut target.notes);
+    Ok((sc, kept))
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub struct WorkloadConfig {
     pub start: Instant,
 }
 
-async fn connect(conninfo: &str, timeout: Duration) -> Option<Client> {
+pub(crate) async fn connect(conninfo: &str, timeout: Duration) -> Option<Client> {
     let fut = tokio_postgres::connect(conninfo, NoTls);
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok((client, conn))) => {

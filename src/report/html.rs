@@ -135,6 +135,8 @@ fn verdict(v: &str) -> (&'static str, &'static str) {
         "failed" => ("FAILED", "missed"),
         "pass" => ("PASS", "pass"),
         "fail" => ("FAIL", "fail"),
+        "inconclusive" => ("INCONCLUSIVE", "na"),
+        "error" => ("ERROR", "fail"),
         "not_measured" => ("NOT MEASURED", "na"),
         "not_run" => ("NOT RUN", "na"),
         _ => ("UNKNOWN", "na"),
@@ -316,6 +318,41 @@ fn phase_rows(sc: &Scorecard) -> Vec<GanttRow> {
     rows
 }
 
+/// Why the verdict is what it is, and the proof that each fault took effect.
+fn findings_and_faults(o: &mut String, sc: &Scorecard) {
+    if !sc.findings.is_empty() {
+        o.push_str("<h3>Findings</h3>\n<ul class=\"findings\">\n");
+        for x in &sc.findings {
+            let _ = writeln!(o, "<li>{}</li>", esc(x));
+        }
+        o.push_str("</ul>\n");
+    }
+    if let Some(by) = &sc.recovered_by {
+        let _ = writeln!(o, "<p>Recovered through {}.</p>", esc(by));
+    }
+    if !sc.faults.is_empty() {
+        o.push_str("<h3>Faults and their observed effect</h3>\n<table><thead><tr><th>fault</th><th>kind</th><th>injected</th><th>effect seen</th><th>how</th><th>repaired</th></tr></thead><tbody>\n");
+        for x in &sc.faults {
+            let effect = match (x.effect_s, x.disruptive) {
+                (Some(e), _) => f(e),
+                (None, true) => format!("none within {}", f(x.effect_within_s)),
+                (None, false) => "n/a".into(),
+            };
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&x.id),
+                esc(x.kind),
+                esc(&opt(x.injected_s)),
+                esc(&effect),
+                esc(x.effect.as_deref().unwrap_or("")),
+                esc(&opt(x.repaired_s))
+            );
+        }
+        o.push_str("</tbody></table>\n<p class=\"caption\">Times since the start of the drill.</p>\n");
+    }
+}
+
 /// The drill report.
 pub fn drill(sc: &Scorecard) -> String {
     let mut o = String::new();
@@ -409,7 +446,9 @@ pub fn drill(sc: &Scorecard) -> String {
         loss_v,
         loss_text,
     );
-    o.push_str("</div>\n</section>\n");
+    o.push_str("</div>\n");
+    findings_and_faults(&mut o, sc);
+    o.push_str("</section>\n");
 
     // RTO and RPO against their targets.
     o.push_str("<section>\n<h2>RTO and RPO against their targets</h2>\n");

@@ -44,6 +44,20 @@ fn case(
     tc
 }
 
+fn check(name: &str, ok: bool, kind: &str, message: String) -> TestCase {
+    let status = if ok {
+        TestCaseStatus::success()
+    } else {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_message(message.clone());
+        s.set_type(kind.to_string());
+        s
+    };
+    let mut tc = TestCase::new(name, status);
+    tc.set_system_out(message);
+    tc
+}
+
 pub fn scorecard(sc: &Scorecard) -> String {
     let mut report = Report::new("drillbit");
     let mut suite = TestSuite::new(sc.scenario.name.as_str());
@@ -70,6 +84,71 @@ pub fn scorecard(sc: &Scorecard) -> String {
     );
     rpo.set_classname(sc.scenario.name.as_str());
     suite.add_test_cases([rto, rpo]);
+    // What makes the figures mean anything: the faults took effect, the runbook worked, one
+    // writer at a time, the drill ran to its end.
+    let mut extra = Vec::new();
+    if sc.verdict.effect != "no_disruptive_fault" {
+        let unproven: Vec<&str> = sc
+            .faults
+            .iter()
+            .filter(|x| x.disruptive && x.effect_s.is_none())
+            .map(|x| x.id.as_str())
+            .collect();
+        let message = if unproven.is_empty() {
+            "every disruptive fault showed its effect".to_string()
+        } else {
+            format!(
+                "nothing was measured: fault(s) {} showed no effect, so the RTO and RPO figures prove nothing",
+                unproven.join(", ")
+            )
+        };
+        extra.push(check(
+            "fault effect",
+            unproven.is_empty(),
+            "inconclusive drill",
+            message,
+        ));
+    }
+    let runbook_findings: Vec<&String> = sc.findings.iter().filter(|x| x.starts_with("runbook step")).collect();
+    extra.push(check(
+        "runbook",
+        sc.verdict.runbook == "ok",
+        "runbook step failed",
+        if runbook_findings.is_empty() {
+            "every failover step succeeded or was rescued by its fallback".to_string()
+        } else {
+            runbook_findings
+                .iter()
+                .map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    ));
+    if sc.verdict.split_brain != "not_watched" {
+        let sb: Vec<&String> = sc.findings.iter().filter(|x| x.starts_with("split brain")).collect();
+        extra.push(check(
+            "single writer",
+            sc.verdict.split_brain == "none",
+            "split brain",
+            if sb.is_empty() {
+                "never two writable hosts at once".to_string()
+            } else {
+                sb.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("; ")
+            },
+        ));
+    }
+    if let Some(e) = &sc.error {
+        extra.push(check(
+            "drill",
+            false,
+            "drill error",
+            format!("the drill ended early: {e}"),
+        ));
+    }
+    for mut tc in extra {
+        tc.set_classname(sc.scenario.name.as_str());
+        suite.add_test_case(tc);
+    }
     report.add_test_suite(suite);
     report.to_string().unwrap_or_default()
 }

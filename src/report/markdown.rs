@@ -43,7 +43,7 @@ fn steps_table(o: &mut String, steps: &[crate::scorecard::StepOut]) {
 
 pub fn scorecard(sc: &Scorecard) -> String {
     let mut o = String::new();
-    let badge = if sc.verdict.overall == "pass" { "PASS" } else { "FAIL" };
+    let badge = sc.verdict.overall.to_uppercase();
     let _ = writeln!(o, "# Drill scorecard: {} ({badge})\n", sc.scenario.name);
     if !sc.scenario.description.is_empty() {
         let _ = writeln!(o, "{}\n", sc.scenario.description);
@@ -71,6 +71,35 @@ pub fn scorecard(sc: &Scorecard) -> String {
         margin(sc.margin.rpo_s),
         sc.verdict.rpo
     );
+    if !sc.findings.is_empty() {
+        let _ = writeln!(o, "\nFindings:\n");
+        for x in &sc.findings {
+            let _ = writeln!(o, "- {x}");
+        }
+    }
+    if let Some(by) = &sc.recovered_by {
+        let _ = writeln!(o, "\nRecovered through {by}.");
+    }
+    if let Some(c) = sc.measured.time_to_full_capacity_s {
+        let _ = writeln!(o, "Full capacity on the DR side after {}.", f(c));
+    }
+    if sc.measured.outages.len() > 1 {
+        let _ = writeln!(o, "Outages (relapses): {}.", sc.measured.outages.len());
+    }
+    for x in &sc.faults {
+        let effect = match (&x.effect, x.effect_s) {
+            (Some(how), Some(t)) => format!("took effect at {}: {how}", f(t)),
+            _ if x.disruptive => format!("showed no effect within {}", f(x.effect_within_s)),
+            _ => "not disruptive".into(),
+        };
+        let _ = writeln!(
+            o,
+            "Fault `{}` ({}) injected at {}, {effect}.",
+            x.id,
+            x.kind,
+            x.injected_s.map_or("never".into(), f)
+        );
+    }
     let _ = writeln!(
         o,
         "\nWrites: {} acknowledged, {} lost, {} indeterminate.",

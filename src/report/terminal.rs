@@ -41,6 +41,25 @@ pub fn drill(sc: &Scorecard) -> String {
     if !sc.critical_path.is_empty() {
         let _ = writeln!(o, "  critical path: {}", sc.critical_path.join(" -> "));
     }
+    if let (Some(c), true) = (sc.measured.time_to_full_capacity_s, sc.measured.recovered) {
+        let _ = writeln!(o, "  full capacity  {:>10}", f(c));
+    }
+    for x in sc.faults.iter().filter(|x| x.disruptive) {
+        match (&x.effect, x.effect_s, x.injected_s) {
+            (Some(how), Some(e), Some(i)) => {
+                let _ = writeln!(o, "  fault {} took effect {} after injection: {how}", x.id, f(e - i));
+            }
+            (_, _, Some(_)) => {
+                let _ = writeln!(o, "  fault {} showed NO effect within {}", x.id, f(x.effect_within_s));
+            }
+            _ => {
+                let _ = writeln!(o, "  fault {} was never injected", x.id);
+            }
+        }
+    }
+    for x in &sc.findings {
+        let _ = writeln!(o, "  finding: {x}");
+    }
     if let Some(fb) = &sc.failback {
         let d = fb.duration_s.map_or("did not finish".to_string(), f);
         let _ = writeln!(

@@ -1071,6 +1071,17 @@ pub struct DrillSettings {
     /// The longest a drill runs before it is declared unrecovered (default 48h).
     #[serde(default = "default_horizon")]
     pub horizon: PosDur,
+    /// How long the system must stay as it is after it recovered, every step ended and every
+    /// fault ran its duration, before the drill ends and data is read back (default 45s when a
+    /// resource is bound to an existing system, long enough for an HA manager's lease to run
+    /// out; else 5 probe intervals, at least 3s). A relapse inside the window is measured.
+    #[serde(default)]
+    pub settle: Option<Dur>,
+    /// How long after its injection a disruptive fault must show an effect (a failed probe, a
+    /// process gone, a host that stopped taking writes, an API call refused) before the drill is
+    /// declared inconclusive (default 60s).
+    #[serde(default)]
+    pub effect_within: Option<PosDur>,
 }
 
 fn default_horizon() -> PosDur {
@@ -1081,6 +1092,8 @@ impl Default for DrillSettings {
     fn default() -> Self {
         DrillSettings {
             horizon: default_horizon(),
+            settle: None,
+            effect_within: None,
         }
     }
 }
@@ -1150,6 +1163,22 @@ pub fn article(kind: &str) -> &'static str {
 }
 
 impl Resource {
+    /// What the resource is bound to, when it is an existing one rather than one drillbit builds.
+    pub fn bind(&self) -> Option<&Binding> {
+        match self {
+            Resource::RdsInstance(r) => r.bind.as_ref(),
+            Resource::RdsReadReplica(r) => r.bind.as_ref(),
+            Resource::AuroraGlobal(r) => r.bind.as_ref(),
+            Resource::DynamodbGlobalTable(r) => r.bind.as_ref(),
+            Resource::S3Bucket(r) => r.bind.as_ref(),
+            Resource::EcsService(r) => r.bind.as_ref(),
+            Resource::AutoScalingGroup(r) => r.bind.as_ref(),
+            Resource::Route53Record(r) => r.bind.as_ref(),
+            Resource::BackupPlan(_) => None,
+            Resource::ElasticacheGlobal(_) => None,
+        }
+    }
+
     pub fn id(&self) -> &str {
         match self {
             Resource::RdsInstance(r) => &r.id,

@@ -393,6 +393,8 @@ pub struct SimTarget<'m> {
     spans: Vec<(Time, Time)>,
     span_start: Option<Time>,
     lost: Vec<(Time, Time)>,
+    /// How much further back than the model's history a loss reached in this run.
+    history_deficit: Time,
 }
 
 impl<'m> SimTarget<'m> {
@@ -424,6 +426,7 @@ impl<'m> SimTarget<'m> {
             spans: Vec::new(),
             span_start: None,
             lost: Vec::new(),
+            history_deficit: Time::ZERO,
         }
     }
 
@@ -478,6 +481,7 @@ impl<'m> SimTarget<'m> {
         self.spans.clear();
         self.span_start = Some(Time::ZERO);
         self.lost.clear();
+        self.history_deficit = Time::ZERO;
         // The client probes from the start, so the engine sees the service healthy before the fault.
         self.probe_gen = 1;
         self.schedule(self.probe_phase, Ev::ProbeTick { gen: 1, left: 1 });
@@ -662,9 +666,13 @@ impl<'m> SimTarget<'m> {
     /// backup taken a day before the drill still has writes after it.
     fn lose_back(&mut self, back: f64) {
         let until = self.t_fault.unwrap_or(self.now).plus(self.model.history);
-        let from = Time(until.0.saturating_sub(Time::from_secs(back).0));
-        if from < until {
-            self.lost.push((from, until));
+        let back = Time::from_secs(back);
+        // A loss reaching back before the workload's history (a lag spike of hours) extends
+        // the history by what is missing; the ledger is shifted by it at the end of the run.
+        self.history_deficit = self.history_deficit.max(back.since(until));
+        if back > Time::ZERO {
+            // Kept as (end, length): the start is placed once the history is known.
+            self.lost.push((until, back));
         }
     }
 
@@ -732,6 +740,16 @@ impl<'m> SimTarget<'m> {
             FaultType::DataCorruption => self.st[target].corrupted = true,
         }
         self.outbox.push_back((self.now, Event::FaultActive { fault: f }));
+        if fault.kind.is_disruptive() {
+            // The simulator knows its world: the fault is in force from this instant.
+            self.outbox.push_back((
+                self.now,
+                Event::FaultEffect {
+                    fault: f,
+                    how: std::borrow::Cow::Borrowed("modelled: the simulated world applied it"),
+                },
+            ));
+        }
         self.reevaluate();
     }
 
@@ -1260,11 +1278,32 @@ impl Target for SimTarget<'_> {
         if let Some(a) = self.span_start {
             spans.push((a, end.max(a)));
         }
+        let d = self.history_deficit;
+        if d > Time::ZERO {
+            // Writes go back `d` further: every instant moves later by `d`, and the workload's
+            // first span still starts at 0 (it has been writing all along).
+            for (n, (a, b)) in spans.iter_mut().enumerate() {
+                *a = if n == 0 && *a == Time::ZERO {
+                    Time::ZERO
+                } else {
+                    a.plus(d)
+                };
+                *b = b.plus(d);
+            }
+        }
+        let lost = self
+            .lost
+            .iter()
+            .map(|&(until, back)| {
+                let until = until.plus(d);
+                (until.since(back), until)
+            })
+            .collect();
         Ok(Ledger::Steady {
             rate: self.model.rate,
             spans,
-            lost: self.lost.clone(),
-            shift: self.model.history,
+            lost,
+            shift: self.model.history.plus(d),
         })
     }
 }
