@@ -162,6 +162,15 @@ impl FaultLayer {
     pub fn calls(&self) -> Vec<Call> {
         lock(&self.state).calls.clone()
     }
+
+    /// The calls seen after the first `n`, in order.
+    pub fn calls_since(&self, n: usize) -> Vec<Call> {
+        lock(&self.state)
+            .calls
+            .get(n..)
+            .map(<[Call]>::to_vec)
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for FaultLayer {

@@ -172,6 +172,44 @@ proptest! {
         prop_assert!(deps_of(&l)(first).is_empty());
     }
 
+    /// The simulator's write history reaches back as far as any modelled loss: a lag spike of
+    /// hours, then the region goes, loses the writes of that whole lag (not only the hour of
+    /// history the workload had by default).
+    #[test]
+    fn rpo_follows_a_long_lag_spike(lag_min in 1u32..(48 * 60), rate in 1u32..20, seed in any::<u64>()) {
+        let text = format!(
+            r#"name: lag
+strategy: pilot-light
+targets: {{ rto: 1h, rpo: 2h }}
+topology:
+  primary_region: us-east-1
+  dr_region: us-west-2
+  resources:
+    - {{ id: db, kind: rds-instance, instance: db }}
+    - {{ id: replica, kind: rds-read-replica, instance: db-dr, source: db }}
+workload: {{ writes_per_second: {rate} }}
+faults:
+  - {{ id: spike, kind: replication-lag-spike, resource: replica, at: 1m, lag: {lag_min}m }}
+  - {{ id: down, kind: region-outage, region: us-east-1, at: 2m }}
+runbook:
+  steps:
+    - {{ id: promote, action: rds.promote-read-replica, resource: replica }}
+models:
+  replication-lag.rds: 1s
+"#
+        );
+        let l = common::load_text("lag.yaml", &text);
+        let sc = drill::simulate_once(&l, seed).expect("drill");
+        let lag = f64::from(lag_min) * 60.0;
+        let rpo = sc.measured.rpo_s.expect("measured");
+        // One write interval of slack at each end.
+        let slack = 2.0 / f64::from(rate) + 0.002;
+        prop_assert!((rpo - lag).abs() <= slack, "lag {lag} s, rpo {rpo} s");
+        prop_assert_eq!(sc.verdict.rpo == "met", rpo <= 7200.0);
+        let lost = sc.measured.lost_writes as f64;
+        prop_assert!((lost - lag * f64::from(rate)).abs() <= 2.0, "lost {lost} for {lag} s at {rate}/s");
+    }
+
     #[test]
     fn shipped_scenarios_keep_the_invariants_for_any_seed(seed in any::<u64>(), which in 0usize..64) {
         let files = common::shipped();

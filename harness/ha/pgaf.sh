@@ -251,7 +251,10 @@ EOF
 
 keeper_tuning() {
   local pgdata=$1 kv
-  # keeper timeouts in seconds (defaults in comments)
+  # keeper timeouts in seconds; defaults 20, 30, 5, 20, 3. network_partition_timeout (an
+  # isolated primary demotes itself after it) stays below the monitor's
+  # primary_demote_timeout (1.5 s), as pg_auto_failover's defaults (20 s < 30 s) keep it,
+  # so the old primary is gone before the secondary is promoted.
   for kv in \
     timeout.network_partition_timeout=1 \
     timeout.prepare_promotion_catchup=5 \
@@ -430,6 +433,16 @@ node_pids() {
   descendants_and_self $roots | sort -un
 }
 
+# only_runuser_owned PIDS...: those of PIDS that belong to drillbit.
+only_runuser_owned() {
+  local uid p
+  uid=$(id -u "$RUN_USER")
+  for p in "$@"; do
+    [ "$(stat -c %u "/proc/$p" 2>/dev/null)" = "$uid" ] && echo "$p"
+  done
+  return 0
+}
+
 # drop_semaphore SEMID: remove pg_autoctl's SysV semaphore (its pid file's 5th line) once
 # its supervisor is gone, if it still exists and is drillbit's.
 drop_semaphore() {
@@ -449,13 +462,15 @@ cmd_kill_node() {
   local pids semid="" pf
   pf=$(autoctl_pidfile "$(node_pgdata "$n")")
   keeper_pid "$n" >/dev/null && semid=$(sed -n 5p "$pf" 2>/dev/null | tr -dc 0-9)
-  pids=$(node_pids "$n")
+  # drillbit's processes only: the root runuser above the keeper is left to reap it and
+  # exit (a keeper orphaned to this container's PID 1 stays a zombie for seconds).
+  pids=$(only_runuser_owned $(node_pids "$n"))
   [ -n "$pids" ] || die "node$n has no running process"
   # shellcheck disable=SC2086
   kill -KILL $pids 2>/dev/null || true
   # Postgres children that forked meanwhile, once more.
   local more
-  more=$(node_pids "$n"); [ -n "$more" ] && kill -KILL $more 2>/dev/null || true
+  more=$(only_runuser_owned $(node_pids "$n")); [ -n "$more" ] && kill -KILL $more 2>/dev/null || true
   # shellcheck disable=SC2086
   wait_gone 10 $pids $more || die "node$n processes still alive after SIGKILL"
   drop_semaphore "$semid"
@@ -468,7 +483,24 @@ cmd_restart_node() {
   local n=$2
   case "$n" in 1|2) ;; *) die "N must be 1 or 2" ;; esac
   keeper_pid "$n" >/dev/null && die "node$n's keeper is already running"
-  start_bg "node$n" pg_autoctl run --pgdata "$(node_pgdata "$n")"
+  # A killed keeper or postmaster may still be a zombie (PID 1 here reaps orphans only every
+  # few seconds); pg_autoctl and postgres would take its pid file for a live instance.
+  local pgdata f stale="" end
+  pgdata=$(node_pgdata "$n")
+  for f in "$(autoctl_pidfile "$pgdata")" "$pgdata/postmaster.pid"; do
+    [ -r "$f" ] && stale="$stale $(head -n1 "$f" | tr -dc 0-9)"
+  done
+  end=$(( $(date +%s) + 20 ))
+  while :; do
+    local z=0 p
+    for p in $stale; do
+      [ "$(sed -e 's/^.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && z=1
+    done
+    [ $z -eq 0 ] && break
+    [ "$(date +%s)" -ge "$end" ] && { note "pids$stale are still zombies; starting anyway"; break; }
+    sleep 0.2
+  done
+  start_bg "node$n" pg_autoctl run --pgdata "$pgdata"
   write_keeper_pidfile "$n"
 }
 

@@ -268,11 +268,18 @@ impl AwsTarget {
     /// The fault took effect: the first failed probe sent (or health-check failure seen) after
     /// its FIS action started. FIS reports an action running before its effect reaches
     /// clients (a reboot takes seconds), so the action's start is not the fault's instant.
-    fn took_effect(&mut self, at: Time) {
+    fn took_effect(&mut self, at: Time, how: &'static str) {
         for f in 0..self.fault_action.len() {
             if !self.active[f] && self.effect_from[f].is_some_and(|from| at >= from) {
                 self.active[f] = true;
                 self.emit(at, Event::FaultActive { fault: f });
+                self.emit(
+                    at,
+                    Event::FaultEffect {
+                        fault: f,
+                        how: Cow::Borrowed(how),
+                    },
+                );
             }
         }
     }
@@ -292,7 +299,7 @@ impl AwsTarget {
                 // Stamped when it was sent: the instant the client tried.
                 let sent = self.at(sent).max(self.last);
                 if !ok {
-                    self.took_effect(sent);
+                    self.took_effect(sent, "a client probe of the service failed");
                 }
                 self.emit(sent, Event::Probe { ok });
             }
@@ -323,7 +330,7 @@ impl AwsTarget {
             }
             Msg::Health { failing } => {
                 if failing {
-                    self.took_effect(at);
+                    self.took_effect(at, "the Route 53 health check of the primary reported failure");
                 }
                 if failing && !self.health_failing && self.active.iter().any(|a| *a) {
                     self.emit(

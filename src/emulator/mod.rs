@@ -164,6 +164,10 @@ pub struct EmulatorTarget {
     rt: tokio::runtime::Runtime,
     moto: Option<moto::Moto>,
     layer: FaultLayer,
+    /// Calls of the fault layer's log already looked at for fault effects, and the faults
+    /// whose rules have acted on a call (the proof the fault took effect).
+    calls_seen: usize,
+    effect_seen: Vec<bool>,
     env: Env,
     /// Observation clients: no retries, so a dropped region answers at once.
     observe_env: Env,
@@ -509,6 +513,8 @@ impl EmulatorTarget {
             running: HashMap::new(),
             out: VecDeque::new(),
             dirty: true,
+            calls_seen: 0,
+            effect_seen: vec![false; s.faults.len()],
             serving: [false; 2],
             answer: None,
             client_region: None,
@@ -550,6 +556,38 @@ impl EmulatorTarget {
         let phase = (opts.seed % 1000) as f64 / 1000.0;
         t.timer(Time::from_secs(plan.probe_interval.secs() * phase), Timer::Probe);
         Ok(t)
+    }
+
+    /// A call that a fault's own rule refused, dropped or slowed is the proof that the fault
+    /// took effect (the health check's failure is drillbit's own override, not evidence).
+    fn scan_fault_effects(&mut self) {
+        let calls = self.layer.calls_since(self.calls_seen);
+        self.calls_seen += calls.len();
+        for c in calls {
+            let Some(f) = c
+                .rule
+                .as_deref()
+                .and_then(|l| l.strip_prefix("fault-"))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if self.effect_seen.get(f) == Some(&false) {
+                self.effect_seen[f] = true;
+                let what = if c.status == 0 {
+                    "dropped".to_string()
+                } else {
+                    format!("answered HTTP {}", c.status)
+                };
+                self.out.push_back(Event::FaultEffect {
+                    fault: f,
+                    how: Cow::Owned(format!(
+                        "the API call {}:{} in {} was {what} by the fault",
+                        c.service, c.operation, c.region
+                    )),
+                });
+            }
+        }
     }
 
     /// One line of the live view.
@@ -1002,6 +1040,7 @@ impl Target for EmulatorTarget {
     }
 
     fn repair(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
+        self.scan_fault_effects();
         match &self.faults[fault] {
             FaultPlan::Rules { .. } => {
                 self.layer.remove_label(&format!("fault-{fault}"));
@@ -1058,6 +1097,7 @@ impl Target for EmulatorTarget {
                 self.dirty = false;
                 self.refresh();
             }
+            self.scan_fault_effects();
             if let Some(ev) = self.out.pop_front() {
                 // The live view: every event but probes, which show only when they change.
                 let show = match ev {
