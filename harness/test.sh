@@ -13,6 +13,9 @@ fi
 echo "== dependencies"
 # The local target's tests need PostgreSQL server binaries.
 ./harness/install-postgres.sh
+# tests/external_ha.rs drills HA managers drillbit did not build: pg_auto_failover and
+# Patroni with etcd, from Debian's packages.
+./harness/install-ha.sh
 # The emulator target's tests drive a real moto server.
 ./harness/install-moto.sh
 # tests/html.rs renders the HTML reports in headless Chromium (skip: DRILLBIT_SKIP_BROWSER=1).

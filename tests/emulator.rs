@@ -689,3 +689,150 @@ fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
     );
     assert!(stderr.contains("already holds this scenario's resources"), "{stderr}");
 }
+
+/// The user's own pilot light (tests/fixtures/user_pilot_light.py), built with boto3 in moto
+/// before drillbit is run: `build` returns its ARNs, `state` what exists, read with boto3.
+fn user_stack(m: &Moto, what: &str) -> Value {
+    let python = drillbit::emulator::moto::venv_dir().join("bin/python");
+    let o = std::process::Command::new(python)
+        .arg(common::root().join("tests/fixtures/user_pilot_light.py"))
+        .args([what, &m.url()])
+        .output()
+        .expect("python runs");
+    assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+fn bound_pilot_light(ids: &Value, bind: bool) -> String {
+    let arn = |k: &str| ids[k].as_str().expect("id").to_string();
+    let b = |v: String| {
+        if bind {
+            format!(", bind: {{ arn: \"{v}\" }}")
+        } else {
+            String::new()
+        }
+    };
+    format!(
+        r#"name: user-pilot-light
+description: The user's own pilot light, drilled through bindings.
+strategy: pilot-light
+targets: {{ rto: 30m, rpo: 5m }}
+topology:
+  primary_region: us-east-1
+  dr_region: us-west-2
+  resources:
+    - {{ id: db, kind: rds-instance, instance: shop-db{} }}
+    - {{ id: db-replica, kind: rds-read-replica, instance: shop-db-dr, source: db{} }}
+    - {{ id: api, kind: ecs-service, primary: {{ cluster: production, service: api, desired: 4 }}, dr: {{ cluster: dr-production, service: api, desired: 0 }}{} }}
+    - {{ id: dns, kind: route53-record, record: api.example-shop.com, routing: failover, health_check: {{ interval: 10s, failure_threshold: 3 }}, ttl: 60s, automatic: false{} }}
+workload: {{ writes_per_second: 50, probe: {{ interval: 1s, healthy_after: 3 }} }}
+faults:
+  - {{ id: region-down, kind: region-outage, region: us-east-1, at: 1m }}
+runbook:
+  trigger: {{ after_detection: 1m }}
+  steps:
+    - {{ id: promote-db, action: rds.promote-read-replica, resource: db-replica, timeout: 30m }}
+    - {{ id: scale-api, action: ecs.update-service, resource: api, desired: 4, timeout: 15m }}
+    - {{ id: flip-dns, action: route53.failover-to-secondary, resource: dns, after: [promote-db, scale-api] }}
+    - {{ id: verify, action: probe-until-healthy, after: [flip-dns], timeout: 30m }}
+"#,
+        b(arn("db_arn")),
+        b(arn("replica_arn")),
+        b("arn:aws:ecs:us-west-2:123456789012:service/dr-production/api".into()),
+        b(format!("arn:aws:route53:::hostedzone/{}", arn("zone_id"))),
+    )
+}
+
+#[test]
+fn an_existing_stack_is_drilled_through_bindings_and_everything_that_existed_still_does() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = moto(dir.path());
+    let ids = user_stack(&m, "build");
+    let before = user_stack(&m, "state");
+    let file = dir.path().join("bound.yaml");
+    std::fs::write(&file, bound_pilot_light(&ids, true)).expect("write");
+    let out = dir.path().join("drill");
+    let (code, sc, stderr) = drill(&[file.to_str().expect("utf-8"), "--endpoint-url", &m.url()], &out);
+    assert_eq!(code, 0, "{stderr}\n{}", sc["findings"]);
+    assert_eq!(sc["verdict"]["effect"], "observed");
+    for st in sc["steps"].as_array().expect("steps") {
+        assert_eq!(st["outcome"], "ok", "{st}");
+    }
+    let after = user_stack(&m, "state");
+    // The runbook acted on the user's resources, as moto now holds them.
+    assert_eq!(
+        after["records"]["api.example-shop.com.|A|shop-primary"], "dr-alb-456.us-west-2.elb.amazonaws.com",
+        "the user's primary alias record now answers with the DR load balancer"
+    );
+    assert_eq!(
+        after["services"]["us-west-2/dr-production/api"],
+        serde_json::json!(["ACTIVE", 4])
+    );
+    let rows = calls(&out);
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "rds" && r[1] == "us-west-2" && r[2] == "PromoteReadReplica" && r[3] == "200"),
+        "the user's replica was promoted in the DR region"
+    );
+    // Nothing was created (but the FIS template, deleted again), nothing replaced or deleted.
+    let created: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[2].starts_with("Create") || r[2].starts_with("Delete") || r[2].starts_with("Register"))
+        .filter(|r| r[0] != "fis")
+        .collect();
+    assert!(created.is_empty(), "{created:?}");
+    assert_eq!(after["zones"], before["zones"], "no duplicate hosted zone");
+    assert_eq!(after["task_definitions"], before["task_definitions"]);
+    for kind in ["clusters", "services", "instances", "records"] {
+        for (k, v) in before[kind].as_object().expect("map") {
+            let now = &after[kind][k];
+            assert!(!now.is_null(), "{kind} {k} is gone");
+            if kind == "clusters" || kind == "services" {
+                assert_eq!(
+                    now[0].as_str().or(now.as_str()),
+                    v[0].as_str().or(v.as_str()),
+                    "{kind} {k}"
+                );
+            }
+        }
+        assert_eq!(
+            before[kind].as_object().map(|o| o.len()),
+            after[kind].as_object().map(|o| o.len()),
+            "{kind}: nothing added"
+        );
+    }
+    eprintln!(
+        "bound pilot light: RTO {} s, {} API calls, records changed: primary -> {}",
+        sc["measured"]["rto_s"],
+        rows.len(),
+        after["records"]["api.example-shop.com.|A|shop-primary"]
+    );
+
+    // The same stack, unbound: drillbit would create its own clusters, services and zone under
+    // the user's names. It refuses before creating anything, and the user's stack is as it was.
+    let unbound = dir.path().join("unbound.yaml");
+    std::fs::write(&unbound, bound_pilot_light(&ids, false)).expect("write");
+    let o = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .args([
+            "run",
+            unbound.to_str().expect("utf-8"),
+            "--target",
+            "emulator",
+            "-q",
+            "--endpoint-url",
+            &m.url(),
+            "--out",
+        ])
+        .arg(dir.path().join("refused"))
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("already exists and the scenario does not bind it"),
+        "{err}"
+    );
+    assert_eq!(user_stack(&m, "state"), after, "the refused drill touched nothing");
+}

@@ -73,7 +73,6 @@ fn drill_with(rel: &str, out: &Path, extra: &[&str]) -> (i32, Value) {
         .output()
         .expect("runs");
     let code = o.status.code().unwrap_or(-1);
-    let _ = std::fs::copy(out.join("scorecard.json"), "/tmp/last-local-scorecard.json");
     let text = std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
         panic!(
             "no scorecard ({e}); exit {code}; stderr: {}",
@@ -81,18 +80,6 @@ fn drill_with(rel: &str, out: &Path, extra: &[&str]) -> (i32, Value) {
         )
     });
     (code, serde_json::from_str(&text).expect("json"))
-}
-
-fn ledger_rows(out: &Path) -> Vec<(i64, f64)> {
-    let text = std::fs::read_to_string(out.join("ledger.csv")).expect("ledger.csv");
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("seq,acked_at_s"));
-    lines
-        .map(|l| {
-            let (a, b) = l.split_once(',').expect("two columns");
-            (a.parse().expect("seq"), b.parse().expect("time"))
-        })
-        .collect()
 }
 
 fn assert_clean(since: std::time::SystemTime) {
@@ -129,7 +116,7 @@ fn async_kill9_recovers_within_a_second_and_the_ledger_matches_the_scorecard() {
     let rto = sc["measured"]["rto_s"].as_f64().expect("rto");
     assert!(rto > 0.0 && rto < 5.0, "rto {rto}");
     assert_eq!(code, if sc["verdict"]["overall"] == "pass" { 0 } else { 1 });
-    let rows = ledger_rows(dir.path());
+    let rows = common::ledger_rows(dir.path());
     assert_eq!(
         rows.len() as u64,
         sc["measured"]["acked_writes"].as_u64().expect("acked")
@@ -350,7 +337,7 @@ drill: {{ horizon: 1m, settle: 5s }}
         "drillbit never promotes a bound system itself"
     );
     assert!(sc["measured"]["t_fault_s"].as_f64().is_some());
-    let rows = ledger_rows(&dir.path().join("out"));
+    let rows = common::ledger_rows(&dir.path().join("out"));
     assert_eq!(
         rows.len() as u64,
         sc["measured"]["acked_writes"].as_u64().expect("acked")
@@ -448,7 +435,7 @@ fn a_full_failback_resyncs_the_old_primary_and_loses_nothing() {
     assert_eq!(sc["measured"]["lost_after_recovery"], 0);
     // Writes went on after the router pointed back at the rebuilt primary (while the last
     // verify step ran): the switch back did not leave the writer stranded.
-    let rows = ledger_rows(dir.path());
+    let rows = common::ledger_rows(dir.path());
     let t_fault = sc["measured"]["t_fault_s"].as_f64().expect("t_fault");
     let switched_back = steps
         .iter()
@@ -529,5 +516,54 @@ fn calibrated_simulation_predicts_further_drills_within_15_percent() {
         error.abs() <= 0.15,
         "predicted {predicted} s vs measured median {median} s"
     );
+    assert_clean(since);
+}
+
+#[test]
+fn a_fault_that_changes_nothing_makes_the_drill_inconclusive_not_a_pass() {
+    use drillbit::local::pg::SyncMode;
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let cluster = common::postgres(SyncMode::Async);
+    let dir = tempfile::tempdir().expect("tmp");
+    // A bound database and a "fault" that does nothing at all: no probe fails, no host changes.
+    let scenario = format!(
+        r#"name: no-effect
+strategy: warm-standby
+targets: {{ rto: 10s, rpo: 1s }}
+topology:
+  primary_region: us-east-1
+  dr_region: us-west-2
+  resources:
+    - {{ id: db, kind: rds-instance, instance: external, bind: {{ connection: "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=1" }} }}
+workload: {{ writes_per_second: 100, probe: {{ interval: 100ms, healthy_after: 3 }} }}
+faults:
+  - {{ id: nothing, kind: db-primary-failure, resource: db, at: 1s, local: {{ command: "true" }} }}
+runbook:
+  steps:
+    - {{ id: wait, action: probe-until-healthy, timeout: 30s }}
+drill: {{ horizon: 1m, settle: 1s, effect_within: 3s }}
+"#,
+        cluster.primary.port
+    );
+    let file = dir.path().join("no-effect.yaml");
+    std::fs::write(&file, scenario).expect("write");
+    let out = dir.path().join("out");
+    let (code, sc) = drill(file.to_str().expect("utf-8 path"), &out);
+    assert_eq!(code, 1, "an inconclusive drill is not a pass");
+    assert_eq!(sc["verdict"]["overall"], "inconclusive", "{}", sc["findings"]);
+    assert_eq!(sc["verdict"]["effect"], "not_observed");
+    assert!(sc["faults"][0]["effect_s"].is_null());
+    assert!(
+        sc["findings"].to_string().contains("showed no effect"),
+        "{}",
+        sc["findings"]
+    );
+    let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit");
+    assert!(
+        junit.contains("nothing was measured") && junit.contains("inconclusive drill"),
+        "{junit}"
+    );
+    drop(cluster);
     assert_clean(since);
 }

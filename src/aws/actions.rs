@@ -35,6 +35,9 @@ pub struct Names {
     pub account: String,
     /// What drillbit created, oldest first (for an emulator's clean-up).
     pub created: Vec<super::deprovision::Created>,
+    /// The existing record set of a bound (or discovered) record per (record resource, region),
+    /// as found: a flip rewrites the user's own set (its identifier, type, alias or values).
+    pub record_sets: BTreeMap<(String, String), ResourceRecordSet>,
 }
 
 /// Everything an action needs; cheap to clone into a task.
@@ -635,6 +638,22 @@ pub fn record_set(
         return Err(ApiError::Failed(format!("`{record}` is not a Route 53 record")));
     };
     let names = env.names();
+    if let (Some(mine), Some(answer)) = (
+        names.record_sets.get(&(record.to_string(), for_region.to_string())),
+        names.record_sets.get(&(record.to_string(), answer_region.to_string())),
+    ) {
+        // The user's own set, answering as the other region's set does (alias target or
+        // values), everything else kept.
+        let mut set = mine.clone();
+        set.alias_target = answer.alias_target.clone();
+        set.resource_records = answer.resource_records.clone();
+        set.ttl = if set.alias_target.is_some() {
+            None
+        } else {
+            answer.ttl.or(mine.ttl)
+        };
+        return Ok(set);
+    }
     let endpoint = names.endpoint.get(answer_region).cloned().unwrap_or_else(|| {
         format!(
             "{}.{answer_region}.elb.amazonaws.com",

@@ -18,6 +18,16 @@ pub struct Item {
 /// Fills what the provider assigned (account, hosted zones, health checks, endpoints) from the
 /// live environment, for a topology drillbit did not provision.
 pub async fn discover(env: &Env) -> Result<(), ApiError> {
+    discover_records(env, false).await
+}
+
+/// As [`discover`], for the records bound to existing ones only (an emulator drill provisions
+/// the others itself).
+pub async fn discover_bound(env: &Env) -> Result<(), ApiError> {
+    discover_records(env, true).await
+}
+
+async fn discover_records(env: &Env, bound_only: bool) -> Result<(), ApiError> {
     let s = env.scenario.clone();
     let ident = env
         .clients
@@ -30,6 +40,9 @@ pub async fn discover(env: &Env) -> Result<(), ApiError> {
     env.names().account = ident.account().unwrap_or_default().to_string();
     for r in &s.topology.resources {
         let Resource::Route53Record(rec) = r else { continue };
+        if bound_only && rec.bind.is_none() {
+            continue;
+        }
         let zone = match &rec.hosted_zone_id {
             Some(z) => Some(z.clone()),
             None => {
@@ -78,9 +91,18 @@ pub async fn discover(env: &Env) -> Result<(), ApiError> {
                     .health_check
                     .insert((rec.id.clone(), region.clone()), hc.to_string());
             }
-            if let Some(v) = set.resource_records().first() {
-                env.names().endpoint.entry(region).or_insert(v.value().to_string());
+            let answer = match (set.alias_target(), set.resource_records().first()) {
+                (Some(a), _) => Some(a.dns_name().trim_end_matches('.').to_string()),
+                (None, Some(v)) => Some(v.value().to_string()),
+                (None, None) => None,
+            };
+            if let Some(v) = answer {
+                env.names().endpoint.entry(region.clone()).or_insert(v);
             }
+            env.names()
+                .record_sets
+                .entry((rec.id.clone(), region))
+                .or_insert_with(|| set.clone());
         }
     }
     Ok(())

@@ -43,9 +43,11 @@ pub enum Created {
         region: String,
         name: String,
     },
+    /// One revision drillbit registered (never the family's other revisions).
     TaskFamily {
         region: String,
         family: String,
+        arn: String,
     },
     EcsService {
         region: String,
@@ -90,7 +92,12 @@ impl Created {
             Created::Table { region, name } => format!("DynamoDB table {name} ({region})"),
             Created::Bucket { region, name } => format!("S3 bucket {name} ({region})"),
             Created::EcsCluster { region, name } => format!("ECS cluster {name} ({region})"),
-            Created::TaskFamily { region, family } => format!("ECS task definition {family} ({region})"),
+            Created::TaskFamily { region, family, arn } => {
+                format!(
+                    "ECS task definition {family} ({}) ({region})",
+                    arn.rsplit('/').next().unwrap_or(arn)
+                )
+            }
             Created::EcsService { region, cluster, name } => format!("ECS service {cluster}/{name} ({region})"),
             Created::LaunchConfiguration { region, name } => format!("launch configuration {name} ({region})"),
             Created::AutoScalingGroup { region, name } => format!("Auto Scaling group {name} ({region})"),
@@ -106,6 +113,118 @@ impl Created {
 /// Records that drillbit created `c` (provisioning, or a runbook action).
 pub fn created(env: &Env, c: Created) {
     env.names().created.push(c);
+}
+
+/// Refuses to create what already exists. An emulator answers some creations with the existing
+/// resource (moto's CreateCluster) or replaces it (CreateService), and teardown would then
+/// delete something drillbit did not create: a resource of the user's is drilled through
+/// `bind:`, never taken over. Checked before every creation of provisioning.
+pub async fn refuse_existing(env: &Env, c: &Created) -> Result<(), ApiError> {
+    let at = |region: &str| env.clients.region(region);
+    let exists = match c {
+        Created::DbInstance { region, id } => at(region)
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .is_ok_and(|o| !o.db_instances().is_empty()),
+        Created::DbCluster { region, id, .. } => at(region)
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .is_ok_and(|o| !o.db_clusters().is_empty()),
+        Created::GlobalCluster { region, id } => at(region)
+            .rds
+            .describe_global_clusters()
+            .global_cluster_identifier(id)
+            .send()
+            .await
+            .is_ok_and(|o| !o.global_clusters().is_empty()),
+        Created::Table { region, name } => at(region)
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .is_ok(),
+        Created::Bucket { region, name } => at(region).s3.head_bucket().bucket(name).send().await.is_ok(),
+        Created::EcsCluster { region, name } => at(region)
+            .ecs
+            .describe_clusters()
+            .clusters(name)
+            .send()
+            .await
+            .is_ok_and(|o| o.clusters().iter().any(|c| c.status() == Some("ACTIVE"))),
+        Created::EcsService { region, cluster, name } => at(region)
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(name)
+            .send()
+            .await
+            .is_ok_and(|o| o.services().iter().any(|s| s.status() == Some("ACTIVE"))),
+        Created::LaunchConfiguration { region, name } => at(region)
+            .asg
+            .describe_launch_configurations()
+            .launch_configuration_names(name)
+            .send()
+            .await
+            .is_ok_and(|o| !o.launch_configurations().is_empty()),
+        Created::AutoScalingGroup { region, name } => at(region)
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .is_ok_and(|o| !o.auto_scaling_groups().is_empty()),
+        Created::BackupVault { region, name } => at(region)
+            .backup
+            .describe_backup_vault()
+            .backup_vault_name(name)
+            .send()
+            .await
+            .is_ok(),
+        // New ids every time: nothing to take over.
+        Created::DbSnapshot { .. }
+        | Created::TaskFamily { .. }
+        | Created::HostedZone { .. }
+        | Created::HealthCheck { .. }
+        | Created::BackupPlan { .. }
+        | Created::FisTemplate { .. } => false,
+    };
+    if exists {
+        return Err(ApiError::Failed(format!(
+            "{} already exists and the scenario does not bind it: drillbit never takes over or deletes \
+             what it did not create; bind the resource (`bind: {{ arn: ... }}`) to drill it, or name one that does not exist",
+            c.describe()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a hosted zone of this name that already exists (a duplicate zone would take the
+/// record drillbit flips out of the one clients resolve).
+pub async fn refuse_existing_zone(env: &Env, name: &str) -> Result<(), ApiError> {
+    let want = format!("{}.", name.trim_end_matches('.'));
+    let out = env
+        .clients
+        .route53
+        .list_hosted_zones_by_name()
+        .dns_name(&want)
+        .send()
+        .await
+        .map_err(|e| api_error("ListHostedZonesByName", e))?;
+    if let Some(z) = out.hosted_zones().iter().find(|z| z.name() == want) {
+        return Err(ApiError::Failed(format!(
+            "hosted zone {want} already exists ({}) and the record is not bound: bind it \
+             (`bind: {{ arn: arn:aws:route53:::hostedzone/ID }}`) to drill the record there",
+            z.id().trim_start_matches("/hostedzone/")
+        )));
+    }
+    Ok(())
 }
 
 /// Deletes everything recorded as created, newest first; returns what could not be deleted
@@ -229,23 +348,14 @@ async fn delete(env: &Env, c: &Created) -> Result<(), ApiError> {
             .await
             .map(|_| ())
             .map_err(|e| api_error("DeleteService", e)),
-        Created::TaskFamily { region, family } => {
-            let ecs = at(region).ecs;
-            let arns = ecs
-                .list_task_definitions()
-                .family_prefix(family)
-                .send()
-                .await
-                .map_err(|e| api_error("ListTaskDefinitions", e))?;
-            for arn in arns.task_definition_arns() {
-                ecs.deregister_task_definition()
-                    .task_definition(arn)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("DeregisterTaskDefinition", e))?;
-            }
-            Ok(())
-        }
+        Created::TaskFamily { arn, region, .. } => at(region)
+            .ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeregisterTaskDefinition", e)),
         Created::EcsCluster { region, name } => at(region)
             .ecs
             .delete_cluster()

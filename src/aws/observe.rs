@@ -13,7 +13,7 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
     let mut checked = false;
     for r in &s.topology.resources {
         match r {
-            Resource::RdsInstance(db) if db.bind.is_none() => {
+            Resource::RdsInstance(db) => {
                 checked = true;
                 let Some(member) = env.db_member(&db.id, region) else {
                     return Err(format!("no database of `{}` in {region}", db.id));
@@ -32,7 +32,7 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
                     Err(e) => return Err(e.to_string()),
                 }
             }
-            Resource::AuroraGlobal(a) if a.bind.is_none() => {
+            Resource::AuroraGlobal(a) => {
                 checked = true;
                 let cluster = if primary {
                     &a.primary_cluster
@@ -56,7 +56,7 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
                     return Err(format!("cluster {cluster} is not the global writer"));
                 }
             }
-            Resource::EcsService(e) if e.bind.is_none() => {
+            Resource::EcsService(e) => {
                 checked = true;
                 let side = if primary { &e.primary } else { &e.dr };
                 let out = env
@@ -74,7 +74,7 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
                     return Err(format!("{}/{} runs {running} task(s)", side.cluster, side.service));
                 }
             }
-            Resource::AutoScalingGroup(g) if g.bind.is_none() => {
+            Resource::AutoScalingGroup(g) => {
                 checked = true;
                 let name = if primary { &g.primary.name } else { &g.dr.name };
                 let n = in_service(env, region, name).await.map_err(|e| e.to_string())?;
@@ -82,7 +82,7 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
                     return Err(format!("{name} has {n} instance(s) in service"));
                 }
             }
-            Resource::DynamodbGlobalTable(t) if t.bind.is_none() && t.regions.iter().any(|r| r == region) => {
+            Resource::DynamodbGlobalTable(t) if t.regions.iter().any(|r| r == region) => {
                 checked = true;
                 let out = env
                     .clients
@@ -174,8 +174,10 @@ pub async fn dns_answer(env: &Env, record: &str) -> Result<String, String> {
         if set.name().trim_end_matches('.') != want {
             continue;
         }
-        let Some(value) = set.resource_records().first().map(|v| v.value().to_string()) else {
-            continue;
+        let value = match (set.alias_target(), set.resource_records().first()) {
+            (Some(a), _) => a.dns_name().trim_end_matches('.').to_string(),
+            (None, Some(v)) => v.value().to_string(),
+            (None, None) => continue,
         };
         let Some(region) = region_of(&value) else {
             continue;

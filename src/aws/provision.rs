@@ -5,7 +5,7 @@
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 
 use super::actions::{record_set, upsert, Env};
-use super::deprovision::{created, Created};
+use super::deprovision::{created, refuse_existing, refuse_existing_zone, Created};
 use super::{api_error, ApiError};
 use crate::scenario::{Resource, Routing};
 
@@ -43,6 +43,11 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
         match r {
             Resource::RdsInstance(db) if db.bind.is_none() => {
                 let region = env.side_region(db.side, false);
+                let item = Created::DbInstance {
+                    region: region.clone(),
+                    id: db.instance.clone(),
+                };
+                refuse_existing(env, &item).await?;
                 let engine = if db.engine.contains("mysql") {
                     "mysql"
                 } else {
@@ -67,17 +72,24 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     .send()
                     .await
                     .map_err(|e| api_error("CreateDBInstance", e))?;
-                created(
-                    env,
-                    Created::DbInstance {
-                        region: region.clone(),
-                        id: db.instance.clone(),
-                    },
-                );
+                created(env, item);
                 done.calls
                     .push(format!("rds:CreateDBInstance {} ({region})", db.instance));
             }
             Resource::AuroraGlobal(a) if a.bind.is_none() => {
+                let global = Created::GlobalCluster {
+                    region: p.clone(),
+                    id: a.global_cluster.clone(),
+                };
+                refuse_existing(env, &global).await?;
+                for (region, cluster) in [(&p, &a.primary_cluster), (&d, &a.secondary_cluster)] {
+                    let member = Created::DbCluster {
+                        region: region.clone(),
+                        id: cluster.clone(),
+                        global: None,
+                    };
+                    refuse_existing(env, &member).await?;
+                }
                 let c = &env.clients.primary;
                 c.rds
                     .create_global_cluster()
@@ -124,6 +136,11 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
                 };
                 for region in &t.regions {
+                    let item = Created::Table {
+                        region: region.clone(),
+                        name: t.table.clone(),
+                    };
+                    refuse_existing(env, &item).await?;
                     env.clients
                         .region(region)
                         .dynamodb
@@ -167,6 +184,11 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     ));
                 }
                 for (region, bucket) in &buckets {
+                    let item = Created::Bucket {
+                        region: region.clone(),
+                        name: bucket.clone(),
+                    };
+                    refuse_existing(env, &item).await?;
                     let c = env.clients.region(region);
                     let mut req = c.s3.create_bucket().bucket(bucket);
                     if region != "us-east-1" {
@@ -203,6 +225,19 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             }
             Resource::EcsService(e) if e.bind.is_none() => {
                 for (region, side) in [(&p, &e.primary), (&d, &e.dr)] {
+                    for item in [
+                        Created::EcsCluster {
+                            region: region.clone(),
+                            name: side.cluster.clone(),
+                        },
+                        Created::EcsService {
+                            region: region.clone(),
+                            cluster: side.cluster.clone(),
+                            name: side.service.clone(),
+                        },
+                    ] {
+                        refuse_existing(env, &item).await?;
+                    }
                     let c = env.clients.region(region);
                     c.ecs
                         .create_cluster()
@@ -219,7 +254,8 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     );
                     let family = side.task_definition.clone().unwrap_or(side.service.clone());
                     let family = family.split(':').next().unwrap_or(&family).to_string();
-                    c.ecs
+                    let registered = c
+                        .ecs
                         .register_task_definition()
                         .family(&family)
                         .container_definitions(
@@ -232,13 +268,16 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         .send()
                         .await
                         .map_err(|e| api_error("RegisterTaskDefinition", e))?;
-                    created(
-                        env,
-                        Created::TaskFamily {
-                            region: region.clone(),
-                            family: family.clone(),
-                        },
-                    );
+                    if let Some(arn) = registered.task_definition().and_then(|t| t.task_definition_arn()) {
+                        created(
+                            env,
+                            Created::TaskFamily {
+                                region: region.clone(),
+                                family: family.clone(),
+                                arn: arn.to_string(),
+                            },
+                        );
+                    }
                     c.ecs
                         .create_service()
                         .cluster(&side.cluster)
@@ -276,6 +315,18 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                 for (region, side) in [(&p, &g.primary), (&d, &g.dr)] {
                     let c = env.clients.region(region);
                     let lc = format!("{}-lc", side.name);
+                    for item in [
+                        Created::LaunchConfiguration {
+                            region: region.clone(),
+                            name: lc.clone(),
+                        },
+                        Created::AutoScalingGroup {
+                            region: region.clone(),
+                            name: side.name.clone(),
+                        },
+                    ] {
+                        refuse_existing(env, &item).await?;
+                    }
                     c.asg
                         .create_launch_configuration()
                         .launch_configuration_name(&lc)
@@ -319,6 +370,7 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             }
             Resource::Route53Record(rec) if rec.bind.is_none() => {
                 let zone_name = rec.record.split_once('.').map_or(rec.record.as_str(), |(_, z)| z);
+                refuse_existing_zone(env, zone_name).await?;
                 let zone = env
                     .clients
                     .route53
@@ -372,6 +424,24 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             Resource::BackupPlan(b) => {
                 use aws_sdk_backup::types::{BackupRuleInput, CopyAction, Lifecycle};
                 let copy_region = b.copy_to.as_ref().and_then(|c| c.region.clone()).unwrap_or(d.clone());
+                refuse_existing(
+                    env,
+                    &Created::BackupVault {
+                        region: p.clone(),
+                        name: b.vault.clone(),
+                    },
+                )
+                .await?;
+                if let Some(copy) = &b.copy_to {
+                    refuse_existing(
+                        env,
+                        &Created::BackupVault {
+                            region: copy_region.clone(),
+                            name: copy.vault.clone(),
+                        },
+                    )
+                    .await?;
+                }
                 env.clients
                     .primary
                     .backup

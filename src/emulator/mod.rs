@@ -350,7 +350,9 @@ impl EmulatorTarget {
         plan: &Plan,
         opts: &EmulatorOptions,
     ) -> Result<EmulatorTarget, TargetError> {
-        let s = Arc::new(loaded.scenario.clone());
+        let mut scenario = loaded.scenario.clone();
+        crate::aws::apply_bindings(&mut scenario).map_err(|e| infra("bindings", e))?;
+        let s = Arc::new(scenario);
         let faults = plan_faults(&s)?;
         let say = |m: &str| {
             if !opts.quiet {
@@ -451,7 +453,9 @@ impl EmulatorTarget {
                         why.push_str(&format!("\n  left behind: {left}"));
                     }
                 }
-                if why.contains("AlreadyExists") || why.contains("already exists") {
+                if (why.contains("AlreadyExists") || why.contains("already exists"))
+                    && !why.contains("does not bind it")
+                {
                     why.push_str(
                         "\n  (the emulator already holds this scenario's resources, perhaps from a drill run with \
                          --keep-env: start a fresh emulator, or omit --endpoint-url to let drillbit start its own)",
@@ -460,6 +464,16 @@ impl EmulatorTarget {
                 return Err(infra("provisioning the topology in the emulator", why));
             }
         };
+        // Bound records: the user's zone, health checks and record sets, as found.
+        if let Err(e) = rt.block_on(crate::aws::check::discover_bound(&env)) {
+            let mut why = e.to_string();
+            if clean_up {
+                for left in rt.block_on(crate::aws::deprovision::deprovision(&env)) {
+                    why.push_str(&format!("\n  left behind: {left}"));
+                }
+            }
+            return Err(infra("reading the bound records", why));
+        }
         say(&format!(
             "provisioned {} resources in {} and {} ({:.2} s)",
             prov.calls.len(),
@@ -493,7 +507,7 @@ impl EmulatorTarget {
             notes.push(format!("fault {id}: {why}"));
         }
         let record = s.topology.resources.iter().find_map(|r| match r {
-            Resource::Route53Record(rec) if rec.bind.is_none() => Some((rec.id.clone(), rec.ttl.secs())),
+            Resource::Route53Record(rec) => Some((rec.id.clone(), rec.ttl.secs())),
             _ => None,
         });
         let (tx, rx) = channel();

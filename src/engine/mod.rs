@@ -579,6 +579,11 @@ impl Engine {
             }
             Event::Host { host, state } => {
                 if let Some(before) = tl.host(t, host, state) {
+                    // A host that changed role or went away: the system has not settled yet.
+                    if self.settling {
+                        self.settling = false;
+                        self.settle_gen += 1;
+                    }
                     let label = tl.hosts.get(host).cloned().unwrap_or_else(|| format!("host {host}"));
                     self.effect_seen(
                         plan,

@@ -123,3 +123,17 @@ pub fn postgres(sync: drillbit::local::pg::SyncMode) -> drillbit::local::pg::Clu
     )
     .expect("a PostgreSQL primary")
 }
+
+/// The rows of a local drill's `ledger.csv`: each acknowledged write's sequence number and when
+/// it was acknowledged (seconds since the start of the drill).
+pub fn ledger_rows(out: &Path) -> Vec<(i64, f64)> {
+    let text = std::fs::read_to_string(out.join("ledger.csv")).expect("ledger.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("seq,acked_at_s"));
+    lines
+        .map(|l| {
+            let (a, b) = l.split_once(',').expect("two columns");
+            (a.parse().expect("seq"), b.parse().expect("time"))
+        })
+        .collect()
+}
