@@ -290,25 +290,6 @@ impl Capabilities {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unsupported_answers_are_recognised() {
-        assert!(is_unsupported(
-            501,
-            "InternalFailure",
-            "not included in your current license plan"
-        ));
-        assert!(is_unsupported(500, "NotImplemented", ""));
-        assert!(!is_unsupported(400, "Throttling", "Rate exceeded"));
-        assert!(!is_unsupported(500, "InternalFailure", "oops"));
-        assert!(MOTO.why_unsupported("aurora.failover-global-cluster").is_some());
-        assert!(MOTO.why_unsupported("rds.promote-read-replica").is_none());
-    }
-}
-
 /// A scenario whose resources bound by ARN name what the ARN names: an RDS instance or replica
 /// acts on the instance the ARN identifies, a Route 53 record on the hosted zone
 /// (`arn:aws:route53:::hostedzone/ID`, or `hosted_zone_id`). A bound resource is the user's:
@@ -360,4 +341,23 @@ fn rds_instance_of(arn: &str) -> Option<String> {
 
 fn bad(id: &str, arn: &str, expected: &str) -> String {
     format!("resource `{id}`: bind.arn `{arn}` is not of the form {expected}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_answers_are_recognised() {
+        assert!(is_unsupported(
+            501,
+            "InternalFailure",
+            "not included in your current license plan"
+        ));
+        assert!(is_unsupported(500, "NotImplemented", ""));
+        assert!(!is_unsupported(400, "Throttling", "Rate exceeded"));
+        assert!(!is_unsupported(500, "InternalFailure", "oops"));
+        assert!(MOTO.why_unsupported("aurora.failover-global-cluster").is_some());
+        assert!(MOTO.why_unsupported("rds.promote-read-replica").is_none());
+    }
 }
