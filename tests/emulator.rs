@@ -751,6 +751,10 @@ fn an_existing_stack_is_drilled_through_bindings_and_everything_that_existed_sti
     let before = user_stack(&m, "state");
     let file = dir.path().join("bound.yaml");
     std::fs::write(&file, bound_pilot_light(&ids, true)).expect("write");
+    // The readiness check reads the user's stack as it is: alias records, the user's zone and
+    // health check, the DR side in place.
+    let (code, text) = check(&[file.to_str().expect("utf-8"), "--endpoint-url", &m.url()]);
+    assert_eq!(code, 0, "{text}");
     let out = dir.path().join("drill");
     let (code, sc, stderr) = drill(&[file.to_str().expect("utf-8"), "--endpoint-url", &m.url()], &out);
     assert_eq!(code, 0, "{stderr}\n{}", sc["findings"]);

@@ -567,3 +567,51 @@ drill: {{ horizon: 1m, settle: 1s, effect_within: 3s }}
     drop(cluster);
     assert_clean(since);
 }
+
+#[test]
+fn a_failing_repair_command_ends_the_drill_with_exit_3_and_a_scorecard_of_what_was_measured() {
+    use drillbit::local::pg::SyncMode;
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let cluster = common::postgres(SyncMode::Async);
+    let dir = tempfile::tempdir().expect("tmp");
+    let scenario = format!(
+        r#"name: bad-repair
+strategy: warm-standby
+targets: {{ rto: 10s, rpo: 1s }}
+topology:
+  primary_region: us-east-1
+  dr_region: us-west-2
+  resources:
+    - {{ id: db, kind: rds-instance, instance: external, bind: {{ connection: "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=1" }} }}
+workload: {{ writes_per_second: 100, probe: {{ interval: 100ms, healthy_after: 3 }} }}
+faults:
+  - {{ id: flaky, kind: db-primary-failure, resource: db, at: 1s, duration: 1s, local: {{ command: "true", repair: "echo first line >&2; echo repair tool broke >&2; exit 7" }} }}
+runbook:
+  steps:
+    - {{ id: wait, action: probe-until-healthy, timeout: 30s }}
+drill: {{ horizon: 1m, settle: 1s }}
+"#,
+        cluster.primary.port
+    );
+    let file = dir.path().join("bad-repair.yaml");
+    std::fs::write(&file, scenario).expect("write");
+    let out = dir.path().join("out");
+    let (code, sc) = drill(file.to_str().expect("utf-8 path"), &out);
+    assert_eq!(code, 3);
+    assert_eq!(sc["verdict"]["overall"], "error");
+    let error = sc["error"].as_str().expect("error");
+    assert!(
+        error.contains("exit status 7") && error.contains("repair tool broke"),
+        "the command's status and stderr tail: {error}"
+    );
+    // What was measured until then is there.
+    assert!(
+        sc["measured"]["acked_writes"].as_u64().expect("acked") > 50,
+        "{}",
+        sc["measured"]
+    );
+    assert!(sc["faults"][0]["injected_s"].as_f64().is_some());
+    drop(cluster);
+    assert_clean(since);
+}

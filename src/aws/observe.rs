@@ -192,6 +192,15 @@ pub async fn dns_answer(env: &Env, record: &str) -> Result<String, String> {
         sets.push((order, region, set.health_check_id().map(String::from)));
     }
     sets.sort();
+    // A record that does not fail over by itself (`automatic: false`: no health-check-driven
+    // failover configured) answers with its primary set, whatever the health checks say; only
+    // a change of the record moves clients.
+    if r.automatic == Some(false) && r.routing == Routing::Failover {
+        return sets
+            .first()
+            .map(|(_, region, _)| region.clone())
+            .ok_or_else(|| format!("no record set of {} points at a known endpoint", r.record));
+    }
     for (_, region, hc) in &sets {
         let healthy = match hc {
             Some(id) => health_check_ok(env, id).await?,
