@@ -772,3 +772,13 @@ fn run_on_an_invalid_file_exits_2_and_writes_nothing() {
         "run wrote into the working directory"
     );
 }
+
+#[test]
+fn a_bound_arn_of_the_wrong_kind_points_at_the_arn() {
+    assert_invalid(
+        "bind_arn_wrong_kind.yaml",
+        14,
+        20,
+        "is not of the form arn:aws:rds:REGION:ACCOUNT:db:NAME",
+    );
+}

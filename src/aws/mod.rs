@@ -290,57 +290,11 @@ impl Capabilities {
     }
 }
 
-/// A scenario whose resources bound by ARN name what the ARN names: an RDS instance or replica
-/// acts on the instance the ARN identifies, a Route 53 record on the hosted zone
-/// (`arn:aws:route53:::hostedzone/ID`, or `hosted_zone_id`). A bound resource is the user's:
-/// the runbook acts on it and drillbit never creates, replaces or deletes it.
-pub fn apply_bindings(s: &mut crate::scenario::Scenario) -> Result<(), String> {
-    use crate::scenario::Resource;
-    for r in &mut s.topology.resources {
-        let id = r.id().to_string();
-        let Some(arn) = r.bind().and_then(|b| b.arn.clone()) else {
-            continue;
-        };
-        match r {
-            Resource::RdsInstance(db) => {
-                db.instance =
-                    rds_instance_of(&arn).ok_or_else(|| bad(&id, &arn, "arn:aws:rds:REGION:ACCOUNT:db:NAME"))?
-            }
-            Resource::RdsReadReplica(rr) => {
-                rr.instance =
-                    rds_instance_of(&arn).ok_or_else(|| bad(&id, &arn, "arn:aws:rds:REGION:ACCOUNT:db:NAME"))?
-            }
-            Resource::Route53Record(rec) => {
-                let zone = arn
-                    .strip_prefix("arn:aws:route53:::hostedzone/")
-                    .filter(|z| !z.is_empty() && !z.contains('/'))
-                    .ok_or_else(|| bad(&id, &arn, "arn:aws:route53:::hostedzone/ID"))?;
-                if rec.hosted_zone_id.as_deref().is_some_and(|z| z != zone) {
-                    return Err(format!(
-                        "resource `{id}`: bind.arn names hosted zone {zone} but hosted_zone_id says {}",
-                        rec.hosted_zone_id.as_deref().unwrap_or("")
-                    ));
-                }
-                rec.hosted_zone_id = Some(zone.to_string());
-            }
-            // Bound by their names in the scenario (each side's cluster and service, group or
-            // table names are the user's own).
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn rds_instance_of(arn: &str) -> Option<String> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "rds", _, _, "db", name] if !name.is_empty() => Some(name.to_string()),
-        _ => None,
-    }
-}
-
-fn bad(id: &str, arn: &str, expected: &str) -> String {
-    format!("resource `{id}`: bind.arn `{arn}` is not of the form {expected}")
+/// The loaded scenario with its bindings applied, shared by the emulator and aws targets.
+pub fn bound_scenario(loaded: &crate::scenario::Loaded) -> Result<std::sync::Arc<crate::scenario::Scenario>, String> {
+    let mut s = loaded.scenario.clone();
+    crate::scenario::binding::apply(&mut s)?;
+    Ok(std::sync::Arc::new(s))
 }
 
 #[cfg(test)]

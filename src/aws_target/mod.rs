@@ -676,7 +676,7 @@ pub fn check(
     endpoint_url: Option<&str>,
     profile: Option<&str>,
 ) -> Result<(String, Vec<crate::aws::check::Item>), TargetError> {
-    let s = Arc::new(loaded.scenario.clone());
+    let s = crate::aws::bound_scenario(loaded).map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -755,7 +755,7 @@ pub fn run(
     opts: &AwsOptions,
 ) -> Result<crate::scorecard::Scorecard, TargetError> {
     let started = Instant::now();
-    let s = Arc::new(loaded.scenario.clone());
+    let s = crate::aws::bound_scenario(loaded).map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
     let pf =
         preflight(&s, "").map_err(|e| TargetError::Infrastructure(format!("the scenario cannot run on aws:\n{e}")))?;
     let say = |m: &str| {

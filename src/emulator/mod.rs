@@ -350,9 +350,7 @@ impl EmulatorTarget {
         plan: &Plan,
         opts: &EmulatorOptions,
     ) -> Result<EmulatorTarget, TargetError> {
-        let mut scenario = loaded.scenario.clone();
-        crate::aws::apply_bindings(&mut scenario).map_err(|e| infra("bindings", e))?;
-        let s = Arc::new(scenario);
+        let s = crate::aws::bound_scenario(loaded).map_err(|e| infra("bindings", e))?;
         let faults = plan_faults(&s)?;
         let say = |m: &str| {
             if !opts.quiet {
@@ -453,9 +451,7 @@ impl EmulatorTarget {
                         why.push_str(&format!("\n  left behind: {left}"));
                     }
                 }
-                if (why.contains("AlreadyExists") || why.contains("already exists"))
-                    && !why.contains("does not bind it")
-                {
+                if why.contains("AlreadyExists") || why.contains("already exists") {
                     why.push_str(
                         "\n  (the emulator already holds this scenario's resources, perhaps from a drill run with \
                          --keep-env: start a fresh emulator, or omit --endpoint-url to let drillbit start its own)",
@@ -1218,7 +1214,7 @@ pub fn check(
     endpoint_url: Option<&str>,
     quiet: bool,
 ) -> Result<Vec<crate::aws::check::Item>, TargetError> {
-    let s = Arc::new(loaded.scenario.clone());
+    let s = crate::aws::bound_scenario(loaded).map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,6 +4,7 @@
 //! positioned errors) -> `validate` (references, cycles, parameters). Every problem becomes a
 //! [`Diagnostic`] with FILE:LINE:COL; nothing here panics on user input.
 
+pub mod binding;
 pub mod dist;
 pub mod duration;
 pub mod model;

@@ -237,6 +237,11 @@ fn check_resources<'a>(s: &'a Scenario, c: &mut Ctx) -> HashMap<&'a str, &'a Res
             p.push(k(f));
             p
         };
+        if let Some(why) = super::binding::arn_problem(r) {
+            let mut p = at("bind");
+            p.push(k("arn"));
+            c.err(&p, why);
+        }
         match r {
             Resource::RdsReadReplica(rr) => match kinds.get(rr.source.as_str()) {
                 Some(Resource::RdsInstance(_)) => {}
