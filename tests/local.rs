@@ -82,6 +82,32 @@ fn drill_with(rel: &str, out: &Path, extra: &[&str]) -> (i32, Value) {
     (code, serde_json::from_str(&text).expect("json"))
 }
 
+/// A drill of one real PostgreSQL that drillbit did not build (bound by connection), with one
+/// fault and the drill settings given; returns the exit code and the scorecard.
+fn drill_bound_single(port: u16, dir: &Path, name: &str, fault: &str, settings: &str) -> (i32, Value) {
+    let scenario = format!(
+        r#"name: {name}
+strategy: warm-standby
+targets: {{ rto: 10s, rpo: 1s }}
+topology:
+  primary_region: us-east-1
+  dr_region: us-west-2
+  resources:
+    - {{ id: db, kind: rds-instance, instance: external, bind: {{ connection: "host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=1" }} }}
+workload: {{ writes_per_second: 100, probe: {{ interval: 100ms, healthy_after: 3 }} }}
+faults:
+  - {fault}
+runbook:
+  steps:
+    - {{ id: wait, action: probe-until-healthy, timeout: 30s }}
+drill: {settings}
+"#
+    );
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, scenario).expect("write");
+    drill(file.to_str().expect("utf-8 path"), &dir.join("out"))
+}
+
 fn assert_clean(since: std::time::SystemTime) {
     // Killed servers are reaped asynchronously; give teardown's SIGKILLs a moment to land.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -527,29 +553,14 @@ fn a_fault_that_changes_nothing_makes_the_drill_inconclusive_not_a_pass() {
     let cluster = common::postgres(SyncMode::Async);
     let dir = tempfile::tempdir().expect("tmp");
     // A bound database and a "fault" that does nothing at all: no probe fails, no host changes.
-    let scenario = format!(
-        r#"name: no-effect
-strategy: warm-standby
-targets: {{ rto: 10s, rpo: 1s }}
-topology:
-  primary_region: us-east-1
-  dr_region: us-west-2
-  resources:
-    - {{ id: db, kind: rds-instance, instance: external, bind: {{ connection: "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=1" }} }}
-workload: {{ writes_per_second: 100, probe: {{ interval: 100ms, healthy_after: 3 }} }}
-faults:
-  - {{ id: nothing, kind: db-primary-failure, resource: db, at: 1s, local: {{ command: "true" }} }}
-runbook:
-  steps:
-    - {{ id: wait, action: probe-until-healthy, timeout: 30s }}
-drill: {{ horizon: 1m, settle: 1s, effect_within: 3s }}
-"#,
-        cluster.primary.port
+    let (code, sc) = drill_bound_single(
+        cluster.primary.port,
+        dir.path(),
+        "no-effect",
+        r#"{ id: nothing, kind: db-primary-failure, resource: db, at: 1s, local: { command: "true" } }"#,
+        "{ horizon: 1m, settle: 1s, effect_within: 3s }",
     );
-    let file = dir.path().join("no-effect.yaml");
-    std::fs::write(&file, scenario).expect("write");
     let out = dir.path().join("out");
-    let (code, sc) = drill(file.to_str().expect("utf-8 path"), &out);
     assert_eq!(code, 1, "an inconclusive drill is not a pass");
     assert_eq!(sc["verdict"]["overall"], "inconclusive", "{}", sc["findings"]);
     assert_eq!(sc["verdict"]["effect"], "not_observed");
@@ -575,29 +586,13 @@ fn a_failing_repair_command_ends_the_drill_with_exit_3_and_a_scorecard_of_what_w
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let cluster = common::postgres(SyncMode::Async);
     let dir = tempfile::tempdir().expect("tmp");
-    let scenario = format!(
-        r#"name: bad-repair
-strategy: warm-standby
-targets: {{ rto: 10s, rpo: 1s }}
-topology:
-  primary_region: us-east-1
-  dr_region: us-west-2
-  resources:
-    - {{ id: db, kind: rds-instance, instance: external, bind: {{ connection: "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=1" }} }}
-workload: {{ writes_per_second: 100, probe: {{ interval: 100ms, healthy_after: 3 }} }}
-faults:
-  - {{ id: flaky, kind: db-primary-failure, resource: db, at: 1s, duration: 1s, local: {{ command: "true", repair: "echo first line >&2; echo repair tool broke >&2; exit 7" }} }}
-runbook:
-  steps:
-    - {{ id: wait, action: probe-until-healthy, timeout: 30s }}
-drill: {{ horizon: 1m, settle: 1s }}
-"#,
-        cluster.primary.port
+    let (code, sc) = drill_bound_single(
+        cluster.primary.port,
+        dir.path(),
+        "bad-repair",
+        r#"{ id: flaky, kind: db-primary-failure, resource: db, at: 1s, duration: 1s, local: { command: "true", repair: "echo first line >&2; echo repair tool broke >&2; exit 7" } }"#,
+        "{ horizon: 1m, settle: 1s }",
     );
-    let file = dir.path().join("bad-repair.yaml");
-    std::fs::write(&file, scenario).expect("write");
-    let out = dir.path().join("out");
-    let (code, sc) = drill(file.to_str().expect("utf-8 path"), &out);
     assert_eq!(code, 3);
     assert_eq!(sc["verdict"]["overall"], "error");
     let error = sc["error"].as_str().expect("error");
