@@ -129,23 +129,9 @@ fn independent_lost(stack: &Stack, out: &Path) -> (usize, usize) {
 fn drill(scenario: &str, out: &Path) -> (i32, Value) {
     let file = out.with_extension("yaml");
     std::fs::write(&file, scenario).expect("scenario");
-    let o = assert_cmd::Command::cargo_bin("drillbit")
-        .expect("binary")
-        .current_dir(common::root())
-        .args(["run", file.to_str().expect("utf-8"), "--target", "local", "--out"])
-        .arg(out)
-        .timeout(Duration::from_secs(180))
-        .output()
-        .expect("runs");
-    let code = o.status.code().unwrap_or(-1);
-    let text = std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
-        panic!(
-            "no scorecard ({e}); exit {code}; stderr: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
-    (code, serde_json::from_str(&text).expect("json"))
+    let (code, sc, stdout) = common::local_drill(file.to_str().expect("utf-8"), out, &[], Duration::from_secs(180));
+    eprintln!("{stdout}");
+    (code, sc)
 }
 
 fn scenario(conninfo: &str, fault: &str, settle: &str) -> String {

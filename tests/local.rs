@@ -62,24 +62,8 @@ fn drill(rel: &str, out: &Path) -> (i32, Value) {
 
 /// Runs one local drill through the binary with extra flags; returns the exit code and scorecard.
 fn drill_with(rel: &str, out: &Path, extra: &[&str]) -> (i32, Value) {
-    let o = Command::cargo_bin("drillbit")
-        .expect("binary")
-        .current_dir(common::root())
-        .args(["run", rel, "--target", "local"])
-        .args(extra)
-        .arg("--out")
-        .arg(out)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    let code = o.status.code().unwrap_or(-1);
-    let text = std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
-        panic!(
-            "no scorecard ({e}); exit {code}; stderr: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    (code, serde_json::from_str(&text).expect("json"))
+    let (code, sc, _) = common::local_drill(rel, out, extra, Duration::from_secs(120));
+    (code, sc)
 }
 
 /// A drill of one real PostgreSQL that drillbit did not build (bound by connection), with one

@@ -137,3 +137,32 @@ pub fn ledger_rows(out: &Path) -> Vec<(i64, f64)> {
         })
         .collect()
 }
+
+/// Runs `drillbit run FILE --target local EXTRA... --out OUT` and reads the scorecard it wrote.
+/// Returns the exit code, the scorecard and what drillbit printed on stdout.
+pub fn local_drill(
+    file: &str,
+    out: &Path,
+    extra: &[&str],
+    timeout: std::time::Duration,
+) -> (i32, serde_json::Value, String) {
+    let o = assert_cmd::Command::cargo_bin("drillbit")
+        .expect("binary")
+        .current_dir(root())
+        .args(["run", file, "--target", "local"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .timeout(timeout)
+        .output()
+        .expect("runs");
+    let code = o.status.code().unwrap_or(-1);
+    let text = std::fs::read_to_string(out.join("scorecard.json")).unwrap_or_else(|e| {
+        panic!(
+            "no scorecard ({e}); exit {code}; stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    (code, serde_json::from_str(&text).expect("json"), stdout)
+}
