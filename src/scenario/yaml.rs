@@ -36,6 +36,26 @@ impl Mark {
     }
 }
 
+/// On a `%` directive line the scanner counts the column in bytes, not characters; recount
+/// it in characters. (A leading byte-order mark is not counted, as on every other line.)
+fn directive_col(src: &str, mark: Mark) -> Mark {
+    let Some(text) = (mark.line as usize).checked_sub(1).and_then(|n| src.split('\n').nth(n)) else {
+        return mark;
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !text.starts_with('%') {
+        return mark;
+    }
+    let mut end = (mark.col.saturating_sub(1) as usize).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Mark {
+        col: u32::try_from(text[..end].chars().count() + 1).unwrap_or(u32::MAX),
+        ..mark
+    }
+}
+
 impl fmt::Display for Mark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.col)
@@ -442,7 +462,7 @@ pub fn parse(src: &str, limits: &Limits) -> Res<Node> {
     let mut documents = 0usize;
     for item in Parser::new_from_str(src) {
         let (event, span) = item.map_err(|e| {
-            let mark = Some(Mark::from_marker(e.marker()));
+            let mark = Some(directive_col(src, Mark::from_marker(e.marker())));
             // The scanner looks ahead through flow collections for possible keys, so on `[[[[...`
             // its own nesting cap (255) can trip before we see the level past `max_depth`.
             match e.info() {
