@@ -594,3 +594,236 @@ fn a_failing_repair_command_ends_the_drill_with_exit_3_and_a_scorecard_of_what_w
     drop(cluster);
     assert_clean(since);
 }
+
+/// Live processes whose command line mentions `needle` (not zombies).
+fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'));
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if !zombie && cmd.contains(needle) {
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+/// A temp dir the PostgreSQL user can reach (drillbit runs the servers unprivileged as root).
+fn shared_tmp() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    d
+}
+
+/// Starts a slow local drill with TMPDIR=`tmp` and waits until its servers run; returns the
+/// child (the caller kills and waits for it) and the environment's root.
+#[allow(clippy::zombie_processes)]
+fn start_slow_drill(tmp: &Path, out: &Path) -> (std::process::Child, std::path::PathBuf) {
+    let scenario = tmp.join("slow.yaml");
+    let text = std::fs::read_to_string(common::root().join("scenarios/local/async-kill9.yaml"))
+        .expect("read")
+        .replace("at: 3s", "at: 60s");
+    std::fs::write(&scenario, text).expect("write");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("drillbit"))
+        .args(["run", "--target", "local", "-q", "--out"])
+        .arg(out)
+        .arg(&scenario)
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let root = std::fs::read_dir(tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("drillbit-pg-"))
+            });
+        if let Some(root) = root {
+            // Both servers up: the standby's postmaster names its data dir.
+            if processes_mentioning(&root.join("standby").to_string_lossy()).len() == 1 {
+                return (child, root);
+            }
+        }
+        assert!(Instant::now() < deadline, "the drill's servers did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_gone(root: &Path, within: Duration) -> Option<Duration> {
+    let t0 = Instant::now();
+    let needle = root.to_string_lossy().to_string();
+    while t0.elapsed() < within {
+        if processes_mentioning(&needle).is_empty() && !root.exists() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn sigkill_of_drillbit_mid_drill_leaves_no_process_or_directory_behind() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = shared_tmp();
+    let (mut child, root) = start_slow_drill(tmp.path(), &tmp.path().join("out"));
+    let needle = root.to_string_lossy().to_string();
+    let before = processes_mentioning(&needle).len();
+    assert!(before >= 2, "two postmasters at least");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let took = wait_gone(&root, Duration::from_secs(10));
+    eprintln!("SIGKILL with {before} server processes: gone after {took:?}");
+    assert!(
+        took.is_some(),
+        "left behind 10 s after SIGKILL: {:?}, root exists: {}",
+        processes_mentioning(&needle),
+        root.exists()
+    );
+}
+
+#[test]
+fn drillbit_clean_removes_a_drill_whose_guard_was_killed_too_and_nothing_of_a_live_one() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = shared_tmp();
+    // A live drill in the same temp dir: `clean` must not touch it.
+    let live = common::postgres(drillbit::local::pg::SyncMode::Async);
+    let (mut child, root) = start_slow_drill(tmp.path(), &tmp.path().join("out"));
+    let guard = format!("guard --owner {}:", child.id());
+    let guards = processes_mentioning(&guard);
+    assert_eq!(guards.len(), 1, "one guard per drill: {guards:?}");
+    unsafe {
+        libc::kill(guards[0].0, libc::SIGKILL);
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    std::thread::sleep(Duration::from_millis(500));
+    let needle = root.to_string_lossy().to_string();
+    assert!(
+        !processes_mentioning(&needle).is_empty() && root.exists(),
+        "with its guard killed too, the drill's servers outlive it"
+    );
+    let out = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .arg("clean")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    eprintln!("drillbit clean: {said}");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        said.contains("stale environment") && said.contains(&format!("removed {}", root.display())),
+        "{said}"
+    );
+    assert!(
+        wait_gone(&root, Duration::from_secs(5)).is_some(),
+        "{:?}",
+        processes_mentioning(&needle)
+    );
+    // The live cluster in the default temp dir is untouched, and a clean there leaves it too.
+    let out = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .arg("clean")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        live.root.exists() && live.primary.pid().is_some(),
+        "a live drill's environment was touched"
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains(&live.root.to_string_lossy().to_string()), "{said}");
+}
+
+#[test]
+fn a_hanging_fault_command_is_stopped_at_its_timeout_and_interrupted_by_sigterm() {
+    use drillbit::local::pg::SyncMode;
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = common::postgres(SyncMode::Async);
+    let dir = tempfile::tempdir().expect("tmp");
+    let marker = format!("drillbit-hang-{}", std::process::id());
+    // Its own timeout: the drill ends with exit 3 saying so, and the command's whole group
+    // (the shell and its sleep) is gone.
+    let t0 = Instant::now();
+    let (code, sc) = drill_bound_single(
+        cluster.primary.port,
+        dir.path(),
+        "hang",
+        &format!(
+            r#"{{ id: hang, kind: db-primary-failure, resource: db, at: 1s, local: {{ command: "sleep 600 # {marker}", timeout: 2s }} }}"#
+        ),
+        "{ horizon: 1m, settle: 1s }",
+    );
+    eprintln!(
+        "timed-out command: exit {code} after {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(code, 3);
+    let error = sc["error"].as_str().expect("error");
+    assert!(error.contains("timed out after 2s"), "{error}");
+    assert!(
+        processes_mentioning(&marker).is_empty(),
+        "{:?}",
+        processes_mentioning(&marker)
+    );
+
+    // SIGTERM while the command runs (default timeout 60 s): exit 4 within seconds.
+    let scenario = dir.path().join("hang-long.yaml");
+    let text = std::fs::read_to_string(dir.path().join("hang.yaml"))
+        .expect("read")
+        .replace(", timeout: 2s", "");
+    std::fs::write(&scenario, text).expect("write");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("drillbit"))
+        .args(["run", "--target", "local", "-q", "--out"])
+        .arg(dir.path().join("out2"))
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_mentioning(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the fault command never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "SIGTERM did not interrupt the command"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!(
+        "SIGTERM during the command: exit {:?} after {:.2} s",
+        status.code(),
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(status.code(), Some(4));
+    assert!(
+        processes_mentioning(&marker).is_empty(),
+        "{:?}",
+        processes_mentioning(&marker)
+    );
+    drop(cluster);
+}

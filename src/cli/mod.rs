@@ -69,11 +69,26 @@ pub enum Command {
     Schema,
     /// Print the simulator's default timing models and their sources.
     Models,
+    /// Stop and remove what local drills of drillbit processes no longer running left behind.
+    ///
+    /// Finds drill environments (PostgreSQL data directories and servers) in the temp dir whose
+    /// drillbit is gone (killed with SIGKILL, its guard too), stops their processes, removes
+    /// their shared memory and directories, and says what it removed. Environments of running
+    /// drills and ones kept by --keep-env are left alone. Every local drill does this first.
+    Clean,
     /// (internal) A local service task: forward a free port to --backend until stdin closes.
     #[command(hide = true)]
     Task {
         #[arg(long)]
         backend: std::net::SocketAddr,
+    },
+    /// (internal) A local drill's guard: cleans up after drillbit if it dies without teardown.
+    #[command(hide = true)]
+    Guard {
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        parent: std::path::PathBuf,
     },
 }
 
@@ -172,6 +187,19 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Keygen(a) => evidence::keygen(a),
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
+        Command::Clean => {
+            let said = drillbit::local::guard::clean_stale(&std::env::temp_dir());
+            for line in &said {
+                println!("{line}");
+            }
+            if said.is_empty() {
+                println!("nothing to clean in {}", std::env::temp_dir().display());
+            }
+            Ok(exit::TARGETS_MET)
+        }
+        Command::Guard { owner, parent } => drillbit::local::guard::run_guard(&owner, &parent)
+            .map(|_| exit::TARGETS_MET)
+            .map_err(Failure::Usage),
         Command::Task { backend } => drillbit::local::services::run_task(backend)
             .map(|_| exit::TARGETS_MET)
             .map_err(|e| Failure::Infrastructure(format!("task: {e}"))),

@@ -117,17 +117,25 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
     // The wall-clock start, for `report trend`; the drill itself never reads it.
     let started_at = drillbit::timestamp::format_utc(drillbit::timestamp::now());
+    // Ctrl-C, SIGTERM and SIGHUP stop the drill on every target: the target repairs and tears
+    // down (on aws: stops the FIS experiment and runs the rollback; a second one interrupts
+    // the rollback), and drillbit exits 4 without presenting a partial drill as complete.
+    let abort = Arc::new(AtomicBool::new(false));
+    {
+        let flag = abort.clone();
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
     let mut sc = match a.target {
         TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {
-            let abort = Arc::new(AtomicBool::new(false));
-            let flag = abort.clone();
-            // Ctrl-C and SIGTERM stop the drill; the target then repairs and tears down.
-            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+            // What killed drills left behind (their guard killed too) goes first.
+            for line in drillbit::local::guard::clean_stale(&std::env::temp_dir()) {
+                eprintln!("{line}");
+            }
             let opts = drillbit::local::LocalOptions {
                 out_dir: dir.clone(),
                 keep_env: a.keep_env,
-                abort,
+                abort: abort.clone(),
                 failback: a.failback,
                 seed: a.seed,
             };
@@ -146,14 +154,11 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                         .map_err(|e| Failure::Usage(format!("--api-fault `{spec}`: {e}")))?,
                 );
             }
-            let abort = Arc::new(AtomicBool::new(false));
-            let flag = abort.clone();
-            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
             let endpoint_url = endpoint_url(&a);
             let opts = drillbit::emulator::EmulatorOptions {
                 out_dir: dir.clone(),
                 endpoint_url,
-                abort,
+                abort: abort.clone(),
                 failback: a.failback,
                 seed: a.seed,
                 api_faults,
@@ -166,16 +171,11 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         }
         #[cfg(feature = "aws")]
         TargetArg::Aws => {
-            let abort = Arc::new(AtomicBool::new(false));
-            let flag = abort.clone();
-            // Ctrl-C stops the FIS experiment and runs the rollback steps; a second one
-            // interrupts the rollback.
-            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
             let opts = drillbit::aws_target::AwsOptions {
                 out_dir: dir.clone(),
                 endpoint_url: endpoint_url(&a),
                 profile: a.profile.clone(),
-                abort,
+                abort: abort.clone(),
                 failback: a.failback,
                 seed: a.seed,
                 manual: manual_policy(&a),
@@ -186,6 +186,9 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             drillbit::aws_target::run(&loaded, a.seed, &opts)?
         }
     };
+    if abort.load(Ordering::SeqCst) {
+        return Err(Failure::Aborted("interrupted; nothing written".into()));
+    }
     sc.started_at = Some(started_at);
     let files = report::write_drill(&dir, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;

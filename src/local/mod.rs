@@ -13,8 +13,10 @@
 //! the monotonic clock. Resources and actions with no local counterpart are reported
 //! "unsupported on the local target", never silently dropped.
 
+pub mod guard;
 pub mod hosts;
 pub mod pg;
+pub(crate) mod procs;
 pub mod router;
 pub mod services;
 pub mod workload;
@@ -33,7 +35,9 @@ use crate::engine::{
     ActionResult, AlarmSource, Engine, Event, HostState, Plan, Poll, Target, TargetError, Time, Timeline,
 };
 use crate::measure::Ledger;
-use crate::scenario::{Action, FaultType, LocalFault, LocalFaultSpec, Replication, Resource, Scenario, Signal};
+use crate::scenario::{
+    Action, FaultType, LocalFault, LocalFaultSpec, Replication, Resource, Scenario, Signal, COMMAND_TIMEOUT_DEFAULT_S,
+};
 use pg::{Cluster, ClusterOptions, PgBinaries, SyncMode};
 use router::{LinkMode, Router};
 use services::Service;
@@ -73,6 +77,7 @@ enum FaultPlan {
     Command {
         command: String,
         repair: Option<String>,
+        timeout: Duration,
     },
 }
 
@@ -127,6 +132,8 @@ pub struct LocalTarget {
     effect_within: Duration,
     /// What the read-back found per host, for the scorecard's notes.
     pub notes: Vec<String>,
+    /// Cleans up if drillbit dies without its teardown; the last field, so dropped last.
+    guard: Option<guard::Guard>,
 }
 
 fn infra(step: &str, e: impl std::fmt::Display) -> TargetError {
@@ -149,9 +156,19 @@ fn plan_faults(s: &Scenario, bound: bool) -> Result<Vec<FaultPlan>, TargetError>
                 signal: *signal,
                 pid: None,
             },
-            (Some(LocalFaultSpec::Command { command, repair }), _) => FaultPlan::Command {
+            (
+                Some(LocalFaultSpec::Command {
+                    command,
+                    repair,
+                    timeout,
+                }),
+                _,
+            ) => FaultPlan::Command {
                 command: command.clone(),
                 repair: repair.clone(),
+                timeout: timeout.map_or(Duration::from_secs(COMMAND_TIMEOUT_DEFAULT_S), |t| {
+                    Duration::from_micros(t.dur().micros())
+                }),
             },
             (_, FaultType::HealthCheckPassing) if !bound => FaultPlan::HealthCheckPasses,
             _ if bound => {
@@ -275,6 +292,9 @@ impl LocalTarget {
         let hc_passes = Arc::new(AtomicBool::new(false));
         let stop_tasks = Arc::new(AtomicBool::new(false));
         std::fs::create_dir_all(&opts.out_dir).map_err(|e| infra("output directory", e))?;
+        // Before anything is started: what this drill starts dies with it, even by SIGKILL.
+        guard::become_subreaper();
+        let guard = guard::Guard::start(&std::env::temp_dir()).map_err(|e| infra("the drill's guard", e))?;
 
         let (topology, client_conninfo) = match bound {
             Some(conninfo) => {
@@ -409,6 +429,7 @@ impl LocalTarget {
             stop_watch,
             effect_within: Duration::from_micros(plan.effect_within.0),
             notes: Vec::new(),
+            guard: Some(guard),
         })
     }
 
@@ -481,9 +502,25 @@ impl LocalTarget {
                         self.cleanup_problems.push(format!("{first}; then {second}"));
                     }
                 }
-                self.keep_env.then(|| c.root.clone())
+                let kept = self.keep_env.then(|| c.root.clone());
+                drop(c);
+                self.release_guard();
+                kept
             }
-            Topology::Bound { .. } => None,
+            Topology::Bound { .. } => {
+                self.release_guard();
+                None
+            }
+        }
+    }
+
+    /// After a teardown that left nothing behind, the guard is told so and exits; after one
+    /// that did not, it is dropped and cleans up what is left.
+    fn release_guard(&mut self) {
+        if let Some(g) = self.guard.take() {
+            if self.cleanup_problems.is_empty() {
+                g.release();
+            }
         }
     }
 }
@@ -673,23 +710,75 @@ fn read_pid(path: &PathBuf) -> Result<i32, TargetError> {
         })
 }
 
-fn run_shell(command: &str) -> Result<(), TargetError> {
-    let out = std::process::Command::new("sh")
+/// Runs `command` with `sh -c` in a process group of its own. It is stopped (SIGTERM to the
+/// group, SIGKILL 2 s later, then waited for) when it outlives `timeout` or the drill is
+/// interrupted; its stderr's tail explains a failure.
+fn run_shell(command: &str, timeout: Duration, abort: &AtomicBool) -> Result<(), TargetError> {
+    use std::io::Read;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let what = format!("command `{command}`");
+    let mut child = std::process::Command::new("sh")
         .arg("-c")
         .arg(command)
-        .output()
-        .map_err(|e| infra(&format!("fault command `{command}`"), e))?;
-    if out.status.success() {
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| infra(&format!("fault {what}"), e))?;
+    // Read stderr on a thread, so a chatty command never blocks on a full pipe.
+    let stderr = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.by_ref().take(1 << 20).read_to_end(&mut buf);
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+            buf
+        })
+    });
+    let started = Instant::now();
+    let stopped_because = loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break None,
+            Ok(None) => {}
+            Err(e) => break Some(format!("waiting for it failed: {e}")),
+        }
+        if abort.load(Ordering::SeqCst) {
+            break Some("interrupted".to_string());
+        }
+        if started.elapsed() >= timeout {
+            break Some(format!(
+                "timed out after {}",
+                crate::scenario::duration::format_secs(timeout.as_secs_f64())
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if let Some(why) = &stopped_because {
+        let group = child.id() as i32;
+        // SAFETY: signals a process group this function created; no memory is passed.
+        unsafe { libc::kill(-group, libc::SIGTERM) };
+        let grace = Instant::now();
+        while grace.elapsed() < Duration::from_secs(2) && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above; whatever of the group is left is killed.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+        let _ = child.wait();
+        if why == "interrupted" {
+            return Err(TargetError::Aborted(format!("{what} interrupted")));
+        }
+    }
+    let status = child.wait().map_err(|e| infra(&what, e))?;
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    if stopped_because.is_none() && status.success() {
         return Ok(());
     }
-    let status = match out.status.code() {
-        Some(c) => format!("exit status {c}"),
-        None => {
-            use std::os::unix::process::ExitStatusExt;
-            format!("killed by signal {}", out.status.signal().unwrap_or(0))
-        }
+    let status = match (&stopped_because, status.code()) {
+        (Some(why), _) => format!("{why}, stopped"),
+        (None, Some(c)) => format!("exit status {c}"),
+        (None, None) => format!("killed by signal {}", status.signal().unwrap_or(0)),
     };
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&stderr);
     let lines: Vec<&str> = stderr.trim().lines().collect();
     let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
     let tail = if tail.is_empty() {
@@ -697,7 +786,7 @@ fn run_shell(command: &str) -> Result<(), TargetError> {
     } else {
         format!("stderr: {tail}")
     };
-    Err(infra(&format!("command `{command}`"), format!("{status}; {tail}")))
+    Err(infra(&what, format!("{status}; {tail}")))
 }
 
 impl Target for LocalTarget {
@@ -751,6 +840,12 @@ impl Target for LocalTarget {
                     Signal::Stop => libc::SIGSTOP,
                     Signal::Term => libc::SIGTERM,
                 };
+                if signal == Signal::Stop {
+                    // Told before the signal: if drillbit dies from here on, the guard resumes it.
+                    if let Some(g) = self.guard.as_mut() {
+                        g.stopped(pid);
+                    }
+                }
                 if unsafe { libc::kill(pid, sig) } != 0 {
                     return Err(infra(&format!("signalling pid {pid}"), std::io::Error::last_os_error()));
                 }
@@ -759,7 +854,7 @@ impl Target for LocalTarget {
                 }
                 watch_pid(pid, signal, fault, self.tx.clone(), self.effect_within);
             }
-            FaultPlan::Command { command, .. } => run_shell(&command)?,
+            FaultPlan::Command { command, timeout, .. } => run_shell(&command, timeout, &self.abort)?,
         }
         let now = Instant::now();
         let _ = self.tx.send((now, Event::FaultActive { fault }));
@@ -791,12 +886,19 @@ impl Target for LocalTarget {
                 signal: Signal::Stop,
                 pid: Some(pid),
                 ..
-            } => unsafe {
-                libc::kill(pid, libc::SIGCONT);
-            },
+            } => {
+                unsafe {
+                    libc::kill(pid, libc::SIGCONT);
+                }
+                if let Some(g) = self.guard.as_mut() {
+                    g.resumed(pid);
+                }
+            }
             FaultPlan::Command {
-                repair: Some(repair), ..
-            } => run_shell(&repair)?,
+                repair: Some(repair),
+                timeout,
+                ..
+            } => run_shell(&repair, timeout, &self.abort)?,
             FaultPlan::Primary(LocalFault::KillAll) => {
                 // The region is back: its tasks restart (its database stays dead until failback
                 // rebuilds it).

@@ -18,7 +18,7 @@
 //! to run as root: as root, every PostgreSQL program runs as the system user `drillbit`, created on
 //! first use.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
@@ -31,6 +31,8 @@ use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::procs::{all_procs, cwd_of, members, read_stat, wait_until, ProcId, ProcStat};
 
 /// System user the servers run as when this process is root.
 const RUN_USER: &str = "drillbit";
@@ -254,122 +256,6 @@ pub struct ClusterOptions {
 // ---------------------------------------------------------------------------------------------
 // Processes
 // ---------------------------------------------------------------------------------------------
-
-/// A process identified by pid and start time (clock ticks since boot), so that a recycled pid
-/// is never mistaken for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ProcId {
-    pid: i32,
-    start: u64,
-}
-
-impl ProcId {
-    fn alive(&self) -> bool {
-        read_stat(self.pid).is_some_and(|s| s.start == self.start && s.live())
-    }
-
-    /// Sends `sig` if the pid still belongs to this process.
-    fn signal(&self, sig: libc::c_int) -> bool {
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        read_stat(self.pid).is_some_and(|s| s.start == self.start) && unsafe { libc::kill(self.pid, sig) } == 0
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct ProcStat {
-    pid: i32,
-    ppid: i32,
-    state: char,
-    start: u64,
-}
-
-impl ProcStat {
-    fn live(&self) -> bool {
-        !matches!(self.state, 'Z' | 'X' | 'x')
-    }
-
-    fn id(&self) -> ProcId {
-        ProcId {
-            pid: self.pid,
-            start: self.start,
-        }
-    }
-}
-
-fn read_stat(pid: i32) -> Option<ProcStat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) state ppid ..." where comm may contain spaces and parentheses.
-    let rest = text.get(text.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        pid,
-        state: fields.first()?.chars().next()?,
-        ppid: fields.get(1)?.parse().ok()?,
-        start: fields.get(19)?.parse().ok()?, // field 22, starttime
-    })
-}
-
-fn all_procs() -> Vec<ProcStat> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter_map(read_stat)
-        .collect()
-}
-
-fn cwd_of(pid: i32) -> Option<PathBuf> {
-    let link = fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
-    let text = link.to_string_lossy();
-    Some(PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text)))
-}
-
-/// Live processes that belong to `dir`: the given postmasters (if still the same processes),
-/// their descendants, and anything whose working directory is inside `dir` (PostgreSQL server
-/// processes chdir to their data directory; that also catches children orphaned by a killed
-/// postmaster).
-fn members(procs: &[ProcStat], postmasters: &[ProcId], dir: &Path) -> Vec<ProcStat> {
-    let me = std::process::id() as i32;
-    let live_pms: Vec<i32> = postmasters
-        .iter()
-        .filter(|pm| procs.iter().any(|p| p.pid == pm.pid && p.start == pm.start && p.live()))
-        .map(|pm| pm.pid)
-        .collect();
-    let parent: HashMap<i32, i32> = procs.iter().map(|p| (p.pid, p.ppid)).collect();
-    let descends = |mut pid: i32| {
-        for _ in 0..64 {
-            if live_pms.contains(&pid) {
-                return true;
-            }
-            match parent.get(&pid) {
-                Some(&pp) if pp > 1 => pid = pp,
-                _ => return false,
-            }
-        }
-        false
-    };
-    procs
-        .iter()
-        .filter(|p| p.live() && p.pid != me)
-        .filter(|p| descends(p.pid) || cwd_of(p.pid).is_some_and(|c| c.starts_with(dir)))
-        .copied()
-        .collect()
-}
-
-fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Running programs
@@ -759,7 +645,14 @@ fn create_root(parent: &Path) -> Result<PathBuf, PgError> {
         let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = parent.join(format!("drillbit-pg-{}-{n}-{nanos:08x}", std::process::id()));
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                // Whose environment this is, for the guard and `drillbit clean`.
+                if let Err(e) = super::guard::write_owner(&dir) {
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(e.into());
+                }
+                return Ok(dir);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e.into()),
         }
@@ -1338,10 +1231,18 @@ impl Cluster {
             }
         }
 
+        // Servers drillbit inherited as subreaper are waited for, not left as zombies.
+        let reaped = super::guard::reap_server_zombies();
+        if reaped > 0 {
+            done.push(format!("waited for {reaped} exited server process(es)"));
+        }
         done.extend(self.remove_leaked_shm());
 
         if self.root.exists() {
             if self.keep {
+                if let Err(e) = super::guard::mark_kept(&self.root) {
+                    problems.push(format!("cannot mark {} as kept: {e}", self.root.display()));
+                }
                 done.push(format!("kept {}", self.root.display()));
             } else {
                 let t = Instant::now();

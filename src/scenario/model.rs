@@ -635,8 +635,13 @@ pub enum LocalFaultSpec {
         #[serde(default)]
         signal: Signal,
     },
-    /// Run `command` with `sh -c` to inject, and `repair` (if any) to undo.
-    Command { command: String, repair: Option<String> },
+    /// Run `command` with `sh -c` to inject, and `repair` (if any) to undo; each is stopped
+    /// (its whole process group) after `timeout`, default [`COMMAND_TIMEOUT_DEFAULT_S`].
+    Command {
+        command: String,
+        repair: Option<String>,
+        timeout: Option<PosDur>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
@@ -665,12 +670,17 @@ struct CommandSpec {
     command: String,
     #[serde(default)]
     repair: Option<String>,
+    #[serde(default)]
+    timeout: Option<PosDur>,
 }
+
+/// How long a local fault's `command` or `repair` may run when the scenario gives no `timeout`.
+pub const COMMAND_TIMEOUT_DEFAULT_S: u64 = 60;
 
 impl<'de> Deserialize<'de> for LocalFaultSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        const EXPECTED: &str = "a method (kill-postmaster, kill-all, stop, cut-link, slow-link), { pidfile, signal } or { command, repair }";
+        const EXPECTED: &str = "a method (kill-postmaster, kill-all, stop, cut-link, slow-link), { pidfile, signal } or { command, repair, timeout }";
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = LocalFaultSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -698,16 +708,17 @@ impl<'de> Deserialize<'de> for LocalFaultSpec {
                             signal: p.signal,
                         })
                     }
-                    "command" | "repair" => {
+                    "command" | "repair" | "timeout" => {
                         let c = CommandSpec::deserialize(d)?;
                         Ok(LocalFaultSpec::Command {
                             command: c.command,
                             repair: c.repair,
+                            timeout: c.timeout,
                         })
                     }
                     other => Err(serde::de::Error::unknown_field(
                         other,
-                        &["pidfile", "signal", "command", "repair"],
+                        &["pidfile", "signal", "command", "repair", "timeout"],
                     )),
                 }
             }
