@@ -199,6 +199,9 @@ pub struct FailbackOut {
 pub struct EventOut {
     pub t_s: f64,
     pub event: String,
+    /// For a run of probes with the same outcome: when the last one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -317,6 +320,10 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         .map(|(t, e)| EventOut {
             t_s: secs(*t),
             event: describe(plan, &tl.hosts, e),
+            until_s: match e {
+                Entry::Probes { count, last, .. } if *count > 1 => Some(secs(*last)),
+                _ => None,
+            },
         })
         .collect();
     let rto_s = m.rto.map(secs);
@@ -598,8 +605,8 @@ fn describe(plan: &Plan, hosts: &[String], e: &Entry) -> String {
             None => format!("step {} {} (attempt {attempt})", step(s), outcome.as_str()),
         },
         Entry::TrafficSwitched => "client traffic reached the recovery side".into(),
-        Entry::Probe { ok: true } => "probe ok".into(),
-        Entry::Probe { ok: false } => "probe failed".into(),
+        Entry::Probes { ok, count: 1, .. } => format!("probe {}", if *ok { "ok" } else { "failed" }),
+        Entry::Probes { ok, count, .. } => format!("{count} probes {}", if *ok { "ok" } else { "failed" }),
         Entry::Recovered => "recovered: K consecutive good probes".into(),
         Entry::FailbackStarted => "failback started: primary side restored, rollback steps running".into(),
         Entry::FailbackFinished => "failback finished".into(),

@@ -782,3 +782,68 @@ fn a_bound_arn_of_the_wrong_kind_points_at_the_arn() {
         "is not of the form arn:aws:rds:REGION:ACCOUNT:db:NAME",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bounds: every count and duration has a documented upper bound, named with its position.
+
+#[test]
+fn a_scenario_asking_for_unbounded_work_is_refused_at_every_bound() {
+    let name = "unbounded.yaml";
+    let source = std::fs::read_to_string(fixtures_dir().join(name)).ok();
+    let out = validate_fixture(name);
+    assert_eq!(out.code, 2);
+    for (at, fragment) in [
+        ((10, 76), "the backup interval is 400d 00h 00m: at most 366d"),
+        ((13, 22), "the probe interval is 1ms: at least 100ms"),
+        ((13, 42), "healthy_after is 2147483647: at most 1000"),
+        ((13, 73), "failure_threshold is 5000: at most 1000"),
+        ((16, 46), "retries 1000 is too many"),
+        ((17, 19), "the drill horizon is 365d 00h 00m: at most 7d"),
+        ((17, 33), "the settle window is 2h 00m 00s: at most 1h"),
+    ] {
+        assert_diagnostic(&out, name, source.as_deref(), at, fragment, 7);
+    }
+    // A duration past a century is refused by the parser itself, wherever it is.
+    let dir = tempfile::tempdir().unwrap();
+    let text = MINIMAL.replace("rpo: 5m", "rpo: 31709y");
+    std::fs::write(dir.path().join("long.yaml"), text).unwrap();
+    let out = drillbit_in(dir.path(), &["validate", "long.yaml"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("long.yaml:5:8: error: `31709y` is too long a duration"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The worst valid scenario for a drill's cost: the longest horizon, the fastest probes and the
+/// largest probe counts, and a service that never recovers, so the drill runs to the horizon.
+/// Its output stays small (probes are stored as runs); the README's "Bounds" gives the measured
+/// time and memory.
+#[test]
+fn the_worst_valid_scenario_runs_to_its_horizon_with_bounded_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = MINIMAL.replace(
+        "runbook:",
+        "workload: { writes_per_second: 1000, probe: { interval: 100ms, healthy_after: 1000, failure_threshold: 1 } }\n\
+         faults:\n  - { id: down, kind: region-outage, region: us-east-1, at: 1m }\n\
+         drill: { horizon: 7d }\n\
+         runbook:",
+    );
+    std::fs::write(dir.path().join("worst.yaml"), text).unwrap();
+    let out = drillbit_in(dir.path(), &["validate", "worst.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = drillbit_in(dir.path(), &["run", "worst.yaml", "--out", "out", "-q"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let sc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/scorecard.json")).unwrap()).unwrap();
+    assert!(sc["measured"]["rto_s"].is_null(), "never recovers: {}", sc["measured"]);
+    let last = sc["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event"], "drill horizon reached", "{last}");
+    let total: u64 = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(total < 1 << 20, "output of a week-long drill: {total} bytes");
+}

@@ -59,8 +59,12 @@ pub enum Entry {
         detail: Option<Cow<'static, str>>,
     },
     TrafficSwitched,
-    Probe {
+    /// A run of `count` client probes with the same outcome, from the entry's time to `last`
+    /// (a drill's memory and output grow with its events, not with its probe rate).
+    Probes {
         ok: bool,
+        count: u64,
+        last: Time,
     },
     Recovered,
     FailbackStarted,
@@ -259,7 +263,15 @@ impl Timeline {
     /// probes in a row as the alarm threshold are a relapse: the service is unrecovered again
     /// from the first of them until the next such run.
     pub fn probe(&mut self, t: Time, ok: bool) {
-        self.push(t, Entry::Probe { ok });
+        if self.detail {
+            match self.entries.last_mut() {
+                Some((_, Entry::Probes { ok: was, count, last })) if *was == ok => {
+                    *count += 1;
+                    *last = t;
+                }
+                _ => self.entries.push((t, Entry::Probes { ok, count: 1, last: t })),
+            }
+        }
         self.last_probe_ok = Some(ok);
         let in_failback = self.failback_repaired.or(self.failback_start).is_some_and(|f| t >= f);
         if ok {

@@ -656,7 +656,10 @@ pub fn drill(sc: &Scorecard) -> String {
         let _ = writeln!(
             o,
             "<tr><td class=\"num\">{}</td><td class=\"wrap\">{}</td></tr>",
-            f(e.t_s),
+            match e.until_s {
+                Some(u) => format!("{}–{}", f(e.t_s), f(u)),
+                None => f(e.t_s),
+            },
             esc(&e.event)
         );
     }

@@ -55,6 +55,9 @@ impl PosDur {
 }
 
 /// Parses `1h30m`, `90s`, `0.5s`. Errors say what was expected.
+/// The longest duration any scenario field accepts (100 years, in seconds).
+pub const MAX_DURATION_S: f64 = 100.0 * 365.25 * 86_400.0;
+
 pub fn parse_duration(text: &str) -> Result<Dur, String> {
     let t = text.trim();
     let expected = "expected a duration like 90s, 15m, 4h or 1h30m (units ms, s, m, h, d, w, y)";
@@ -108,8 +111,9 @@ pub fn parse_duration(text: &str) -> Result<Dur, String> {
         };
         total += num * scale;
     }
-    if !total.is_finite() || total > 1e12 {
-        return Err(format!("`{t}` is too long a duration"));
+    // A century: retention periods are years; every other duration is bounded far below.
+    if !total.is_finite() || total > MAX_DURATION_S {
+        return Err(format!("`{t}` is too long a duration: at most 100 years"));
     }
     Ok(Dur::from_secs_f64(total))
 }
