@@ -754,14 +754,15 @@ pub fn seal_staged(
         sha256: e.sha256.clone(),
     });
     let text = canonical(&manifest);
-    // Order: archived copy, manifest (and signature), publish, then the index and the signed
-    // head. A crash before the index is written leaves a manifest the index does not know
-    // (verify says so); the next drill takes the same sequence number and overwrites the
-    // archived copy.
+    // Order: archived copy, manifest (and signature), the new index written and synced beside
+    // the old one, publish, then the index renamed into place and the signed head. A crash
+    // before the publish leaves the previous drill and index; the next drill takes the same
+    // sequence number and overwrites the archived copy. A crash between the two renames (a
+    // few microseconds) leaves a published manifest the index does not list: verify names it
+    // ("not in the chain index") until the next drill into that directory replaces it.
     let copy = archive_path(&chain, seq);
     write_atomic(&copy, &text).map_err(|e| io_err(&copy, e))?;
     write_sealed(&manifest)?;
-    publish()?;
     let sha = sha256_hex(text.as_bytes());
     index.entries.push(IndexEntry {
         sequence: seq,
@@ -769,7 +770,9 @@ pub fn seal_staged(
         sha256: sha.clone(),
     });
     let index_text = canonical(&index);
-    write_atomic(&index_path, &index_text).map_err(|e| io_err(&index_path, e))?;
+    let pending = Pending::write(&index_path, &index_text).map_err(|e| io_err(&index_path, e))?;
+    publish()?;
+    pending.commit().map_err(|e| io_err(&index_path, e))?;
     if let Some(k) = opts.key {
         let head = sign_head(k, seq, &sha, &sha256_hex(index_text.as_bytes()));
         let p = chain.join(HEAD);
@@ -782,6 +785,48 @@ pub fn seal_staged(
         files: n_files,
         signed: opts.key.is_some(),
     })
+}
+
+/// A file written and synced under a temporary name, renamed into place by `commit`; removed
+/// when dropped uncommitted.
+struct Pending {
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl Pending {
+    fn write(path: &Path, contents: &str) -> std::io::Result<Pending> {
+        use std::io::Write;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+        let p = Pending {
+            tmp,
+            path: path.to_path_buf(),
+            done: false,
+        };
+        let mut f = std::fs::File::create(&p.tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        Ok(p)
+    }
+
+    fn commit(mut self) -> std::io::Result<()> {
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.done = true;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// What a signed head signs: the canonical JSON of this.

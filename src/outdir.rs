@@ -196,10 +196,12 @@ pub fn inspect(dir: &Path) -> Result<State, Error> {
 fn split(dir: &Path) -> Result<(PathBuf, String), Error> {
     let name = match dir.file_name().and_then(|n| n.to_str()) {
         Some(n) if stage_base(n).is_none() => n.to_string(),
-        _ => return Err(Error::Refused(format!(
+        _ => {
+            return Err(Error::Refused(format!(
             "{}: an output directory must be named by a final UTF-8 name (not `.`, `..` or `/`, nor a staging name)",
             dir.display()
-        ))),
+        )))
+        }
     };
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -218,6 +220,8 @@ pub struct Claim {
     lock_path: PathBuf,
     lock: Option<File>,
     published: bool,
+    /// After an exchange: the previous drill, now at the staging name, to remove.
+    old: Option<PathBuf>,
     /// Stale staging directories removed when the claim was taken.
     pub removed_stale: Vec<PathBuf>,
 }
@@ -345,6 +349,7 @@ impl Claim {
             lock_path,
             lock: Some(lock),
             published: true, // nothing to remove until the staging directory exists
+            old: None,
             removed_stale: Vec::new(),
         };
         // Another drill may have published while this one waited for the lock.
@@ -383,6 +388,17 @@ impl Claim {
         }
         // The destination is checked again: a person may have put files there meanwhile.
         let state = inspect(&self.dir)?;
+        // The drill keeps the mode of the directory it replaces (else rwxr-xr-x), not the
+        // staging directory's private 0700.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::symlink_metadata(&self.dir)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o755);
+            std::fs::set_permissions(&self.stage, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io(&self.stage, e))?;
+        }
         match std::fs::remove_file(self.stage.join(STAGE_MARKER)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -393,10 +409,10 @@ impl Claim {
             State::Absent | State::Empty => std::fs::rename(&self.stage, &self.dir).map_err(|e| io(&self.dir, e))?,
             State::Drill => match exchange(&self.stage, &self.dir) {
                 Ok(()) => {
-                    // The old drill is at the staging name now; a crash before it is gone
-                    // leaves a whole drill there, which the next drill removes.
-                    self.published = true;
-                    let _ = std::fs::remove_dir_all(&self.stage);
+                    // The old drill is at the staging name now, removed by `finish` (or when
+                    // the claim is dropped); a crash before that leaves a whole drill there,
+                    // which the next drill removes.
+                    self.old = Some(self.stage.clone());
                 }
                 Err(e)
                     if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
@@ -420,13 +436,23 @@ impl Claim {
             },
         }
         self.published = true;
+        Ok(())
+    }
+
+    /// After the publish has been recorded (the chain index): removes the replaced drill and
+    /// syncs the parent directory. Kept out of [`Claim::publish`] so that the window between
+    /// the rename and the index's rename stays a few system calls.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if let Some(old) = self.old.take() {
+            let _ = std::fs::remove_dir_all(&old);
+        }
         sync_dir(&self.parent)
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if !self.published {
+        if !self.published || self.old.is_some() {
             let _ = std::fs::remove_dir_all(&self.stage);
         }
         if let Some(f) = self.lock.take() {
@@ -582,6 +608,7 @@ mod tests {
             assert!(m.contains("another drill is writing"), "{m}");
             drill_dir(c.stage(), &["one.txt"]);
             c.publish().expect("publish");
+            c.finish().expect("finish");
             assert!(dir.join("one.txt").is_file() && !dir.join(STAGE_MARKER).exists());
         }
         assert!(!lock.exists(), "the lock file is removed when done");
@@ -590,6 +617,7 @@ mod tests {
             let mut c = Claim::acquire(&dir).expect("claim");
             drill_dir(c.stage(), &["two.txt"]);
             c.publish().expect("publish");
+            // Not finished: dropping the claim removes the old copy too.
         }
         assert!(dir.join("two.txt").is_file() && !dir.join("one.txt").exists());
         let left: Vec<_> = std::fs::read_dir(tmp.path().join("a"))

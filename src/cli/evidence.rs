@@ -102,7 +102,7 @@ pub fn seal(
             outdir::Error::Io(m) => evidence::Error::Io(m),
         })
     };
-    evidence::seal_staged(
+    let sealed = evidence::seal_staged(
         &stage,
         &dir,
         &SealOptions {
@@ -114,7 +114,11 @@ pub fn seal(
         },
         &mut publish,
     )
-    .map_err(failure)
+    .map_err(failure)?;
+    claim
+        .finish()
+        .map_err(|e| Failure::Infrastructure(format!("output directory: {e}")))?;
+    Ok(sealed)
 }
 
 /// One line for the terminal: where the evidence is and what it links to.
