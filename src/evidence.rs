@@ -17,7 +17,16 @@
 //! - `manifests/NNNNNN.json`: a copy of manifest number N, so that the chain stays checkable
 //!   after a re-run into the same directory replaced that drill's manifest;
 //! - `lock`: held (flock) while a drill extends the chain, so two concurrent drills never fork
-//!   it: each gets its own sequence number and links to the other.
+//!   it: each gets its own sequence number and links to the other;
+//! - `head.json` (schema `drillbit.head/v1`, written when the chain is extended with a key): the
+//!   index's last sequence number, the SHA-256 of that manifest and of the index, signed. With
+//!   `--pub-key`, `verify` requires it, so that deleting the last drill with its index entry
+//!   and archived copy (consistent otherwise) is detected; `--expect-head SEQ:HASH` pins a head
+//!   an auditor recorded.
+//!
+//! **Staged seal.** `run` and `simulate` write into a staging directory ([`crate::outdir`]);
+//! [`seal_staged`] hashes it, records the final directory in the chain, and publishes it (one
+//! rename) holding the tree's lock, before the index is renamed into place.
 //!
 //! Each manifest records its sequence number, the way up to the tree root (`chain_root`, e.g.
 //! `../..`) and `previous`: the path and SHA-256 of the manifest sealed just before it. A re-run
@@ -28,7 +37,8 @@
 //! of `manifest.json`, base64 (standard alphabet, padded) and a newline; the manifest records
 //! the public key. `verify` with `--pub-key` requires a signature by that key.
 //!
-//! **Verify** reports every difference by name; the library does no terminal I/O.
+//! **Verify** reports every difference by name, follows no symbolic link (each one met is a
+//! finding) and skips unpublished staging directories; the library does no terminal I/O.
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
