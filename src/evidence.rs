@@ -17,7 +17,16 @@
 //! - `manifests/NNNNNN.json`: a copy of manifest number N, so that the chain stays checkable
 //!   after a re-run into the same directory replaced that drill's manifest;
 //! - `lock`: held (flock) while a drill extends the chain, so two concurrent drills never fork
-//!   it: each gets its own sequence number and links to the other.
+//!   it: each gets its own sequence number and links to the other;
+//! - `head.json` (schema `drillbit.head/v1`, written when the chain is extended with a key): the
+//!   index's last sequence number, the SHA-256 of that manifest and of the index, signed. With
+//!   `--pub-key`, `verify` requires it, so that deleting the last drill with its index entry
+//!   and archived copy (consistent otherwise) is detected; `--expect-head SEQ:HASH` pins a head
+//!   an auditor recorded.
+//!
+//! **Staged seal.** `run` and `simulate` write into a staging directory ([`crate::outdir`]);
+//! [`seal_staged`] hashes it, records the final directory in the chain, and publishes it (one
+//! rename) holding the tree's lock, before the index is renamed into place.
 //!
 //! Each manifest records its sequence number, the way up to the tree root (`chain_root`, e.g.
 //! `../..`) and `previous`: the path and SHA-256 of the manifest sealed just before it. A re-run
@@ -28,7 +37,8 @@
 //! of `manifest.json`, base64 (standard alphabet, padded) and a newline; the manifest records
 //! the public key. `verify` with `--pub-key` requires a signature by that key.
 //!
-//! **Verify** reports every difference by name; the library does no terminal I/O.
+//! **Verify** reports every difference by name, follows no symbolic link (each one met is a
+//! finding) and skips unpublished staging directories; the library does no terminal I/O.
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -50,6 +60,8 @@ pub const ARCHIVE: &str = "manifests";
 pub const MANIFEST_SCHEMA: &str = "drillbit.manifest/v1";
 pub const CHAIN_SCHEMA: &str = "drillbit.chain/v1";
 pub const TIMELINE_SCHEMA: &str = "drillbit.timeline/v1";
+pub const HEAD: &str = "head.json";
+pub const HEAD_SCHEMA: &str = "drillbit.head/v1";
 
 /// Manifests, indexes, signatures and keys larger than this are refused unread.
 const MAX_META_BYTES: u64 = 64 << 20;
@@ -353,9 +365,15 @@ pub fn keygen(out: &Path) -> Result<(PathBuf, VerifyingKey), Error> {
     getrandom::fill(&mut seed).map_err(|e| Error::Io(format!("no randomness from the OS: {e}")))?;
     let key = SigningKey::from_bytes(&seed);
     seed.fill(0);
-    let private = key
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .map_err(|e| Error::Io(format!("encoding the key: {e}")))?;
+    // PKCS#8 v1 (RFC 8410: the seed only). The v2 form with the public key that
+    // `SigningKey::to_pkcs8_pem` writes is refused by OpenSSL 3.0 (`openssl pkey` says
+    // "unsupported"); both forms are read back.
+    let private = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+    .map_err(|e| Error::Io(format!("encoding the key: {e}")))?;
     let public = key
         .verifying_key()
         .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
@@ -558,25 +576,62 @@ fn archive_path(chain_dir: &Path, seq: u64) -> PathBuf {
     chain_dir.join(ARCHIVE).join(format!("{seq:06}.json"))
 }
 
-/// Seals `dir`: writes `opts.inputs`, hashes every file, writes `manifest.json` (and
+/// Seals `dir` in place: writes `opts.inputs`, hashes every file, writes `manifest.json` (and
 /// `manifest.json.sig` with a key) and, in a reports tree, extends the tree's chain.
 pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
-    let dir_canon = dir.canonicalize().map_err(|e| io_err(dir, e))?;
-    if dir_canon.join(CHAIN_DIR).exists() {
+    seal_staged(dir, dir, opts, &mut || Ok(()))
+}
+
+/// The absolute, symlink-resolved path `dest` will have: its parent canonical, its own name.
+fn final_path(dest: &Path) -> Result<PathBuf, Error> {
+    if let Ok(c) = dest.canonicalize() {
+        return Ok(c);
+    }
+    let name = dest
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{}: not a directory's name", dest.display())))?;
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok(parent.canonicalize().map_err(|e| io_err(parent, e))?.join(name))
+}
+
+/// Seals the drill written in `stage` that `publish` will put at `dest`: the files are hashed
+/// and the manifest written in `stage`; the chain records `dest`. In a reports tree, `publish`
+/// runs holding the tree's lock, after the manifest (and its archived copy) is written and
+/// before the index is extended: a crash before the rename leaves the previous drill and the
+/// index as they were (the archived copy of the unused sequence number is overwritten by the
+/// next seal); a crash after it leaves a manifest the index does not list, which `verify`
+/// names ("not in the chain index"). A top-level [`crate::outdir::STAGE_MARKER`] is not
+/// listed: `publish` removes it.
+pub fn seal_staged(
+    stage: &Path,
+    dest: &Path,
+    opts: &SealOptions,
+    publish: &mut dyn FnMut() -> Result<(), Error>,
+) -> Result<Sealed, Error> {
+    let stage_canon = stage.canonicalize().map_err(|e| io_err(stage, e))?;
+    let dir_canon = if stage == dest {
+        stage_canon.clone()
+    } else {
+        final_path(dest)?
+    };
+    if stage_canon.join(CHAIN_DIR).exists() || dir_canon.join(CHAIN_DIR).exists() {
         return Err(Error::Invalid(format!(
             "{}: is a reports tree root (holds {CHAIN_DIR}/); write drills into directories below it",
-            dir.display()
+            dest.display()
         )));
     }
     for (name, body) in &opts.inputs {
-        let p = dir.join(name);
+        let p = stage.join(name);
         write_atomic(&p, body).map_err(|e| io_err(&p, e))?;
     }
     // The manifest and signature of an earlier seal of this directory (a re-run) describe
     // files that have just been replaced: remove them first, so a seal that fails leaves an
     // unsealed directory rather than a stale manifest.
-    let sig_path = dir.join(SIGNATURE);
-    let manifest_path = dir.join(MANIFEST);
+    let sig_path = stage.join(SIGNATURE);
+    let manifest_path = stage.join(MANIFEST);
     for p in [&sig_path, &manifest_path] {
         match std::fs::remove_file(p) {
             Ok(()) => {}
@@ -585,8 +640,11 @@ pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
         }
     }
     let mut files = Vec::new();
-    for f in walk(&dir_canon).map_err(|e| io_err(dir, e))? {
-        let shown = dir.join(&f.rel);
+    for f in walk(&stage_canon).map_err(|e| io_err(stage, e))? {
+        if f.rel == crate::outdir::STAGE_MARKER && stage != dest {
+            continue;
+        }
+        let shown = dest.join(&f.rel);
         if !f.utf8 {
             return Err(Error::Invalid(format!("{}: file name is not UTF-8", shown.display())));
         }
@@ -611,7 +669,7 @@ pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
                 )))
             }
         }
-        let (sha256, size) = hash_file(&dir_canon.join(&f.rel)).map_err(|e| io_err(&shown, e))?;
+        let (sha256, size) = hash_file(&stage_canon.join(&f.rel)).map_err(|e| io_err(&shown, e))?;
         files.push(FileEntry {
             path: f.rel,
             sha256,
@@ -628,7 +686,7 @@ pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
                 if !dir_canon.starts_with(&start) || dir_canon == start {
                     return Err(Error::Invalid(format!(
                         "{} is not below {}",
-                        dir.display(),
+                        dest.display(),
                         start.display()
                     )));
                 }
@@ -668,8 +726,9 @@ pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
     };
     let Some(root) = root else {
         write_sealed(&manifest)?;
+        publish()?;
         return Ok(Sealed {
-            manifest: manifest_path,
+            manifest: dest.join(MANIFEST),
             sequence: 1,
             root: None,
             files: n_files,
@@ -705,25 +764,145 @@ pub fn seal(dir: &Path, opts: &SealOptions) -> Result<Sealed, Error> {
         sha256: e.sha256.clone(),
     });
     let text = canonical(&manifest);
-    // Order: archived copy, manifest (and signature), then the index. A crash before the index
-    // is written leaves a manifest the index does not know (verify says so); the next drill
-    // takes the same sequence number and overwrites the archived copy.
+    // Order: archived copy, manifest (and signature), the new index written and synced beside
+    // the old one, publish, then the index renamed into place and the signed head. A crash
+    // before the publish leaves the previous drill and index; the next drill takes the same
+    // sequence number and overwrites the archived copy. A crash between the two renames (a
+    // few microseconds) leaves a published manifest the index does not list: verify names it
+    // ("not in the chain index") until the next drill into that directory replaces it.
     let copy = archive_path(&chain, seq);
     write_atomic(&copy, &text).map_err(|e| io_err(&copy, e))?;
     write_sealed(&manifest)?;
+    let sha = sha256_hex(text.as_bytes());
     index.entries.push(IndexEntry {
         sequence: seq,
         path: format!("{rel}/{MANIFEST}"),
-        sha256: sha256_hex(text.as_bytes()),
+        sha256: sha.clone(),
     });
-    write_atomic(&index_path, &canonical(&index)).map_err(|e| io_err(&index_path, e))?;
+    let index_text = canonical(&index);
+    let pending = Pending::write(&index_path, &index_text).map_err(|e| io_err(&index_path, e))?;
+    publish()?;
+    pending.commit().map_err(|e| io_err(&index_path, e))?;
+    if let Some(k) = opts.key {
+        let head = sign_head(k, seq, &sha, &sha256_hex(index_text.as_bytes()));
+        let p = chain.join(HEAD);
+        write_atomic(&p, &canonical(&head)).map_err(|e| io_err(&p, e))?;
+    }
     Ok(Sealed {
-        manifest: manifest_path,
+        manifest: dest.join(MANIFEST),
         sequence: seq,
         root: Some(root),
         files: n_files,
         signed: opts.key.is_some(),
     })
+}
+
+/// A file written and synced under a temporary name, renamed into place by `commit`; removed
+/// when dropped uncommitted.
+struct Pending {
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl Pending {
+    fn write(path: &Path, contents: &str) -> std::io::Result<Pending> {
+        use std::io::Write;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+        let p = Pending {
+            tmp,
+            path: path.to_path_buf(),
+            done: false,
+        };
+        let mut f = std::fs::File::create(&p.tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        Ok(p)
+    }
+
+    fn commit(mut self) -> std::io::Result<()> {
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.done = true;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// What a signed head signs: the canonical JSON of this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadBody {
+    pub schema: String,
+    /// The number of entries of the index (its last sequence number).
+    pub sequence: u64,
+    /// SHA-256 of the last entry's manifest.
+    pub manifest_sha256: String,
+    /// SHA-256 of `chain.json` as written with this entry.
+    pub index_sha256: String,
+    /// UTC, RFC 3339.
+    pub created: String,
+    /// The raw 32-byte ed25519 public key, base64.
+    pub public_key: String,
+}
+
+/// `.drillbit-chain/head.json`, schema `drillbit.head/v1`: the chain's head, signed. The
+/// signature covers the canonical JSON of [`HeadBody`] (every field here but `signature`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    pub schema: String,
+    pub sequence: u64,
+    pub manifest_sha256: String,
+    pub index_sha256: String,
+    pub created: String,
+    pub public_key: String,
+    /// ed25519 signature of the canonical JSON of the body, base64.
+    pub signature: String,
+}
+
+impl Head {
+    pub fn body(&self) -> HeadBody {
+        HeadBody {
+            schema: self.schema.clone(),
+            sequence: self.sequence,
+            manifest_sha256: self.manifest_sha256.clone(),
+            index_sha256: self.index_sha256.clone(),
+            created: self.created.clone(),
+            public_key: self.public_key.clone(),
+        }
+    }
+}
+
+fn sign_head(k: &SigningKey, seq: u64, manifest_sha: &str, index_sha: &str) -> Head {
+    let body = HeadBody {
+        schema: HEAD_SCHEMA.into(),
+        sequence: seq,
+        manifest_sha256: manifest_sha.into(),
+        index_sha256: index_sha.into(),
+        created: rfc3339_utc(std::time::SystemTime::now()),
+        public_key: public_key_b64(&k.verifying_key()),
+    };
+    let sig: Signature = k.sign(canonical(&body).as_bytes());
+    Head {
+        schema: body.schema,
+        sequence: body.sequence,
+        manifest_sha256: body.manifest_sha256,
+        index_sha256: body.index_sha256,
+        created: body.created,
+        public_key: body.public_key,
+        signature: Base64::encode_string(&sig.to_bytes()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,6 +913,39 @@ pub struct VerifyOptions<'a> {
     pub pub_key: Option<&'a VerifyingKey>,
     /// Walk the chain back to its first manifest (a drill directory); check the tree's index.
     pub chain: bool,
+    /// The head an auditor recorded (`SEQ`, SHA-256 of manifest #SEQ): the chain's head must be
+    /// exactly this (not shorter, not longer, not another manifest).
+    pub expect_head: Option<(u64, String)>,
+}
+
+/// What a report is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Class {
+    /// A drill directory or a chain index, checked.
+    #[default]
+    Checked,
+    /// A symbolic link met in the tree, not followed (a finding).
+    Symlink,
+    /// An entry that could not be read (a finding).
+    Unreadable,
+    /// An unpublished staging directory (a drill in progress or one that died): skipped.
+    Staging,
+}
+
+/// Parses `SEQ:HASH` (`verify --expect-head`).
+pub fn parse_head(s: &str) -> Result<(u64, String), Error> {
+    let bad = || {
+        Error::Invalid(format!(
+            "--expect-head `{s}`: expected SEQ:SHA256 as `verify` prints it (`head: 7:ab12...`)"
+        ))
+    };
+    let (seq, hash) = s.split_once(':').ok_or_else(bad)?;
+    let seq: u64 = seq.parse().map_err(|_| bad())?;
+    let hash = hash.to_ascii_lowercase();
+    if seq == 0 || !is_hex64(&hash) {
+        return Err(bad());
+    }
+    Ok((seq, hash))
 }
 
 /// What `verify` found about one drill directory or one chain.
@@ -747,6 +959,9 @@ pub struct Report {
     pub summary: String,
     /// Facts worth telling that are not failures (a superseded drill, a standalone one).
     pub notes: Vec<String>,
+    pub class: Class,
+    /// A chain's head, `SEQ:SHA256` of its last manifest (for `--expect-head`).
+    pub head: Option<String>,
 }
 
 impl Report {
@@ -781,6 +996,10 @@ fn tidy(p: &Path) -> PathBuf {
 /// Verifies a drill directory (it holds `manifest.json`) or every drill and chain in a reports
 /// tree. `Err` only for usage: nothing there to verify.
 pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<Vec<Report>, Error> {
+    let lmeta = std::fs::symlink_metadata(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    if lmeta.file_type().is_symlink() {
+        return Ok(vec![symlink_report(path)]);
+    }
     let meta = std::fs::metadata(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     if !meta.is_dir() {
         return Err(Error::Invalid(format!(
@@ -788,10 +1007,69 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<Vec<Report>, Error> {
             path.display()
         )));
     }
+    if is_staging(path) {
+        return Ok(vec![staging_report(path)]);
+    }
     if std::fs::symlink_metadata(path.join(MANIFEST)).is_ok() {
         return Ok(vec![verify_drill(path, opts, ChainCheck::Walk)]);
     }
     verify_tree(path, opts)
+}
+
+fn is_staging(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| crate::outdir::stage_base(n).is_some())
+}
+
+fn symlink_report(p: &Path) -> Report {
+    let to = std::fs::read_link(p)
+        .map(|t| format!(" (to {})", t.display()))
+        .unwrap_or_default();
+    Report {
+        subject: p.display().to_string(),
+        findings: vec![format!(
+            "symbolic link{to}, not followed: verify reads nothing outside the tree, so what it points to is not verified"
+        )],
+        class: Class::Symlink,
+        ..Report::default()
+    }
+}
+
+fn unreadable_report(p: &Path, e: &std::io::Error) -> Report {
+    Report {
+        subject: p.display().to_string(),
+        findings: vec![format!("unreadable ({e}); not verified")],
+        class: Class::Unreadable,
+        ..Report::default()
+    }
+}
+
+fn staging_report(p: &Path) -> Report {
+    Report {
+        subject: p.display().to_string(),
+        summary: "unpublished staging directory (a drill writing, or one that died); the next drill into that directory removes it"
+            .into(),
+        class: Class::Staging,
+        ..Report::default()
+    }
+}
+
+/// Whether `rel` (below `root`) can be read without following a symbolic link: none of its
+/// components (the last included) is one.
+fn no_symlink_below(root: &Path, rel: &str) -> Result<(), String> {
+    let mut p = root.to_path_buf();
+    for c in rel.split('/') {
+        p.push(c);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!("goes through a symbolic link ({}), not followed", p.display()))
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()), // missing: the caller says so
+        }
+    }
+    Ok(())
 }
 
 /// Checks the manifest's own structure; returns what is wrong.
@@ -1034,9 +1312,9 @@ fn verify_drill(dir: &Path, opts: &VerifyOptions, check: ChainCheck) -> Report {
         }
         (Some(up), ChainCheck::Walk) => {
             let n = r.findings.len();
-            check_chain(dir, up, &m, &bytes, &mut r);
+            let head = check_chain(dir, up, &m, &bytes, opts, &mut r);
             if r.findings.len() == n {
-                summary.push_str(&format!(", chain #{} back to #1", m.sequence));
+                summary.push_str(&format!(", chain #{} back to #1{head}", m.sequence));
             }
         }
     }
@@ -1073,6 +1351,7 @@ fn load_index(root: &Path) -> Result<Index, String> {
 /// Where the manifest of chain entry `seq` (linked as `link`) is: the live file when it is
 /// unchanged, else the archived copy when a later re-run replaced the live one.
 fn resolve_link(root: &Path, index: &Index, link: &Link) -> Result<(Vec<u8>, Option<String>), String> {
+    no_symlink_below(root, &link.path)?;
     let live = match read_regular(&root.join(&link.path)) {
         Slurp::Bytes(b) => Some(b),
         Slurp::Missing => None,
@@ -1114,14 +1393,14 @@ fn resolve_link(root: &Path, index: &Index, link: &Link) -> Result<(Vec<u8>, Opt
 }
 
 /// Walks the chain from manifest `m` (in `dir`, `up` to the root) back to the first one.
-fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report) {
+fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], opts: &VerifyOptions, r: &mut Report) -> String {
     let root_shown = tidy(&dir.join(up));
     let root = match dir.join(up).canonicalize() {
         Ok(p) => p,
         Err(e) => {
             r.findings
                 .push(format!("chain: tree root {} unreadable: {e}", root_shown.display()));
-            return;
+            return String::new();
         }
     };
     let index_shown = root_shown.join(CHAIN_DIR).join(INDEX);
@@ -1129,9 +1408,10 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
         Ok(i) => i,
         Err(e) => {
             r.findings.push(format!("chain: index {}: {e}", index_shown.display()));
-            return;
+            return String::new();
         }
     };
+    let head = check_head(&root, &root_shown, &index, opts, r);
     // This manifest is the one the index recorded, at this place.
     let here = dir
         .canonicalize()
@@ -1140,7 +1420,7 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
         .map(|rel| format!("{rel}/{MANIFEST}"));
     let sha = sha256_hex(bytes);
     if m.sequence == 0 {
-        return; // reported with the structure
+        return head; // reported with the structure
     }
     match index.entries.get(m.sequence as usize - 1) {
         None => r.findings.push(format!(
@@ -1176,7 +1456,7 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
                 "chain: a link path `{}` leaves the tree (#{})",
                 l.path, l.sequence
             ));
-            return;
+            return String::new();
         }
         let shown = root_shown.join(&l.path);
         if l.sequence != expect || expect == 0 {
@@ -1185,7 +1465,7 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
                 shown.display(),
                 l.sequence
             ));
-            return;
+            return String::new();
         }
         let indexed = index.entries.get(l.sequence as usize - 1);
         if indexed.is_none_or(|e| e.path != l.path || e.sha256 != l.sha256) {
@@ -1200,7 +1480,7 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
             Err(why) => {
                 r.findings
                     .push(format!("chain: previous manifest {} {why}", shown.display()));
-                return;
+                return String::new();
             }
         };
         if let Some(n) = note {
@@ -1215,12 +1495,12 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
                     pm.sequence,
                     l.sequence
                 ));
-                return;
+                return String::new();
             }
             Err(e) => {
                 r.findings
                     .push(format!("chain: {} is not a manifest ({e})", shown.display()));
-                return;
+                return String::new();
             }
         }
         expect -= 1;
@@ -1229,40 +1509,216 @@ fn check_chain(dir: &Path, up: &str, m: &Manifest, bytes: &[u8], r: &mut Report)
         r.findings
             .push(format!("chain: ends at #{} without reaching #1", expect + 1));
     }
+    head
 }
 
-/// Every chain index and every drill directory under `path`.
-fn scan(path: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    fn go(d: &Path, roots: &mut Vec<PathBuf>, drills: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        if d.join(CHAIN_DIR).is_dir() {
-            roots.push(d.to_path_buf());
+/// Every chain index and every drill directory under `path`, and what was not followed: a
+/// symbolic link, an unreadable directory, a staging directory.
+struct Scan {
+    roots: Vec<PathBuf>,
+    drills: Vec<PathBuf>,
+    others: Vec<Report>,
+}
+
+fn scan(path: &Path) -> std::io::Result<Scan> {
+    fn go(d: &Path, top: bool, out: &mut Scan) -> std::io::Result<()> {
+        match std::fs::symlink_metadata(d.join(CHAIN_DIR)) {
+            Ok(m) if m.file_type().is_symlink() => out.others.push(symlink_report(&d.join(CHAIN_DIR))),
+            Ok(m) if m.is_dir() => out.roots.push(d.to_path_buf()),
+            _ => {}
         }
         if std::fs::symlink_metadata(d.join(MANIFEST)).is_ok() {
-            drills.push(d.to_path_buf());
+            out.drills.push(d.to_path_buf());
             return Ok(());
         }
+        let rd = match std::fs::read_dir(d) {
+            Ok(rd) => rd,
+            Err(e) if top => return Err(e),
+            Err(e) => {
+                out.others.push(unreadable_report(d, &e));
+                return Ok(());
+            }
+        };
         let mut subs: Vec<PathBuf> = Vec::new();
-        for e in std::fs::read_dir(d)? {
-            let e = e?;
-            if e.file_type()?.is_dir() && e.file_name() != CHAIN_DIR {
-                subs.push(e.path());
+        for e in rd {
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    out.others.push(unreadable_report(d, &err));
+                    continue;
+                }
+            };
+            let ft = match e.file_type() {
+                Ok(ft) => ft,
+                Err(err) => {
+                    out.others.push(unreadable_report(&e.path(), &err));
+                    continue;
+                }
+            };
+            if ft.is_symlink() {
+                out.others.push(symlink_report(&e.path()));
+            } else if ft.is_dir() && e.file_name() != CHAIN_DIR {
+                if is_staging(&e.path()) {
+                    out.others.push(staging_report(&e.path()));
+                } else {
+                    subs.push(e.path());
+                }
             }
         }
         subs.sort();
         for s in subs {
-            go(&s, roots, drills)?;
+            go(&s, false, out)?;
         }
         Ok(())
     }
-    let (mut roots, mut drills) = (Vec::new(), Vec::new());
-    go(path, &mut roots, &mut drills)?;
-    Ok((roots, drills))
+    let mut out = Scan {
+        roots: Vec::new(),
+        drills: Vec::new(),
+        others: Vec::new(),
+    };
+    go(path, true, &mut out)?;
+    out.others.sort_by(|a, b| a.subject.cmp(&b.subject));
+    Ok(out)
+}
+
+/// The head of a tree's chain: its signed head (required with `--pub-key`; one that is ahead
+/// of the index means the history was truncated) and the head an auditor pinned. Sets
+/// `r.head`; returns what to add to the summary.
+fn check_head(root: &Path, root_shown: &Path, index: &Index, opts: &VerifyOptions, r: &mut Report) -> String {
+    let (n, last_sha) = index
+        .entries
+        .last()
+        .map(|e| (e.sequence, e.sha256.clone()))
+        .unwrap_or((0, String::new()));
+    if n > 0 {
+        r.head = Some(format!("{n}:{last_sha}"));
+    }
+    let shown = root_shown.join(CHAIN_DIR).join(HEAD);
+    let mut summary = String::new();
+    match read_regular(&root.join(CHAIN_DIR).join(HEAD)) {
+        Slurp::Missing => {
+            if opts.pub_key.is_some() {
+                r.findings.push(format!(
+                    "chain: {}: missing: the tree has no signed head (drills sealed without --sign-key?), so a truncated history would go unnoticed; --pub-key requires one",
+                    shown.display()
+                ));
+            }
+        }
+        Slurp::Problem(p) => r.findings.push(format!("chain: {}: {p}", shown.display())),
+        Slurp::Bytes(b) => match serde_json::from_slice::<Head>(&b) {
+            Err(e) => r
+                .findings
+                .push(format!("chain: {}: not a signed head ({e})", shown.display())),
+            Ok(h) => {
+                let before = r.findings.len();
+                if canonical(&h).as_bytes() != b.as_slice() {
+                    r.findings
+                        .push(format!("chain: {}: not in canonical form (edited?)", shown.display()));
+                }
+                if h.schema != HEAD_SCHEMA {
+                    r.findings.push(format!(
+                        "chain: {}: schema is `{}`, expected `{HEAD_SCHEMA}`",
+                        shown.display(),
+                        h.schema
+                    ));
+                }
+                let recorded = recorded_key(&SigningInfo {
+                    algorithm: "ed25519".into(),
+                    public_key: h.public_key.clone(),
+                });
+                let sig = Base64::decode_vec(&h.signature)
+                    .ok()
+                    .and_then(|raw| <[u8; 64]>::try_from(raw).ok())
+                    .map(|raw| Signature::from_bytes(&raw));
+                match (recorded, sig) {
+                    (Err(e), _) => r.findings.push(format!("chain: {}: {e}", shown.display())),
+                    (_, None) => r.findings.push(format!(
+                        "chain: {}: signature is not base64 of 64 bytes",
+                        shown.display()
+                    )),
+                    (Ok(key), Some(sig)) => {
+                        if let Some(want) = opts.pub_key {
+                            if want != &key {
+                                r.findings.push(format!(
+                                    "chain: {}: signed by another key ({}), not the --pub-key ({})",
+                                    shown.display(),
+                                    public_key_b64(&key),
+                                    public_key_b64(want)
+                                ));
+                            }
+                        }
+                        if key.verify_strict(canonical(&h.body()).as_bytes(), &sig).is_err() {
+                            r.findings.push(format!(
+                                "chain: {}: signature does not verify with key {}",
+                                shown.display(),
+                                public_key_b64(&key)
+                            ));
+                        }
+                    }
+                }
+                let index_sha = sha256_hex(canonical(index).as_bytes());
+                if h.sequence > n {
+                    r.findings.push(format!(
+                        "chain: the signed head is #{} but the index ends at #{n}: the history was truncated (entries after #{n} removed)",
+                        h.sequence
+                    ));
+                } else if h.sequence < n {
+                    let m = format!(
+                        "chain: the signed head is #{}, the index has #{n}: #{}..#{n} were sealed without a signing key",
+                        h.sequence,
+                        h.sequence + 1
+                    );
+                    if opts.pub_key.is_some() {
+                        r.findings.push(m);
+                    } else {
+                        r.notes.push(m.trim_start_matches("chain: ").to_string());
+                    }
+                } else if h.manifest_sha256 != last_sha || h.index_sha256 != index_sha {
+                    r.findings.push(format!(
+                        "chain: the signed head #{n} does not match the index (manifest sha256 {}, index sha256 {}; signed {} and {})",
+                        last_sha, index_sha, h.manifest_sha256, h.index_sha256
+                    ));
+                }
+                if r.findings.len() == before && h.sequence == n {
+                    summary = format!(", signed head #{n} ({})", h.created);
+                }
+            }
+        },
+    }
+    if let Some((seq, hash)) = &opts.expect_head {
+        if n != *seq || &last_sha != hash {
+            let why = if n < *seq {
+                "shorter than recorded: the history was truncated".to_string()
+            } else if n > *seq {
+                match index.entries.get(*seq as usize - 1) {
+                    Some(e) if &e.sha256 == hash => {
+                        format!("extended after the recorded head: #{}..#{n} are new", seq + 1)
+                    }
+                    _ => format!("another history: #{seq} is not the recorded manifest"),
+                }
+            } else {
+                "the head manifest was replaced".to_string()
+            };
+            r.findings
+                .push(format!("chain: head is {n}:{last_sha}, expected {seq}:{hash} ({why})"));
+        } else {
+            summary.push_str(&format!(", head {n} as expected"));
+        }
+    }
+    summary
 }
 
 /// A reports tree: each chain's index and archived copies, then every drill in it.
 fn verify_tree(path: &Path, opts: &VerifyOptions) -> Result<Vec<Report>, Error> {
-    let (roots, drills) = scan(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    if roots.is_empty() && drills.is_empty() {
+    let Scan { roots, drills, others } = scan(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    if opts.expect_head.is_some() && roots.len() > 1 {
+        return Err(Error::Invalid(format!(
+            "--expect-head: {} holds {} reports trees; name one",
+            path.display(),
+            roots.len()
+        )));
+    }
+    if roots.is_empty() && drills.is_empty() && others.is_empty() {
         return Err(Error::Invalid(format!(
             "{}: nothing to verify: no {MANIFEST} (a drill's output directory) and no {CHAIN_DIR}/ (a reports tree) in it",
             path.display()
@@ -1281,8 +1737,9 @@ fn verify_tree(path: &Path, opts: &VerifyOptions) -> Result<Vec<Report>, Error> 
             Err(e) => r.findings.push(format!("{}: {e}", index_shown.display())),
             Ok(index) if opts.chain => {
                 check_index(root, &index, &mut r, &mut current);
+                let head = check_head(root, root, &index, opts, &mut r);
                 r.summary = format!(
-                    "{} manifests linked from #1 to #{}",
+                    "{} manifests linked from #1 to #{}{head}",
                     index.entries.len(),
                     index.entries.len()
                 );
@@ -1308,6 +1765,7 @@ fn verify_tree(path: &Path, opts: &VerifyOptions) -> Result<Vec<Report>, Error> 
         let check = chain.map_or(ChainCheck::Walk, ChainCheck::Known);
         reports.push(verify_drill(d, opts, check));
     }
+    reports.extend(others);
     Ok(reports)
 }
 
@@ -1352,7 +1810,11 @@ fn check_index(root: &Path, index: &Index, r: &mut Report, current: &mut Vec<(Pa
         }
         let live = root.join(&e.path);
         let replaced = index.entries[i + 1..].iter().find(|l| l.path == e.path);
-        match (read_regular(&live), replaced) {
+        let read = match no_symlink_below(root, &e.path) {
+            Ok(()) => read_regular(&live),
+            Err(why) => Slurp::Problem(why),
+        };
+        match (read, replaced) {
             (_, Some(by)) => r.notes.push(format!(
                 "#{} ({}) was replaced by a re-run, #{}",
                 e.sequence, e.path, by.sequence
@@ -1428,6 +1890,7 @@ mod tests {
             &VerifyOptions {
                 pub_key: None,
                 chain: true,
+                expect_head: None,
             },
         )
         .expect("verify");

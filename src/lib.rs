@@ -24,6 +24,7 @@ pub mod lint;
 pub mod local;
 pub mod measure;
 pub mod montecarlo;
+pub mod outdir;
 pub mod report;
 pub mod scenario;
 pub mod scorecard;

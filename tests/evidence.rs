@@ -624,3 +624,229 @@ fn killed_drills_never_leave_a_half_written_manifest_or_index() {
     let o = verify(tmp.path(), &tmp.path().join("reports"), &[]);
     assert_eq!(o.code, 0, "{}", o.stdout);
 }
+
+/// A key in the form drillbit wrote before it switched to PKCS#8 v1: v2 with the public key,
+/// which OpenSSL 3.0 refuses. drillbit still signs with it.
+const OLD_DRILLBIT_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MFECAQEwBQYDK2VwBCIEIHD6eUiYGJYa9Q2QoCLFcr6pT/ZeGsMdA7ju0A6wtAgQ
+gSEArYT90jnxuxGjRZHBhib2dQKlDv8KYH92n1JSYuyoZnI=
+-----END PRIVATE KEY-----
+";
+
+#[test]
+fn keygen_writes_keys_openssl_reads_and_old_keys_still_sign() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (key, public) = keygen(tmp.path(), "k");
+    let openssl = |args: &[&str], file: &Path| {
+        std::process::Command::new("openssl")
+            .arg("pkey")
+            .args(args)
+            .arg("-in")
+            .arg(file)
+            .arg("-noout")
+            .output()
+    };
+    match openssl(&[], &key) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("skipped the OpenSSL checks: no `openssl` binary ({e})");
+        }
+        Err(e) => panic!("openssl: {e}"),
+        Ok(o) => {
+            assert!(
+                o.status.success(),
+                "openssl pkey -in KEY: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let o = openssl(&["-pubin"], &public).expect("openssl");
+            assert!(
+                o.status.success(),
+                "openssl pkey -pubin: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            // The public key OpenSSL derives from the private key is the one keygen wrote.
+            let derived = std::process::Command::new("openssl")
+                .args(["pkey", "-pubout", "-in"])
+                .arg(&key)
+                .output()
+                .expect("openssl");
+            assert_eq!(
+                String::from_utf8_lossy(&derived.stdout),
+                std::fs::read_to_string(&public).expect("pub")
+            );
+        }
+    }
+    // The old v2 form is read back, signs, and verifies against its recorded key.
+    std::fs::write(tmp.path().join("old.key"), OLD_DRILLBIT_KEY).expect("write");
+    let d = drill(tmp.path(), 1, &["--sign-key", "old.key"]);
+    let o = verify(tmp.path(), &d, &[]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(o.stdout.contains("signed by rYT90jnx"), "{}", o.stdout);
+}
+
+/// The head line `verify` prints: `SEQ:HASH`.
+fn head_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("head: "))
+        .and_then(|h| h.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no head printed: {stdout}"))
+        .to_string()
+}
+
+/// Removes the last drill of a tree the way a forger would: its directory, its index entry
+/// (the index rewritten canonically) and its archived manifest.
+fn truncate_last(tree: &Path) {
+    use drillbit::evidence::{canonical, Index};
+    let chain = tree.join(".drillbit-chain");
+    let mut index: Index =
+        serde_json::from_slice(&std::fs::read(chain.join("chain.json")).expect("index")).expect("index");
+    let last = index.entries.pop().expect("an entry");
+    let dir = tree.join(&last.path);
+    std::fs::remove_dir_all(dir.parent().expect("drill dir")).expect("rm drill");
+    std::fs::remove_file(chain.join(format!("manifests/{:06}.json", last.sequence))).expect("rm copy");
+    std::fs::write(chain.join("chain.json"), canonical(&index)).expect("index");
+}
+
+#[test]
+fn a_truncated_history_passes_unsigned_and_fails_signed_and_pinned() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (key, public) = keygen(tmp.path(), "k");
+    let k = key.to_str().expect("utf8");
+    let p = public.to_str().expect("utf8");
+    for seed in 1..=3 {
+        drill(tmp.path(), seed, &["--sign-key", k]);
+    }
+    let tree = tmp.path().join("reports");
+    let o = verify(tmp.path(), &tree, &["--pub-key", p]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(o.stdout.contains("signed head #3"), "{}", o.stdout);
+    let head = head_of(&o.stdout);
+    assert!(head.starts_with("3:") && head.len() == 66, "{head}");
+    assert_eq!(verify(tmp.path(), &tree, &["--expect-head", &head]).code, 0);
+    truncate_last(&tree);
+    // Unsigned: the shorter tree is internally consistent, and verify says so (README).
+    let o = verify(tmp.path(), &tree, &[]);
+    assert_eq!(
+        o.code, 1,
+        "a signed head ahead of the index is named even unsigned: {}",
+        o.stdout
+    );
+    std::fs::rename(tree.join(".drillbit-chain/head.json"), tmp.path().join("head.json")).expect("mv");
+    let o = verify(tmp.path(), &tree, &[]);
+    assert_eq!(o.code, 0, "unsigned verify cannot see a truncation: {}", o.stdout);
+    std::fs::rename(tmp.path().join("head.json"), tree.join(".drillbit-chain/head.json")).expect("mv");
+    // Signed: the head signature covers sequence 3.
+    let o = verify(tmp.path(), &tree, &["--pub-key", p]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(
+        o.stdout.contains("the signed head is #3 but the index ends at #2"),
+        "{}",
+        o.stdout
+    );
+    // Signed, with the head deleted too: --pub-key requires one.
+    std::fs::remove_file(tree.join(".drillbit-chain/head.json")).expect("rm head");
+    let o = verify(tmp.path(), &tree, &["--pub-key", p]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stdout.contains("head.json: missing"), "{}", o.stdout);
+    // Pinned: the recorded head.
+    let o = verify(tmp.path(), &tree, &["--expect-head", &head]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stdout.contains("shorter than recorded"), "{}", o.stdout);
+    // A bad --expect-head is a usage error.
+    assert_eq!(verify(tmp.path(), &tree, &["--expect-head", "3"]).code, 2);
+}
+
+#[test]
+fn forged_extensions_and_edits_fail_signed_and_pinned() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (key, public) = keygen(tmp.path(), "k");
+    let k = key.to_str().expect("utf8");
+    let p = public.to_str().expect("utf8");
+    drill(tmp.path(), 1, &["--sign-key", k]);
+    let d2 = drill(tmp.path(), 2, &["--sign-key", k]);
+    let tree = tmp.path().join("reports");
+    let head = head_of(&verify(tmp.path(), &tree, &[]).stdout);
+    // A forger without the key appends a drill: consistent unsigned, not signed, not pinned.
+    let (forger, _) = keygen(tmp.path(), "forger");
+    drill(tmp.path(), 3, &["--sign-key", forger.to_str().expect("utf8")]);
+    assert_eq!(verify(tmp.path(), &tree, &[]).code, 0);
+    let o = verify(tmp.path(), &tree, &["--pub-key", p]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stdout.contains("head.json: signed by another key"), "{}", o.stdout);
+    let o = verify(tmp.path(), &tree, &["--expect-head", &head]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stdout.contains("extended after the recorded head"), "{}", o.stdout);
+    // An unsigned drill appended: the signed head falls behind.
+    drill(tmp.path(), 4, &[]);
+    let o = verify(tmp.path(), &tree, &[]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(o.stdout.contains("sealed without a signing key"), "{}", o.stdout);
+    // An edited scorecard fails in every mode.
+    let sc = d2.join("scorecard.json");
+    let text = std::fs::read_to_string(&sc).expect("scorecard");
+    std::fs::write(&sc, text.replacen("\"seed\": 2", "\"seed\": 9", 1)).expect("write");
+    for extra in [&[][..], &["--pub-key", p][..], &["--expect-head", &head][..]] {
+        let o = verify(tmp.path(), &tree, extra);
+        assert_eq!(o.code, 1, "{extra:?}: {}", o.stdout);
+        assert!(o.stdout.contains("scorecard.json: sha256 mismatch"), "{}", o.stdout);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn verify_follows_no_symlink_and_counts_what_it_checked_and_skipped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d1 = drill(tmp.path(), 1, &[]);
+    drill(tmp.path(), 2, &[]);
+    let tree = tmp.path().join("reports");
+    // A drill elsewhere, linked into the tree: not followed, named, a failure.
+    let outside = tmp.path().join("outside");
+    let o = run(
+        tmp.path(),
+        &["run", scenario().to_str().expect("utf8"), "-q", "--out", "outside"],
+    );
+    assert!(matches!(o.code, 0 | 1), "{}", o.stderr);
+    std::os::unix::fs::symlink(&outside, tree.join("pilot-light/linked")).expect("symlink");
+    // A staging directory (a drill in progress or a dead one): skipped, not failed.
+    std::fs::create_dir(tree.join("pilot-light/.drill-sim-seed9.drillbit-stage-4242")).expect("mkdir");
+    let o = verify(tmp.path(), &tree, &[]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stdout.contains("FAILED  reports/pilot-light/linked"), "{}", o.stdout);
+    assert!(o.stdout.contains("not followed"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("skipped reports/pilot-light/.drill-sim-seed9.drillbit-stage-4242"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("3 of 4 verified; 1 symlink not followed; 1 staging directory skipped (unpublished)"),
+        "{}",
+        o.stdout
+    );
+    // Named directly, a symlinked drill is not followed either.
+    let o = verify(tmp.path(), &tree.join("pilot-light/linked"), &[]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    std::fs::remove_file(tree.join("pilot-light/linked")).expect("rm");
+    let o = verify(tmp.path(), &tree, &[]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(
+        o.stdout.contains("3 of 3 verified; 1 staging directory skipped"),
+        "{}",
+        o.stdout
+    );
+    // A file of a drill replaced by a symlink to an identical copy, and a symlinked
+    // subdirectory: both named.
+    let copy = tmp.path().join("copy.json");
+    std::fs::copy(d1.join("scorecard.json"), &copy).expect("copy");
+    std::fs::remove_file(d1.join("scorecard.json")).expect("rm");
+    std::os::unix::fs::symlink(&copy, d1.join("scorecard.json")).expect("symlink");
+    std::os::unix::fs::symlink(tmp.path(), d1.join("more")).expect("symlink");
+    for dir in [&d1, &tree] {
+        let o = verify(tmp.path(), dir, &[]);
+        assert_eq!(o.code, 1, "{}", o.stdout);
+        assert!(names(&o.stdout, "scorecard.json"), "{}", o.stdout);
+        assert!(o.stdout.contains("more: symbolic link"), "{}", o.stdout);
+    }
+}

@@ -114,7 +114,9 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         .out
         .clone()
         .unwrap_or_else(|| default_out("drill", &loaded.scenario.name, a.target.as_str(), a.seed));
-    let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
+    let super::evidence::Prepared { key, mut claim } = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
+    // Every file of the drill goes to the staging directory; sealing publishes it at `dir`.
+    let stage = claim.stage().to_path_buf();
     // The wall-clock start, for `report trend`; the drill itself never reads it.
     let started_at = drillbit::timestamp::format_utc(drillbit::timestamp::now());
     // Ctrl-C, SIGTERM and SIGHUP stop the drill on every target: the target repairs and tears
@@ -133,7 +135,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 eprintln!("{line}");
             }
             let opts = drillbit::local::LocalOptions {
-                out_dir: dir.clone(),
+                out_dir: stage.clone(),
                 keep_env: a.keep_env,
                 abort: abort.clone(),
                 failback: a.failback,
@@ -156,7 +158,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             }
             let endpoint_url = endpoint_url(&a);
             let opts = drillbit::emulator::EmulatorOptions {
-                out_dir: dir.clone(),
+                out_dir: stage.clone(),
                 endpoint_url,
                 abort: abort.clone(),
                 failback: a.failback,
@@ -172,7 +174,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         #[cfg(feature = "aws")]
         TargetArg::Aws => {
             let opts = drillbit::aws_target::AwsOptions {
-                out_dir: dir.clone(),
+                out_dir: stage.clone(),
                 endpoint_url: endpoint_url(&a),
                 profile: a.profile.clone(),
                 abort: abort.clone(),
@@ -190,14 +192,24 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         return Err(Failure::Aborted("interrupted; nothing written".into()));
     }
     sc.started_at = Some(started_at);
-    let files = report::write_drill(&dir, &sc)
+    let files = report::write_drill(&stage, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     // Last: the manifest covers every file the drill wrote.
     let timeline = ("timeline.json", drillbit::evidence::timeline_json(&sc));
-    let sealed = super::evidence::seal(&dir, &loaded, "drill", default_layout, key.as_ref(), vec![timeline])?;
+    let sealed = super::evidence::seal(
+        &mut claim,
+        &loaded,
+        "drill",
+        default_layout,
+        key.as_ref(),
+        vec![timeline],
+    )?;
     if !a.quiet {
         print!("{}", report::terminal::drill(&sc));
-        println!("  scorecard: {}", files[0].display());
+        println!(
+            "  scorecard: {}",
+            dir.join(files[0].file_name().unwrap_or_default()).display()
+        );
         println!("{}", super::evidence::describe(&sealed));
     }
     if let Some(e) = &sc.error {

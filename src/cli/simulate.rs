@@ -45,11 +45,13 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     let dir = a
         .out
         .unwrap_or_else(|| default_out("montecarlo", &loaded.scenario.name, "sim", a.seed));
-    let key = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
     let fitted = match &a.models {
         Some(p) => super::apply_models(&mut loaded, p)?,
         None => Vec::new(),
     };
+    let super::evidence::Prepared { key, mut claim } = super::evidence::prepare(&dir, a.sign_key.as_deref())?;
+    // Every file of the batch goes to the staging directory; sealing publishes it at `dir`.
+    let stage = claim.stage().to_path_buf();
     let threads = a
         .threads
         .map(|t| t as usize)
@@ -89,17 +91,20 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     if a.sensitivity {
         mc.sensitivity = montecarlo::sensitivity(&loaded, &mc, a.runs, a.seed, threads)?;
     }
-    let files = report::write_montecarlo(&dir, &mc)
+    let files = report::write_montecarlo(&stage, &mc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     // Last: the manifest covers every file written, and the models file applied, if any.
     let models = match &a.models {
         Some(p) => vec![("models.yaml", read_models(p)?)],
         None => Vec::new(),
     };
-    let sealed = super::evidence::seal(&dir, &loaded, "montecarlo", default_layout, key.as_ref(), models)?;
+    let sealed = super::evidence::seal(&mut claim, &loaded, "montecarlo", default_layout, key.as_ref(), models)?;
     if !a.quiet {
         print!("{}", report::terminal::montecarlo(&mc));
-        println!("  results: {}", files[0].display());
+        println!(
+            "  results: {}",
+            dir.join(files[0].file_name().unwrap_or_default()).display()
+        );
         println!("{}", super::evidence::describe(&sealed));
     }
     Ok(exit::TARGETS_MET)
