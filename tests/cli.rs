@@ -685,3 +685,74 @@ fn killed_reruns_leave_the_old_drill_or_the_new_one_never_a_mix() {
          mixed: 0; killed between the publish and the index rename (named by verify until the next run): {unindexed}; staging directories left by kills: {stale_seen} (removed by the next run)"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Terminal hygiene: control characters from files are escaped; a closed pipe is not a panic.
+
+#[test]
+fn control_characters_from_a_scenario_never_reach_the_terminal_raw() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pilot-light.yaml"))
+            .expect("read")
+            .replacen("description:", "description: \"\\e]0;owned\\a\\e[2J\\u202e\" #", 1);
+    std::fs::write(dir.path().join("hostile.yaml"), &text).expect("write");
+    // An invalid file whose offending line holds raw escapes (shown in the diagnostic's snippet).
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "name: x\nstrategy: \"\u{1b}[31mred\u{1b}]0;t\u{7}\"\n",
+    )
+    .expect("write");
+    let bin = assert_cmd::cargo::cargo_bin("drillbit");
+    for args in [
+        vec!["validate", "hostile.yaml", "bad.yaml"],
+        vec!["runbook", "hostile.yaml"],
+        vec!["run", "hostile.yaml", "--out", "out"],
+        vec!["lint", "hostile.yaml"],
+    ] {
+        let o = std::process::Command::new(&bin)
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        let all = [o.stdout.as_slice(), o.stderr.as_slice()].concat();
+        let text = String::from_utf8_lossy(&all);
+        assert!(!text.is_empty(), "{args:?} printed nothing");
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}'),
+            "{args:?} printed a raw control character: {text:?}"
+        );
+        if matches!(args[0], "validate" | "runbook") {
+            assert!(text.contains("\\u{1b}"), "{args:?} shows the escape: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::Read;
+    let bin = assert_cmd::cargo::cargo_bin("drillbit");
+    // `drillbit schema | head -c 10`: more than a pipe buffer, and the reader goes away.
+    let mut child = std::process::Command::new(&bin)
+        .arg("schema")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 10];
+    stdout.read_exact(&mut first).expect("read");
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -227,7 +227,9 @@ fn sigint_mid_drill_stops_everything_and_exits_4() {
         .spawn()
         .expect("spawn");
     // Wait until the servers are up and the writer is going.
-    let ledger = dir.path().join("out/ledger.csv");
+    // The drill writes into its private staging directory until it is published.
+    let stage = dir.path().join(format!(".out.drillbit-stage-{}", child.id()));
+    let ledger = stage.join("ledger.csv");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::metadata(&ledger).map(|m| m.len() < 200).unwrap_or(true) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -258,8 +260,8 @@ fn sigint_mid_drill_stops_everything_and_exits_4() {
     );
     assert_eq!(status.code(), Some(4));
     assert!(
-        !dir.path().join("out/scorecard.json").exists(),
-        "no scorecard for an aborted drill"
+        !dir.path().join("out").exists() && !stage.exists(),
+        "no output, not even a partial one, for an aborted drill"
     );
     assert_clean(since);
 }

@@ -2,6 +2,22 @@
 //! subcommand. This is the only layer that prints; it maps every error to an exit code from
 //! `drillbit::exit`.
 
+// Everything the CLI prints goes through these (they shadow std's macros in every module
+// below): control characters from files (a scenario, a reports tree, a command's stderr) are
+// escaped instead of reaching the terminal raw, and a closed pipe silences drillbit instead of
+// panicking it.
+macro_rules! println {
+    () => { $crate::cli::emit(false, format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::emit(false, format_args!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! print {
+    ($($t:tt)*) => { $crate::cli::emit(false, format_args!($($t)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::cli::emit(true, format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::emit(true, format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod awscmd;
 mod calibrate;
 mod evidence;
@@ -234,6 +250,32 @@ pub fn apply_models(loaded: &mut Loaded, path: &std::path::Path) -> Result<Vec<S
 }
 
 /// `FILE:LINE:COL: error: ...` and, when the line is known, the line with a caret under the column.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STDERR_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes terminal-safe text to stdout or stderr. A write that fails (a closed pipe: `drillbit
+/// validate ... | head -1`) ends output to that stream; the command itself carries on, so a
+/// drill still tears down and seals, and the exit code still says how it went.
+pub fn emit(stderr: bool, args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let closed = if stderr { &STDERR_CLOSED } else { &STDOUT_CLOSED };
+    if closed.load(Ordering::Relaxed) {
+        return;
+    }
+    let text = args.to_string();
+    let text = drillbit::report::terminal::terminal_safe(&text);
+    let ok = if stderr {
+        std::io::stderr().lock().write_all(text.as_bytes()).is_ok()
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_ok()
+    };
+    if !ok {
+        closed.store(true, Ordering::Relaxed);
+    }
+}
+
 pub fn render_diagnostic(d: &Diagnostic) -> String {
     let mut out = d.to_string();
     if let Some(text) = &d.snippet {

@@ -3,9 +3,10 @@
 //! Three layers, each for what the one before cannot do:
 //!
 //! - A normal end (also an error, Ctrl-C, SIGTERM, a timeout): the target's teardown stops and
-//!   waits for every server, resumes what it stopped and removes its temp dir. drillbit is a
-//!   child subreaper while a local drill runs, so the servers `pg_ctl` daemonizes and the
-//!   orphans of a killed postmaster are its children, reaped by it rather than left as zombies.
+//!   waits for every server, resumes what it stopped and removes its temp dir. On a topology
+//!   drillbit builds it is a child subreaper, so the servers `pg_ctl` daemonizes and the
+//!   orphans of a killed postmaster are its children, reaped by it (before a server starts
+//!   again in the same directory, and at teardown) rather than left as zombies.
 //! - SIGKILL (or any death without teardown): the *guard*, a `drillbit guard` process started
 //!   with the drill in a process group of its own. It holds the read end of a pipe from
 //!   drillbit; when that closes without the word `done`, drillbit is gone and the guard resumes

@@ -293,7 +293,6 @@ impl LocalTarget {
         let stop_tasks = Arc::new(AtomicBool::new(false));
         std::fs::create_dir_all(&opts.out_dir).map_err(|e| infra("output directory", e))?;
         // Before anything is started: what this drill starts dies with it, even by SIGKILL.
-        guard::become_subreaper();
         let guard = guard::Guard::start(&std::env::temp_dir()).map_err(|e| infra("the drill's guard", e))?;
 
         let (topology, client_conninfo) = match bound {
@@ -549,6 +548,9 @@ fn build_topology(
         }
     };
     let bins = PgBinaries::find().map_err(|e| infra("PostgreSQL", e))?;
+    // The servers `pg_ctl` daemonizes become drillbit's children, to be waited for. Only on a
+    // topology drillbit builds: on a bound system, what a repair command starts is the user's.
+    guard::become_subreaper();
     let mut cluster = Cluster::prepare(
         &bins,
         ClusterOptions {

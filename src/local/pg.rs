@@ -1381,6 +1381,9 @@ impl Cluster {
 
     /// `pg_ctl start -w`; retried on a new port when the chosen one was taken meanwhile.
     fn start_node(&mut self, role: Role, step: &str) -> Result<(), PgError> {
+        // A killed postmaster drillbit inherited as subreaper is a zombie until reaped, and
+        // PostgreSQL takes a zombie's pid in the socket lock file for a live postmaster.
+        super::guard::reap_server_zombies();
         for attempt in 1..=3 {
             let node = self.node(role);
             let log_offset = file_len(&node.log_file);

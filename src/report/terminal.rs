@@ -154,3 +154,39 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
     }
     o
 }
+
+/// Text safe to show on a terminal: control characters (C0 but newline and tab, DEL, C1) and
+/// the bidirectional overrides that reorder what a reader sees are shown as `\u{..}` escapes,
+/// so a scenario, a file name or a command's output cannot move the cursor, retitle the
+/// window or hide text.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            o.extend(c.escape_unicode());
+        } else {
+            o.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(o)
+}
+
+#[cfg(test)]
+mod safe_tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_characters_are_escaped_and_text_is_kept() {
+        assert_eq!(terminal_safe("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(terminal_safe("a\u{1b}]0;owned\u{7}b"), "a\\u{1b}]0;owned\\u{7}b");
+        assert_eq!(terminal_safe("x\ry\u{9b}z\u{202e}"), "x\\u{d}y\\u{9b}z\\u{202e}");
+        assert_eq!(terminal_safe("ééé"), "ééé");
+    }
+}
