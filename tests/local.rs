@@ -92,6 +92,28 @@ drill: {settings}
     drill(file.to_str().expect("utf-8 path"), &dir.join("out"))
 }
 
+/// Sends `sig` to drillbit and waits (at most `within`) for it to exit.
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    sig: libc::c_int,
+    within: Duration,
+) -> (std::process::ExitStatus, Duration) {
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return (s, t0.elapsed());
+        }
+        assert!(
+            t0.elapsed() < within,
+            "drillbit did not stop within {within:?} of signal {sig}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn assert_clean(since: std::time::SystemTime) {
     // Killed servers are reaped asynchronously; give teardown's SIGKILLs a moment to land.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -235,20 +257,7 @@ fn sigint_mid_drill_stops_everything_and_exits_4() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!postgres_processes().is_empty(), "the drill should be running");
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "drillbit did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, took) = signal_and_wait(&mut child, libc::SIGINT, Duration::from_secs(20));
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
         use std::io::Read;
@@ -256,7 +265,7 @@ fn sigint_mid_drill_stops_everything_and_exits_4() {
     }
     eprintln!(
         "stopped {:.2} s after SIGINT; drillbit said: {stderr}",
-        t0.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     assert_eq!(status.code(), Some(4));
     assert!(
@@ -802,24 +811,11 @@ fn a_hanging_fault_command_is_stopped_at_its_timeout_and_interrupted_by_sigterm(
         assert!(Instant::now() < deadline, "the fault command never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "SIGTERM did not interrupt the command"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, took) = signal_and_wait(&mut child, libc::SIGTERM, Duration::from_secs(15));
     eprintln!(
         "SIGTERM during the command: exit {:?} after {:.2} s",
         status.code(),
-        t0.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     assert_eq!(status.code(), Some(4));
     assert!(

@@ -77,14 +77,6 @@ pub(crate) fn reap_server_zombies() -> usize {
     n
 }
 
-/// The program that runs `guard`: this executable, or DRILLBIT_EXE (for library users).
-fn guard_program() -> std::io::Result<PathBuf> {
-    match std::env::var_os("DRILLBIT_EXE") {
-        Some(p) => Ok(PathBuf::from(p)),
-        None => std::env::current_exe(),
-    }
-}
-
 /// drillbit's side of the guard: tell it what was stopped, and `release` it at a normal end.
 pub struct Guard {
     child: Child,
@@ -95,7 +87,7 @@ impl Guard {
     /// Starts the guard for environments in `parent` (the temp dir) owned by this process.
     pub fn start(parent: &Path) -> Result<Guard, String> {
         let owner = me().ok_or("cannot read /proc/self/stat")?;
-        let program = guard_program().map_err(|e| format!("locating drillbit: {e}"))?;
+        let program = super::services::drillbit_program().map_err(|e| format!("locating drillbit: {e}"))?;
         let mut cmd = Command::new(&program);
         cmd.arg("guard")
             .arg("--owner")

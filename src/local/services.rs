@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use super::router::{LinkMode, Router};
 
-/// The program that runs `task`: this executable, or DRILLBIT_EXE (for library users whose
-/// executable is not drillbit).
-fn task_program() -> std::io::Result<PathBuf> {
+/// The program that runs `task` and `guard`: this executable, or DRILLBIT_EXE (for library
+/// users whose executable is not drillbit).
+pub(crate) fn drillbit_program() -> std::io::Result<PathBuf> {
     match std::env::var_os("DRILLBIT_EXE") {
         Some(p) => Ok(PathBuf::from(p)),
         None => std::env::current_exe(),
@@ -32,7 +32,7 @@ pub struct Task {
 impl Task {
     /// Starts one task process forwarding to `backend` and waits (up to 10 s) until it listens.
     pub fn start(backend: SocketAddr) -> Result<Task, String> {
-        let program = task_program().map_err(|e| format!("locating drillbit: {e}"))?;
+        let program = drillbit_program().map_err(|e| format!("locating drillbit: {e}"))?;
         let mut child = Command::new(&program)
             .args(["task", "--backend", &backend.to_string()])
             .stdin(Stdio::piped())
