@@ -606,6 +606,28 @@ fn a_rerun_that_fills_the_disk_leaves_the_previous_drill_verifiable() {
     assert!(matches!(drill_into(&out, 2).code, 0 | 1));
     assert_eq!(one_drill(&out), 2);
     assert_eq!(verify_ok(&tree, &[]).0, 0);
+    // A read-only file system: the re-run is refused, the drill there is untouched.
+    let before = picture(&out);
+    let remount = |mode: &str| {
+        std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&mnt)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(remount("ro"), "remount read-only");
+    let o = drill_into(&out, 3);
+    let code = o.code;
+    assert!(remount("rw"), "remount read-write");
+    assert!(
+        matches!(code, 2 | 3),
+        "a re-run on a read-only file system: exit {code}: {}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("Read-only file system"), "{}", o.stderr);
+    assert_eq!(picture(&out), before, "the drill changed");
+    assert_eq!(one_drill(&out), 2);
+    assert_eq!(verify_ok(&tree, &[]).0, 0);
 }
 
 /// SIGKILL at random instants of re-runs into one directory: it always holds the old drill or
