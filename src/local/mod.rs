@@ -728,15 +728,28 @@ fn run_shell(command: &str, timeout: Duration, abort: &AtomicBool) -> Result<(),
         .process_group(0)
         .spawn()
         .map_err(|e| infra(&format!("fault {what}"), e))?;
-    // Read stderr on a thread, so a chatty command never blocks on a full pipe.
-    let stderr = child.stderr.take().map(|mut pipe| {
+    // Read stderr on a thread, so a chatty command never blocks on a full pipe. A daemon the
+    // command started may hold the pipe open for good: its tail is taken without waiting for
+    // the end of the pipe.
+    let tail = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let (done_tx, done_rx) = channel::<()>();
+    if let Some(mut pipe) = child.stderr.take() {
+        let tail = tail.clone();
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.by_ref().take(1 << 20).read_to_end(&mut buf);
-            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
-            buf
-        })
-    });
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut t) = tail.lock() {
+                    t.extend_from_slice(&chunk[..n]);
+                    let excess = t.len().saturating_sub(64 * 1024);
+                    t.drain(..excess);
+                }
+            }
+            let _ = done_tx.send(());
+        });
+    }
     let started = Instant::now();
     let stopped_because = loop {
         match child.try_wait() {
@@ -771,7 +784,8 @@ fn run_shell(command: &str, timeout: Duration, abort: &AtomicBool) -> Result<(),
         }
     }
     let status = child.wait().map_err(|e| infra(&what, e))?;
-    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    let _ = done_rx.recv_timeout(Duration::from_millis(500));
+    let stderr = tail.lock().map(|t| t.clone()).unwrap_or_default();
     if stopped_because.is_none() && status.success() {
         return Ok(());
     }
