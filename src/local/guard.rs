@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use super::procs::{all_procs, cwd_of, read_stat, wait_until, ProcId};
+use super::procs::{all_procs, cwd_of, read_stat, remove_orphaned_shm, wait_until, ProcId};
 
 /// In every environment's root: `PID START` of the drillbit that owns it, or `kept`.
 pub const OWNER_FILE: &str = "drillbit-owner";
@@ -339,14 +339,7 @@ fn clean_root(root: &Path, owner_pid: i32) -> String {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|s| s.parse().ok());
         let (Some(pm), Some(id)) = (pm, shmid) else { continue };
-        // SAFETY: shmid_ds is plain data, filled in by shmctl(IPC_STAT).
-        let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
-        if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } == 0
-            && ds.shm_nattch == 0
-            && ds.shm_cpid == pm
-            // SAFETY: IPC_RMID takes no buffer.
-            && unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } == 0
-        {
+        if remove_orphaned_shm(id, &[pm], None).is_some() {
             did.push(format!("removed shared memory segment {id} of postmaster {pm}"));
         }
     }

@@ -32,7 +32,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::procs::{all_procs, cwd_of, members, read_stat, wait_until, ProcId, ProcStat};
+use super::procs::{all_procs, cwd_of, members, read_stat, remove_orphaned_shm, wait_until, ProcId, ProcStat};
 
 /// System user the servers run as when this process is root.
 const RUN_USER: &str = "drillbit";
@@ -1479,15 +1479,12 @@ impl Cluster {
                 self.shm_ids.remove(&id); // already gone
                 continue;
             }
-            if ds.shm_nattch == 0 && ds.shm_perm.uid == owner && our_pids.contains(&ds.shm_cpid) {
-                // SAFETY: IPC_RMID takes no buffer.
-                if unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } == 0 {
-                    self.shm_ids.remove(&id);
-                    done.push(format!(
-                        "removed leaked SysV shared memory segment {id} ({} bytes) of postmaster {}",
-                        ds.shm_segsz, ds.shm_cpid
-                    ));
-                }
+            if let Some(size) = remove_orphaned_shm(id, &our_pids, Some(owner)) {
+                self.shm_ids.remove(&id);
+                done.push(format!(
+                    "removed leaked SysV shared memory segment {id} ({size} bytes) of postmaster {}",
+                    ds.shm_cpid
+                ));
             }
         }
         done

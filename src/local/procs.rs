@@ -123,3 +123,17 @@ pub(crate) fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> b
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Removes SysV shared memory segment `id` when nothing is attached to it any more and it was
+/// created by one of `creators` (and, with `owner`, belongs to that uid); returns its size.
+/// PostgreSQL leaves its segment behind when its postmaster is killed.
+pub(crate) fn remove_orphaned_shm(id: i32, creators: &[i32], owner: Option<u32>) -> Option<usize> {
+    // SAFETY: shmid_ds is plain data, filled in by shmctl(IPC_STAT).
+    let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } != 0 {
+        return None;
+    }
+    let ours = ds.shm_nattch == 0 && creators.contains(&ds.shm_cpid) && owner.is_none_or(|u| ds.shm_perm.uid == u);
+    // SAFETY: IPC_RMID takes no buffer.
+    (ours && unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } == 0).then_some(ds.shm_segsz)
+}
