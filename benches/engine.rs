@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use drillbit::engine::{Engine, Timeline};
-use drillbit::sim::{SimModel, SimTarget};
+use drillbit::targets::sim::{SimModel, SimTarget};
 
 fn scenario(name: &str) -> drillbit::scenario::Loaded {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::scenario::duration::{compact, format_secs, Dur, PosDur};
 use crate::scenario::{yaml, Dist};
-use crate::sim::sample::Z95;
+use crate::targets::sim::sample::Z95;
 
 /// One fitted model.
 #[derive(Debug, Clone, PartialEq)]
@@ -303,7 +303,7 @@ pub fn load_models(path: &Path) -> Result<BTreeMap<String, Dist>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::sample::Sampler;
+    use crate::targets::sim::sample::Sampler;
     use rand_chacha::ChaCha8Rng;
     use rand_core::SeedableRng;
 

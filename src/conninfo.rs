@@ -62,7 +62,7 @@ pub fn keyword_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
 
 /// `postgresql://user:pass@h1:p1,h2:p2/db?k=v` as key/value pairs.
 pub fn url_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
-    let dec = crate::faultlayer::decoded;
+    let dec = decoded;
     let rest = s.split_once("://").map_or(s, |(_, r)| r);
     let (before_q, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (authority, db) = before_q.split_once('/').unwrap_or((before_q, ""));
@@ -106,4 +106,25 @@ pub fn url_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
         out.push((dec(k), dec(v)));
     }
     Ok(out)
+}
+
+/// Percent-decodes a path (identifiers in REST paths and form bodies are encoded); also
+/// connection-string URLs. A `%` not followed by two hex digits stays as it is.
+pub fn decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

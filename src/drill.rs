@@ -5,7 +5,7 @@ use crate::engine::{Engine, Plan, Target, TargetError, Timeline};
 use crate::measure::{self, Ledger, Measurement};
 use crate::scenario::Loaded;
 use crate::scorecard::{self, Scorecard};
-use crate::sim::{SimModel, SimTarget};
+use crate::targets::sim::{SimModel, SimTarget};
 
 /// Runs the engine against a target and measures the result.
 ///

@@ -13,7 +13,7 @@ use crate::drill;
 use crate::engine::{Engine, Time, Timeline};
 use crate::scenario::Loaded;
 use crate::scorecard::{secs, Tool};
-use crate::sim::{SimModel, SimTarget};
+use crate::targets::sim::{SimModel, SimTarget};
 
 pub const SCHEMA: &str = "drillbit.montecarlo/v1";
 

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use aws_sdk_dynamodb::types::AttributeValue;
-use drillbit::aws::actions::{Env, Names};
-use drillbit::aws::{Clients, Connection};
-use drillbit::emulator::moto::Moto;
+use drillbit::targets::emulator::moto::Moto;
+use drillbit::targets::live::actions::{Env, Names};
+use drillbit::targets::live::{Clients, Connection};
 use serde_json::Value;
 
 const ACCOUNT: &str = "123456789012"; // moto's default account
@@ -97,7 +97,7 @@ struct Account {
 }
 
 fn account(dir: &Path, text: &str) -> Account {
-    drillbit::emulator::moto::ensure_installed(&mut |m| eprintln!("{m}")).expect("moto installs");
+    drillbit::targets::emulator::moto::ensure_installed(&mut |m| eprintln!("{m}")).expect("moto installs");
     let moto = Moto::start(Some(&dir.join("moto.log"))).expect("moto starts");
     let url = moto.url();
     let loaded = drillbit::scenario::load_str("aws-live.yaml", text).expect("valid scenario");
@@ -115,11 +115,11 @@ fn account(dir: &Path, text: &str) -> Account {
     let env = Env {
         scenario: s,
         clients,
-        caps: Some(&drillbit::aws::MOTO),
+        caps: Some(&drillbit::targets::live::MOTO),
         names: Arc::new(Mutex::new(Names::default())),
         poll: Duration::from_millis(100),
     };
-    rt.block_on(drillbit::aws::provision::provision(&env))
+    rt.block_on(drillbit::targets::live::provision::provision(&env))
         .expect("provisioned");
     Account {
         _moto: moto,
@@ -192,7 +192,7 @@ fn world(acct: &Account) -> (Arc<World>, String) {
                 // A stop condition ends the experiment, not the outage it caused.
                 let stays = ww.stop_condition.load(Ordering::SeqCst) && ww.fault_seen.load(Ordering::SeqCst);
                 ww.fault_on.store(on || stays, Ordering::SeqCst);
-                if let Ok(region) = drillbit::aws::observe::dns_answer(&env, "dns").await {
+                if let Ok(region) = drillbit::targets::live::observe::dns_answer(&env, "dns").await {
                     ww.dr_serving.store(region == "us-west-2", Ordering::SeqCst);
                 }
                 if ww.fault_seen.load(Ordering::SeqCst) {
@@ -271,8 +271,8 @@ fn drillbit_aws(file: &Path, out: &Path, url: &str, extra: &[&str]) -> (i32, Str
 
 /// A PostgreSQL primary with a standby that has replayed every acknowledged commit
 /// (`remote_apply`): the canary database and its DR copy, real servers.
-fn postgres() -> drillbit::local::pg::Cluster {
-    let mut c = common::postgres(drillbit::local::pg::SyncMode::RemoteApply);
+fn postgres() -> drillbit::targets::local::pg::Cluster {
+    let mut c = common::postgres(drillbit::targets::local::pg::SyncMode::RemoteApply);
     // Both servers speak TLS (the standby's base backup copies the files and settings), as
     // RDS does; the canary connects with sslmode=require.
     serve_tls(&c, &tls_files(&c.root.join("tls")));
@@ -365,7 +365,7 @@ fn tls_files(dir: &Path) -> TlsFiles {
 
 /// Turns TLS on in the running primary: the certificate and key in its data directory (owned
 /// by the server's user, the key private), `ssl = on`, a reload.
-fn serve_tls(pg: &drillbit::local::pg::Cluster, f: &TlsFiles) {
+fn serve_tls(pg: &drillbit::targets::local::pg::Cluster, f: &TlsFiles) {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let data = &pg.primary.data_dir;
     let owner = std::fs::metadata(data).expect("data dir");
@@ -481,7 +481,7 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
     // The DR side is failed over in the account.
     let dr = acct
         .rt
-        .block_on(drillbit::aws::observe::dns_answer(&acct.env, "dns"))
+        .block_on(drillbit::targets::live::observe::dns_answer(&acct.env, "dns"))
         .expect("dns answer");
     assert_eq!(dr, "us-west-2");
     // Data loss: exactly the acknowledged canaries that did not reach the DR copy (DynamoDB
@@ -561,7 +561,7 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
         .expect("list");
     assert!(objects.contents().is_empty(), "canaries left in the primary bucket");
     let rows = acct.rt.block_on(async {
-        let c = drillbit::aws::pgtls::connect(&write).await.expect("connect");
+        let c = drillbit::targets::live::pgtls::connect(&write).await.expect("connect");
         c.query_one("SELECT count(*) FROM drillbit_canary", &[])
             .await
             .expect("count")
@@ -807,9 +807,14 @@ fn check_reads_a_live_account_and_names_the_drift() {
     );
     // A failover never failed back: the primary record set answers with the DR endpoint.
     // The check names it, and a live drill refuses to start from there.
-    let flipped = drillbit::aws::actions::record_set(&acct.env, "dns", "us-west-2", "us-east-1").expect("set");
+    let flipped =
+        drillbit::targets::live::actions::record_set(&acct.env, "dns", "us-west-2", "us-east-1").expect("set");
     acct.rt
-        .block_on(drillbit::aws::actions::upsert(&acct.env, "dns", vec![flipped]))
+        .block_on(drillbit::targets::live::actions::upsert(
+            &acct.env,
+            "dns",
+            vec![flipped],
+        ))
         .expect("upsert");
     let (code, out) = check();
     assert_eq!(code, 1, "{out}");
@@ -890,13 +895,13 @@ fn on_a_terminal_the_operator_confirms_by_typing_the_account_id() {
 /// host name checked in the verifying modes, clear refusals.
 #[test]
 fn the_canary_database_connection_speaks_tls_as_libpq_does() {
-    let pg = common::postgres(drillbit::local::pg::SyncMode::Async);
+    let pg = common::postgres(drillbit::targets::local::pg::SyncMode::Async);
     let port = pg.primary.port;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     // Whether the session is encrypted, or why it could not connect.
     let session = |conninfo: String| -> Result<bool, String> {
         rt.block_on(async {
-            let c = drillbit::aws::pgtls::connect(&conninfo).await?;
+            let c = drillbit::targets::live::pgtls::connect(&conninfo).await?;
             let row = c
                 .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
                 .await
@@ -951,7 +956,7 @@ fn the_canary_database_connection_speaks_tls_as_libpq_does() {
 #[test]
 fn dynamodb_canaries_use_the_tables_own_key_types() {
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-    use drillbit::aws_target::canary::{self, Store, Writer};
+    use drillbit::targets::aws::canary::{self, Store, Writer};
     let dir = tempfile::tempdir().expect("tmp");
     let acct = account(
         dir.path(),

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use drillbit::aws::{Clients, Connection};
-use drillbit::emulator::moto::Moto;
+use drillbit::targets::emulator::moto::Moto;
+use drillbit::targets::live::{Clients, Connection};
 use serde_json::Value;
 
 fn drill(args: &[&str], out: &Path) -> (i32, Value, String) {
@@ -51,7 +51,7 @@ fn calls(out: &Path) -> Vec<Vec<String>> {
 }
 
 fn moto(dir: &Path) -> Moto {
-    drillbit::emulator::moto::ensure_installed(&mut |m| eprintln!("{m}")).expect("moto installs");
+    drillbit::targets::emulator::moto::ensure_installed(&mut |m| eprintln!("{m}")).expect("moto installs");
     Moto::start(Some(&dir.join("moto-test.log"))).expect("moto starts")
 }
 
@@ -697,7 +697,7 @@ fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
 /// The user's own pilot light (tests/fixtures/user_pilot_light.py), built with boto3 in moto
 /// before drillbit is run: `build` returns its ARNs, `state` what exists, read with boto3.
 fn user_stack(m: &Moto, what: &str) -> Value {
-    let python = drillbit::emulator::moto::venv_dir().join("bin/python");
+    let python = drillbit::targets::emulator::moto::venv_dir().join("bin/python");
     let o = std::process::Command::new(python)
         .arg(common::root().join("tests/fixtures/user_pilot_light.py"))
         .args([what, &m.url()])

@@ -72,7 +72,7 @@ impl Drop for Stack {
 }
 
 fn psql() -> PathBuf {
-    let found = drillbit::local::pg::PgBinaries::find().expect("PostgreSQL binaries");
+    let found = drillbit::targets::local::pg::PgBinaries::find().expect("PostgreSQL binaries");
     found.bin_dir.join("psql")
 }
 

@@ -299,7 +299,7 @@ fn sigint_mid_drill_stops_everything_and_exits_4() {
 
 #[test]
 fn a_bound_system_that_fails_over_by_itself_is_faulted_and_measured_without_drillbit_promoting() {
-    use drillbit::local::pg::SyncMode;
+    use drillbit::targets::local::pg::SyncMode;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -564,7 +564,7 @@ fn calibrated_simulation_predicts_further_drills_within_15_percent() {
 
 #[test]
 fn a_fault_that_changes_nothing_makes_the_drill_inconclusive_not_a_pass() {
-    use drillbit::local::pg::SyncMode;
+    use drillbit::targets::local::pg::SyncMode;
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let cluster = common::postgres(SyncMode::Async);
@@ -603,7 +603,7 @@ fn a_fault_that_changes_nothing_makes_the_drill_inconclusive_not_a_pass() {
 
 #[test]
 fn a_failing_repair_command_ends_the_drill_with_exit_3_and_a_scorecard_of_what_was_measured() {
-    use drillbit::local::pg::SyncMode;
+    use drillbit::targets::local::pg::SyncMode;
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let cluster = common::postgres(SyncMode::Async);
@@ -738,7 +738,7 @@ fn drillbit_clean_removes_a_drill_whose_guard_was_killed_too_and_nothing_of_a_li
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = shared_tmp();
     // A live drill in the same temp dir: `clean` must not touch it.
-    let live = common::postgres(drillbit::local::pg::SyncMode::Async);
+    let live = common::postgres(drillbit::targets::local::pg::SyncMode::Async);
     let (mut child, root) = start_slow_drill(tmp.path(), &tmp.path().join("out"));
     let guard = format!("guard --owner {}:", child.id());
     let guards = processes_mentioning(&guard);
@@ -789,7 +789,7 @@ fn drillbit_clean_removes_a_drill_whose_guard_was_killed_too_and_nothing_of_a_li
 
 #[test]
 fn a_hanging_fault_command_is_stopped_at_its_timeout_and_interrupted_by_sigterm() {
-    use drillbit::local::pg::SyncMode;
+    use drillbit::targets::local::pg::SyncMode;
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = common::postgres(SyncMode::Async);
     let dir = tempfile::tempdir().expect("tmp");
@@ -855,7 +855,7 @@ fn a_hanging_fault_command_is_stopped_at_its_timeout_and_interrupted_by_sigterm(
 
 #[test]
 fn a_fault_command_that_leaves_a_daemon_behind_does_not_hang_the_drill() {
-    use drillbit::local::pg::SyncMode;
+    use drillbit::targets::local::pg::SyncMode;
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = common::postgres(SyncMode::Async);
     let dir = tempfile::tempdir().expect("tmp");

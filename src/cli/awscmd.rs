@@ -26,7 +26,7 @@ fn account(s: &drillbit::scenario::Scenario, given: Option<String>) -> String {
 pub fn fis_template(a: FisArgs) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
     let s = &loaded.scenario;
-    let tpl = drillbit::fis::template(s, &account(s, a.account));
+    let tpl = drillbit::targets::fis::template(s, &account(s, a.account));
     println!("{}", serde_json::to_string_pretty(&tpl.json).unwrap_or_default());
     for (id, why) in &tpl.skipped {
         eprintln!("note: fault `{id}`: {why}");
@@ -101,7 +101,7 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
         println!("- {}: {what}", r.id());
     }
     println!("\n## Faults");
-    let tpl = drillbit::fis::template(s, &account(s, a.account));
+    let tpl = drillbit::targets::fis::template(s, &account(s, a.account));
     println!(
         "- fis:CreateExperimentTemplate ({} actions); fis:StartExperiment at the first fault",
         tpl.json["actions"].as_object().map_or(0, |m| m.len())
@@ -117,13 +117,13 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
     for (id, why) in &tpl.skipped {
         println!("  note: `{id}`: {why}");
     }
-    print_runbook_calls(s, Some(&drillbit::aws::MOTO));
+    print_runbook_calls(s, Some(&drillbit::targets::live::MOTO));
     Ok(exit::TARGETS_MET)
 }
 
 /// The runbook's and rollback's calls, step by step (with the emulator's gaps, if any).
 #[cfg(feature = "aws")]
-fn print_runbook_calls(s: &drillbit::scenario::Scenario, caps: Option<&drillbit::aws::Capabilities>) {
+fn print_runbook_calls(s: &drillbit::scenario::Scenario, caps: Option<&drillbit::targets::live::Capabilities>) {
     for (title, rollback) in [
         ("Runbook", false),
         ("Rollback (--failback, and after an abort on aws)", true),
@@ -141,7 +141,7 @@ fn print_runbook_calls(s: &drillbit::scenario::Scenario, caps: Option<&drillbit:
         println!("\n## {title}");
         for st in steps {
             println!("- {} ({}):", st.id, st.action.as_str());
-            for c in drillbit::aws::actions::planned_calls(s, st) {
+            for c in drillbit::targets::live::actions::planned_calls(s, st) {
                 println!("    {c}");
             }
             if let Some((c, why)) = caps.and_then(|c| c.why_unsupported(st.action.as_str()).map(|w| (c, w))) {
@@ -161,7 +161,7 @@ fn plan_live(loaded: &drillbit::scenario::Loaded, account: &str) -> Result<i32, 
         "# drillbit plan: {} on aws ({p} primary, {d} DR); nothing is called",
         s.name
     );
-    let pf = match drillbit::aws_target::preflight(s, account) {
+    let pf = match drillbit::targets::aws::preflight(s, account) {
         Ok(pf) => pf,
         Err(e) => {
             println!("\n## Refused before any call");
@@ -259,13 +259,13 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
         .clone()
         .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
     let items = if a.target == TargetArg::Aws {
-        let (account, items) = drillbit::aws_target::check(&loaded, endpoint.as_deref(), a.profile.as_deref())?;
+        let (account, items) = drillbit::targets::aws::check(&loaded, endpoint.as_deref(), a.profile.as_deref())?;
         if !a.quiet {
             eprintln!("drillbit: checking account {account} (reads only)");
         }
         items
     } else {
-        drillbit::emulator::check(&loaded, endpoint.as_deref(), a.quiet)?
+        drillbit::targets::emulator::check(&loaded, endpoint.as_deref(), a.quiet)?
     };
     let drift: Vec<_> = items.iter().filter(|i| i.drift.is_some()).collect();
     for i in &items {

@@ -204,7 +204,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Schema => schema::schema(),
         Command::Models => schema::models(),
         Command::Clean => {
-            let said = drillbit::local::guard::clean_stale(&std::env::temp_dir());
+            let said = drillbit::targets::local::guard::clean_stale(&std::env::temp_dir());
             for line in &said {
                 println!("{line}");
             }
@@ -213,10 +213,10 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(exit::TARGETS_MET)
         }
-        Command::Guard { owner, parent } => drillbit::local::guard::run_guard(&owner, &parent)
+        Command::Guard { owner, parent } => drillbit::targets::local::guard::run_guard(&owner, &parent)
             .map(|_| exit::TARGETS_MET)
             .map_err(Failure::Usage),
-        Command::Task { backend } => drillbit::local::services::run_task(backend)
+        Command::Task { backend } => drillbit::targets::local::services::run_task(backend)
             .map(|_| exit::TARGETS_MET)
             .map_err(|e| Failure::Infrastructure(format!("task: {e}"))),
     }
@@ -234,8 +234,8 @@ pub fn apply_models(loaded: &mut Loaded, path: &std::path::Path) -> Result<Vec<S
     let mut names = Vec::new();
     for (name, dist) in models {
         let known = steps.contains(&name)
-            || drillbit::sim::models::MODEL_NAMES.contains(&name.as_str())
-            || drillbit::sim::models::COMPUTED_MODEL_NAMES.contains(&name.as_str());
+            || drillbit::targets::sim::models::MODEL_NAMES.contains(&name.as_str())
+            || drillbit::targets::sim::models::COMPUTED_MODEL_NAMES.contains(&name.as_str());
         if !known {
             return Err(Failure::Usage(format!(
                 "{}: model `{name}` matches no step of {} and no model name",

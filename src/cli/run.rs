@@ -80,7 +80,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     #[cfg(feature = "aws")]
     if a.target == TargetArg::Aws {
         // Everything the scenario must say for a live drill, before any call.
-        drillbit::aws_target::preflight(&loaded.scenario, "").map_err(|e| {
+        drillbit::targets::aws::preflight(&loaded.scenario, "").map_err(|e| {
             Failure::Usage(format!(
                 "{} cannot run on aws:\n  {}",
                 a.file.display(),
@@ -131,17 +131,17 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {
             // What killed drills left behind (their guard killed too) goes first.
-            for line in drillbit::local::guard::clean_stale(&std::env::temp_dir()) {
+            for line in drillbit::targets::local::guard::clean_stale(&std::env::temp_dir()) {
                 eprintln!("{line}");
             }
-            let opts = drillbit::local::LocalOptions {
+            let opts = drillbit::targets::local::LocalOptions {
                 out_dir: stage.clone(),
                 keep_env: a.keep_env,
                 abort: abort.clone(),
                 failback: a.failback,
                 seed: a.seed,
             };
-            let (sc, kept) = drillbit::local::run(&loaded, a.seed, &opts)?;
+            let (sc, kept) = drillbit::targets::local::run(&loaded, a.seed, &opts)?;
             if let Some(k) = kept {
                 eprintln!("kept the data directories in {}", k.display());
             }
@@ -152,12 +152,12 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             let mut api_faults = Vec::new();
             for spec in &a.api_faults {
                 api_faults.push(
-                    spec.parse::<drillbit::emulator::ApiFault>()
+                    spec.parse::<drillbit::targets::emulator::ApiFault>()
                         .map_err(|e| Failure::Usage(format!("--api-fault `{spec}`: {e}")))?,
                 );
             }
             let endpoint_url = endpoint_url(&a);
-            let opts = drillbit::emulator::EmulatorOptions {
+            let opts = drillbit::targets::emulator::EmulatorOptions {
                 out_dir: stage.clone(),
                 endpoint_url,
                 abort: abort.clone(),
@@ -169,11 +169,11 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 live: a.game_day,
                 keep_env: a.keep_env,
             };
-            drillbit::emulator::run(&loaded, a.seed, &opts)?
+            drillbit::targets::emulator::run(&loaded, a.seed, &opts)?
         }
         #[cfg(feature = "aws")]
         TargetArg::Aws => {
-            let opts = drillbit::aws_target::AwsOptions {
+            let opts = drillbit::targets::aws::AwsOptions {
                 out_dir: stage.clone(),
                 endpoint_url: endpoint_url(&a),
                 profile: a.profile.clone(),
@@ -185,7 +185,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 quiet: a.quiet,
                 yes: a.yes,
             };
-            drillbit::aws_target::run(&loaded, a.seed, &opts)?
+            drillbit::targets::aws::run(&loaded, a.seed, &opts)?
         }
     };
     if abort.load(Ordering::SeqCst) {
@@ -226,13 +226,13 @@ pub fn run(a: Args) -> Result<i32, Failure> {
 /// How manual steps end on a live target: the operator (`--game-day`), at once
 /// (`--auto-approve`), or after their scenario duration.
 #[cfg(feature = "aws")]
-fn manual_policy(a: &Args) -> drillbit::emulator::ManualPolicy {
+fn manual_policy(a: &Args) -> drillbit::targets::emulator::ManualPolicy {
     if a.game_day {
-        drillbit::emulator::ManualPolicy::Prompt
+        drillbit::targets::emulator::ManualPolicy::Prompt
     } else if a.auto_approve {
-        drillbit::emulator::ManualPolicy::AutoApprove
+        drillbit::targets::emulator::ManualPolicy::AutoApprove
     } else {
-        drillbit::emulator::ManualPolicy::Scenario
+        drillbit::targets::emulator::ManualPolicy::Scenario
     }
 }
 

@@ -1,7 +1,7 @@
 //! `drillbit schema` and `drillbit models`.
 
 use drillbit::exit;
-use drillbit::sim::models::MODELS;
+use drillbit::targets::sim::models::MODELS;
 
 use super::Failure;
 

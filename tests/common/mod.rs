@@ -109,8 +109,8 @@ pub fn on_terminal(
 }
 
 /// A real PostgreSQL primary (no standby yet) in a temporary directory, torn down on drop.
-pub fn postgres(sync: drillbit::local::pg::SyncMode) -> drillbit::local::pg::Cluster {
-    use drillbit::local::pg::{Cluster, ClusterOptions, PgBinaries};
+pub fn postgres(sync: drillbit::targets::local::pg::SyncMode) -> drillbit::targets::local::pg::Cluster {
+    use drillbit::targets::local::pg::{Cluster, ClusterOptions, PgBinaries};
     let bins = PgBinaries::find().expect("PostgreSQL binaries (run harness/install-postgres.sh)");
     Cluster::prepare(
         &bins,

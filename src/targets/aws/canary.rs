@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ScalarAttributeType};
 
-use crate::aws::actions::Env;
-use crate::aws::{api_error, Regional};
 use crate::scenario::{Resource, Scenario};
+use crate::targets::live::actions::Env;
+use crate::targets::live::{api_error, Regional};
 
 /// Where canaries go and where they are read back.
 #[derive(Debug, Clone)]
@@ -143,8 +143,8 @@ pub async fn resolve(env: &Env) -> Result<Vec<Store>, String> {
 /// and its key, a replicated bucket), and each PostgreSQL canary database accepts a connection
 /// with its TLS settings and is a writer, its DR copy a replica (unless the same name follows
 /// the failover).
-pub async fn readiness(env: &Env) -> Vec<crate::aws::check::Item> {
-    use crate::aws::check::Item;
+pub async fn readiness(env: &Env) -> Vec<crate::targets::live::check::Item> {
+    use crate::targets::live::check::Item;
     let stores = match resolve(env).await {
         Ok(s) => s,
         Err(e) => {
@@ -165,7 +165,7 @@ pub async fn readiness(env: &Env) -> Vec<crate::aws::check::Item> {
             });
             continue;
         };
-        let mode = |c: &str| crate::aws::pgtls::parse(c).map_or("?", |s| s.mode.as_str());
+        let mode = |c: &str| crate::targets::live::pgtls::parse(c).map_or("?", |s| s.mode.as_str());
         out.push(Item {
             resource: id.clone(),
             what: format!("canary database accepts writes (sslmode={})", mode(write)),
@@ -257,7 +257,7 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS drillbit_canary (drill text NOT
                       acked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (drill, seq))";
 
 async fn pg_connect(conninfo: &str) -> Result<tokio_postgres::Client, String> {
-    let fut = crate::aws::pgtls::connect(conninfo);
+    let fut = crate::targets::live::pgtls::connect(conninfo);
     let client = tokio::time::timeout(Duration::from_secs(5), fut)
         .await
         .map_err(|_| "connection timed out".to_string())??;

@@ -17,6 +17,7 @@
 //!
 //! Connections are one request each (`Connection: close`): simple, and the SDK reconnects.
 
+use crate::conninfo::decoded;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -291,27 +292,6 @@ fn matches(m: &Match, req: &RequestInfo, body: &[u8]) -> bool {
         && m.contains.as_deref().is_none_or(|c| {
             req.path.contains(c) || String::from_utf8_lossy(body).contains(c) || decoded(&req.path).contains(c)
         })
-}
-
-/// Percent-decodes a path (identifiers in REST paths and form bodies are encoded); also
-/// connection-string URLs. A `%` not followed by two hex digits stays as it is.
-pub fn decoded(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An error response in the wire format the service's SDK parses.

@@ -1,7 +1,7 @@
 //! The `emulator` target: the runbook through the AWS SDK against a local AWS API emulator.
 //!
 //! drillbit starts moto itself when no endpoint is given (`moto.rs`), puts its fault layer
-//! (`crate::faultlayer`) in front of whatever endpoint it drives, stands the scenario's
+//! (`crate::targets::emulator::faultlayer`) in front of whatever endpoint it drives, stands the scenario's
 //! topology up in both regions (`aws::provision`), creates and starts the scenario's FIS
 //! experiment, runs the drill with the shared engine, and tears everything down.
 //!
@@ -22,6 +22,7 @@
 //! calls. So a runbook with a 5-minute trigger runs in seconds, API time is measured, and
 //! modelled time is named as such in the scorecard's notes.
 
+pub mod faultlayer;
 pub mod moto;
 
 use std::borrow::Cow;
@@ -33,12 +34,12 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::aws::actions::{self, Done, Env, Names};
-use crate::aws::{observe, Clients, Connection};
 use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
-use crate::faultlayer::{Effect, FaultLayer, Match};
 use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
+use crate::targets::emulator::faultlayer::{Effect, FaultLayer, Match};
+use crate::targets::live::actions::{self, Done, Env, Names};
+use crate::targets::live::{observe, Clients, Connection};
 
 /// An API fault from the command line: `service=rds,operation=PromoteReadReplica,
 /// error=Throttling,count=2` (also `region=`, `status=`, `latency=500ms`).
@@ -350,7 +351,7 @@ impl EmulatorTarget {
         plan: &Plan,
         opts: &EmulatorOptions,
     ) -> Result<EmulatorTarget, TargetError> {
-        let s = crate::aws::bound_scenario(loaded).map_err(|e| infra("bindings", e))?;
+        let s = crate::targets::live::bound_scenario(loaded).map_err(|e| infra("bindings", e))?;
         let faults = plan_faults(&s)?;
         let say = |m: &str| {
             if !opts.quiet {
@@ -416,7 +417,11 @@ impl EmulatorTarget {
         // The capability table: moto's when drillbit started it or the endpoint answers moto's
         // own API; none for another emulator (its "not implemented" answers still say so).
         let is_moto = opts.endpoint_url.is_none() || moto::answers_moto_api(upstream_addr);
-        let caps = if is_moto { Some(&crate::aws::MOTO) } else { None };
+        let caps = if is_moto {
+            Some(&crate::targets::live::MOTO)
+        } else {
+            None
+        };
         if opts.endpoint_url.is_some() {
             notes.push(format!(
                 "emulator: {upstream}{}",
@@ -440,14 +445,14 @@ impl EmulatorTarget {
         };
         let t0 = Instant::now();
         let clean_up = opts.endpoint_url.is_some() && !opts.keep_env;
-        let prov = match rt.block_on(crate::aws::provision::provision(&env)) {
+        let prov = match rt.block_on(crate::targets::live::provision::provision(&env)) {
             Ok(p) => p,
             Err(e) => {
                 // What was created before the failure goes again; a resource that already
                 // exists is most likely an earlier drill's, kept with --keep-env.
                 let mut why = e.to_string();
                 if clean_up {
-                    for left in rt.block_on(crate::aws::deprovision::deprovision(&env)) {
+                    for left in rt.block_on(crate::targets::live::deprovision::deprovision(&env)) {
                         why.push_str(&format!("\n  left behind: {left}"));
                     }
                 }
@@ -461,10 +466,10 @@ impl EmulatorTarget {
             }
         };
         // Bound records: the user's zone, health checks and record sets, as found.
-        if let Err(e) = rt.block_on(crate::aws::check::discover_bound(&env)) {
+        if let Err(e) = rt.block_on(crate::targets::live::check::discover_bound(&env)) {
             let mut why = e.to_string();
             if clean_up {
-                for left in rt.block_on(crate::aws::deprovision::deprovision(&env)) {
+                for left in rt.block_on(crate::targets::live::deprovision::deprovision(&env)) {
                     why.push_str(&format!("\n  left behind: {left}"));
                 }
             }
@@ -487,13 +492,13 @@ impl EmulatorTarget {
         }
         // The FIS experiment: created now, started with the first fault.
         let account = names.lock().map(|n| n.account.clone()).unwrap_or_default();
-        let tpl = crate::fis::template(&s, &account);
+        let tpl = crate::targets::fis::template(&s, &account);
         let fis = rt.block_on(create_fis_template(&env, &tpl.json));
         match &fis {
             Ok(id) => {
-                crate::aws::deprovision::created(
+                crate::targets::live::deprovision::created(
                     &env,
-                    crate::aws::deprovision::Created::FisTemplate { id: id.clone() },
+                    crate::targets::live::deprovision::Created::FisTemplate { id: id.clone() },
                 );
                 notes.push(format!("FIS experiment template {id} created"))
             }
@@ -774,7 +779,7 @@ impl EmulatorTarget {
                     .rt
                     .block_on(async { env.clients.primary.fis.stop_experiment().id(&exp).send().await });
                 if let Err(e) = r {
-                    let e = crate::aws::api_error("StopExperiment", e);
+                    let e = crate::targets::live::api_error("StopExperiment", e);
                     // A finished experiment cannot be stopped: that is fine.
                     if !e.to_string().contains("ResourceNotFound") && !e.to_string().contains("completed") {
                         self.notes.push(format!("FIS experiment {exp}: {e}"));
@@ -785,7 +790,7 @@ impl EmulatorTarget {
         if self.clean_up {
             let n = self.env.names().created.len();
             let env = self.env.clone();
-            let left = self.rt.block_on(crate::aws::deprovision::deprovision(&env));
+            let left = self.rt.block_on(crate::targets::live::deprovision::deprovision(&env));
             for l in &left {
                 eprintln!("drillbit: left behind in the emulator: {l}");
             }
@@ -971,7 +976,7 @@ pub(crate) async fn create_fis_template(env: &Env, tpl: &serde_json::Value) -> R
     let out = req
         .send()
         .await
-        .map_err(|e| crate::aws::api_error("CreateExperimentTemplate", e).to_string())?;
+        .map_err(|e| crate::targets::live::api_error("CreateExperimentTemplate", e).to_string())?;
     out.experiment_template()
         .and_then(|t| t.id())
         .map(String::from)
@@ -1017,7 +1022,7 @@ impl Target for EmulatorTarget {
                     Err(e) => {
                         self.notes.push(format!(
                             "FIS experiment not started: {}",
-                            crate::aws::api_error("StartExperiment", e)
+                            crate::targets::live::api_error("StartExperiment", e)
                         ));
                         self.fis = None;
                     }
@@ -1213,8 +1218,9 @@ pub fn check(
     loaded: &crate::scenario::Loaded,
     endpoint_url: Option<&str>,
     quiet: bool,
-) -> Result<Vec<crate::aws::check::Item>, TargetError> {
-    let s = crate::aws::bound_scenario(loaded).map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
+) -> Result<Vec<crate::targets::live::check::Item>, TargetError> {
+    let s = crate::targets::live::bound_scenario(loaded)
+        .map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1251,14 +1257,14 @@ pub fn check(
     };
     let items = rt.block_on(async {
         if started.is_some() {
-            crate::aws::provision::provision(&env)
+            crate::targets::live::provision::provision(&env)
                 .await
                 .map_err(|e| infra("provisioning the topology in the emulator", e))?;
         }
-        crate::aws::check::discover(&env)
+        crate::targets::live::check::discover(&env)
             .await
             .map_err(|e| infra("discovering the topology", e))?;
-        Ok::<_, TargetError>(crate::aws::check::check(&env).await)
+        Ok::<_, TargetError>(crate::targets::live::check::check(&env).await)
     });
     if let Some(mut m) = started {
         m.stop();

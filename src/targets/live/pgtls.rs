@@ -418,7 +418,7 @@ fn split_url(url: &str) -> (String, Vec<(String, String)>) {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (crate::faultlayer::decoded(k), crate::faultlayer::decoded(v))
+            (crate::conninfo::decoded(k), crate::conninfo::decoded(v))
         })
         .collect();
     (base.to_string(), pairs)

@@ -5,7 +5,7 @@
 //!   and regions (`aws.accounts`, `aws.regions`); the caller identity (STS) must be one of those
 //!   accounts; every fault must have an FIS action; and a person confirms on the terminal by
 //!   typing the account id (or `--yes` in automation). Nothing is created before that.
-//! - **Faults** run as one AWS FIS experiment built from the scenario (`crate::fis`): created,
+//! - **Faults** run as one AWS FIS experiment built from the scenario (`crate::targets::fis`): created,
 //!   started at the drill's zero, polled, and stopped at the end, on error and on Ctrl-C; the
 //!   template drillbit created is deleted. A fault is active when FIS reports its action
 //!   started (never before its scheduled time). An experiment that stops by itself (a stop
@@ -31,12 +31,12 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::aws::actions::{Done, Env, Names};
-use crate::aws::{observe, Clients, Connection};
-use crate::emulator::{start_step, ManualPolicy, Started};
 use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
 use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
+use crate::targets::emulator::{start_step, ManualPolicy, Started};
+use crate::targets::live::actions::{Done, Env, Names};
+use crate::targets::live::{observe, Clients, Connection};
 
 pub struct AwsOptions {
     pub out_dir: PathBuf,
@@ -94,7 +94,7 @@ pub fn preflight(s: &Scenario, account_hint: &str) -> Result<Preflight, String> 
             "`aws.probe_url` is missing: the RTO is measured by client probes of the service's health URL".into(),
         );
     }
-    let tpl = crate::fis::template(s, account_hint);
+    let tpl = crate::targets::fis::template(s, account_hint);
     for (id, why) in &tpl.skipped {
         problems.push(format!("fault `{id}` cannot be injected on aws: {why}"));
     }
@@ -114,7 +114,7 @@ pub fn preflight(s: &Scenario, account_hint: &str) -> Result<Preflight, String> 
         .faults
         .iter()
         .map(|f| {
-            let id = tpl.json["actions"][crate::fis::slug(&f.id)]["actionId"]
+            let id = tpl.json["actions"][crate::targets::fis::slug(&f.id)]["actionId"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
@@ -415,7 +415,7 @@ impl AwsTarget {
                 true
             }
             Err(e) => {
-                let e = crate::aws::api_error("StopExperiment", e).to_string();
+                let e = crate::targets::live::api_error("StopExperiment", e).to_string();
                 self.notes.push(format!("FIS experiment {exp}: {e}"));
                 false
             }
@@ -446,7 +446,7 @@ impl AwsTarget {
             if let Err(e) = r {
                 self.notes.push(format!(
                     "FIS experiment template {tpl} not deleted: {}",
-                    crate::aws::api_error("DeleteExperimentTemplate", e)
+                    crate::targets::live::api_error("DeleteExperimentTemplate", e)
                 ));
             }
         }
@@ -675,8 +675,9 @@ pub fn check(
     loaded: &crate::scenario::Loaded,
     endpoint_url: Option<&str>,
     profile: Option<&str>,
-) -> Result<(String, Vec<crate::aws::check::Item>), TargetError> {
-    let s = crate::aws::bound_scenario(loaded).map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
+) -> Result<(String, Vec<crate::targets::live::check::Item>), TargetError> {
+    let s = crate::targets::live::bound_scenario(loaded)
+        .map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -695,7 +696,7 @@ pub fn check(
         names: Arc::new(Mutex::new(Names::default())),
         poll: Duration::from_secs(2),
     };
-    rt.block_on(crate::aws::check::discover(&env))
+    rt.block_on(crate::targets::live::check::discover(&env))
         .map_err(|e| infra("reading the live topology", e))?;
     let account = env.names().account.clone();
     let allowed = s.aws.as_ref().map(|a| a.accounts.clone()).unwrap_or_default();
@@ -706,7 +707,7 @@ pub fn check(
             allowed.join(", ")
         )));
     }
-    let mut items = rt.block_on(crate::aws::check::check(&env));
+    let mut items = rt.block_on(crate::targets::live::check::check(&env));
     if s.aws.as_ref().is_some_and(|a| !a.canaries.is_empty()) {
         items.extend(rt.block_on(canary::readiness(&env)));
     }
@@ -755,7 +756,8 @@ pub fn run(
     opts: &AwsOptions,
 ) -> Result<crate::scorecard::Scorecard, TargetError> {
     let started = Instant::now();
-    let s = crate::aws::bound_scenario(loaded).map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
+    let s = crate::targets::live::bound_scenario(loaded)
+        .map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
     let pf =
         preflight(&s, "").map_err(|e| TargetError::Infrastructure(format!("the scenario cannot run on aws:\n{e}")))?;
     let say = |m: &str| {
@@ -780,7 +782,12 @@ pub fn run(
     // Who are we? Refuse any account the scenario does not allow-list.
     let ident = rt
         .block_on(clients.primary.sts.get_caller_identity().send())
-        .map_err(|e| infra("the caller identity", crate::aws::api_error("GetCallerIdentity", e)))?;
+        .map_err(|e| {
+            infra(
+                "the caller identity",
+                crate::targets::live::api_error("GetCallerIdentity", e),
+            )
+        })?;
     let account = ident.account().unwrap_or_default().to_string();
     let caller = ident.arn().unwrap_or_default().to_string();
     if !pf.accounts.contains(&account) {
@@ -798,8 +805,8 @@ pub fn run(
         .endpoint_url
         .as_deref()
         .and_then(|u| u.trim_start_matches("http://").trim_end_matches('/').parse().ok())
-        .filter(|a| crate::emulator::moto::answers_moto_api(*a))
-        .map(|_| &crate::aws::MOTO);
+        .filter(|a| crate::targets::emulator::moto::answers_moto_api(*a))
+        .map(|_| &crate::targets::live::MOTO);
     let names = Arc::new(Mutex::new(Names::default()));
     let env = Env {
         scenario: s.clone(),
@@ -812,11 +819,11 @@ pub fn run(
         clients: observe_clients,
         ..env.clone()
     };
-    rt.block_on(crate::aws::check::discover(&env))
+    rt.block_on(crate::targets::live::check::discover(&env))
         .map_err(|e| infra("reading the live topology", e))?;
     for r in &s.topology.resources {
         if let crate::scenario::Resource::Route53Record(rec) = r {
-            if let Some(why) = crate::aws::check::failed_over(&env, rec) {
+            if let Some(why) = crate::targets::live::check::failed_over(&env, rec) {
                 return Err(infra("the drill cannot start", why));
             }
         }
@@ -849,12 +856,12 @@ pub fn run(
     plan.failback = opts.failback;
     let (tx, rx) = channel();
     // The FIS experiment template: created now, the experiment started at the drill's zero.
-    let tpl = crate::fis::template(&s, &account);
+    let tpl = crate::targets::fis::template(&s, &account);
     let template = if s.faults.is_empty() {
         None
     } else {
         let id = rt
-            .block_on(crate::emulator::create_fis_template(&env, &tpl.json))
+            .block_on(crate::targets::emulator::create_fis_template(&env, &tpl.json))
             .map_err(|e| infra("creating the FIS experiment template", e))?;
         notes.push(format!("FIS experiment template {id} created"));
         Some(id)
@@ -883,7 +890,7 @@ pub fn run(
         template,
         experiment: None,
         fis_status: String::new(),
-        fault_action: s.faults.iter().map(|f| crate::fis::slug(&f.id)).collect(),
+        fault_action: s.faults.iter().map(|f| crate::targets::fis::slug(&f.id)).collect(),
         due: vec![false; s.faults.len()],
         active: vec![false; s.faults.len()],
         disruptive: s.faults.iter().map(|f| f.kind.is_disruptive()).collect(),
@@ -925,7 +932,7 @@ pub fn run(
                 .map_err(|e| {
                     infra(
                         "starting the FIS experiment",
-                        crate::aws::api_error("StartExperiment", e),
+                        crate::targets::live::api_error("StartExperiment", e),
                     )
                 })?;
             let id = out.experiment().and_then(|e| e.id()).unwrap_or_default().to_string();
