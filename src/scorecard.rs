@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::engine::{Entry, Plan, Time, Timeline};
+use crate::engine::{Entry, Labels, Plan, Time, Timeline};
 use crate::measure::{self, Measurement};
 use crate::scenario::{Loaded, Scenario};
 
@@ -319,7 +319,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         .iter()
         .map(|(t, e)| EventOut {
             t_s: secs(*t),
-            event: describe(plan, &tl.hosts, e),
+            event: crate::engine::timeline::describe(&Labels::of(plan), &tl.hosts, e),
             until_s: match e {
                 Entry::Probes { count, last, .. } if *count > 1 => Some(secs(*last)),
                 _ => None,
@@ -570,46 +570,5 @@ fn judge(
         },
         overall,
         findings,
-    }
-}
-
-fn describe(plan: &Plan, hosts: &[String], e: &Entry) -> String {
-    let step = |s: &usize| plan.steps.get(*s).map_or("?", |p| p.id.as_str());
-    let fault = |f: &usize| plan.faults.get(*f).map_or("?", |p| p.id.as_str());
-    match e {
-        Entry::FaultInjected { fault: f } => format!("fault {} injected", fault(f)),
-        Entry::FaultActive { fault: f } => format!("fault {} active", fault(f)),
-        Entry::FaultRepaired { fault: f } => format!("fault {} repaired", fault(f)),
-        Entry::FaultEffect { fault: f, how } => format!("fault {} took effect: {how}", fault(f)),
-        Entry::FaultNoEffect { fault: f } => format!("fault {} showed no effect in time", fault(f)),
-        Entry::InjectFailed { fault: f, detail } => format!("fault {} could not be injected: {detail}", fault(f)),
-        Entry::RepairFailed { fault: f, detail } => format!("fault {} could not be repaired: {detail}", fault(f)),
-        Entry::Host { host, state } => format!(
-            "host {} is {}",
-            hosts.get(*host).map_or("?", String::as_str),
-            state.as_str()
-        ),
-        Entry::Relapse => "relapse: probes fail again after recovery".into(),
-        Entry::Settled => "settled: nothing changed for the settle window".into(),
-        Entry::Detected { source } => format!("failure detected by {}", source.as_str()),
-        Entry::RunbookStarted => "runbook started".into(),
-        Entry::RunbookSkipped => "runbook skipped: service recovered before the trigger".into(),
-        Entry::AttemptStarted { step: s, attempt } => format!("step {} started (attempt {attempt})", step(s)),
-        Entry::AttemptEnded {
-            step: s,
-            attempt,
-            outcome,
-            detail,
-        } => match detail {
-            Some(d) => format!("step {} {} (attempt {attempt}): {d}", step(s), outcome.as_str()),
-            None => format!("step {} {} (attempt {attempt})", step(s), outcome.as_str()),
-        },
-        Entry::TrafficSwitched => "client traffic reached the recovery side".into(),
-        Entry::Probes { ok, count: 1, .. } => format!("probe {}", if *ok { "ok" } else { "failed" }),
-        Entry::Probes { ok, count, .. } => format!("{count} probes {}", if *ok { "ok" } else { "failed" }),
-        Entry::Recovered => "recovered: K consecutive good probes".into(),
-        Entry::FailbackStarted => "failback started: primary side restored, rollback steps running".into(),
-        Entry::FailbackFinished => "failback finished".into(),
-        Entry::HorizonReached => "drill horizon reached".into(),
     }
 }

@@ -405,3 +405,49 @@ fn failback_resyncs_promotes_back_and_loses_nothing_in_a_planned_switch() {
     assert_eq!(sc.verdict.failback, "failed");
     assert_eq!(sc.verdict.overall, "fail");
 }
+
+/// The live view (a watch on the timeline) sees every entry as it is recorded, in the words
+/// of the reports, and client probes only when their outcome changes.
+#[test]
+fn the_live_view_sees_the_timeline_in_the_reports_words() {
+    use drillbit::engine::{timeline::describe, Engine, Entry, Labels, Timeline, Watch};
+    use drillbit::targets::sim::{SimModel, SimTarget};
+    use std::sync::{Arc, Mutex};
+
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/pilot-light.yaml")).unwrap();
+    let loaded = drillbit::scenario::load_str("pilot-light.yaml", &text).expect("valid");
+    let model = SimModel::compile(&loaded.scenario);
+    let mut target = SimTarget::new(&model);
+    target.reset(7, 0);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut tl = Timeline::new(true);
+    let sink = seen.clone();
+    tl.watch = Some(Watch::new(move |t, line| {
+        sink.lock().unwrap().push((t, line.to_string()))
+    }));
+    drill::run_on(&mut Engine::new(), &model.plan, &mut target, &mut tl).expect("drill");
+    let seen = seen.lock().unwrap().clone();
+    let labels = Labels::of(&model.plan);
+    let recorded: Vec<_> = tl
+        .entries
+        .iter()
+        .filter(|(_, e)| !matches!(e, Entry::Probes { .. }))
+        .map(|(t, e)| (*t, describe(&labels, &tl.hosts, e)))
+        .collect();
+    let (probes, others): (Vec<_>, Vec<_>) = seen.iter().cloned().partition(|(_, l)| l.starts_with("probe "));
+    assert!(recorded.len() > 5, "{recorded:?}");
+    assert_eq!(others, recorded);
+    // One line per change of outcome: ok, failed (the outage), ok again (recovered).
+    assert!(probes.len() >= 3, "{probes:?}");
+    assert!(probes.windows(2).all(|w| w[0].1 != w[1].1), "{probes:?}");
+    let outcomes: Vec<bool> = tl
+        .entries
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entry::Probes { ok, .. } => Some(*ok),
+            _ => None,
+        })
+        .collect();
+    let changes = outcomes.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(probes.len(), changes + 1, "one line per change of the probes' outcome");
+}

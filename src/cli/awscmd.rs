@@ -265,7 +265,11 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
         }
         items
     } else {
-        drillbit::targets::emulator::check(&loaded, endpoint.as_deref(), a.quiet)?
+        drillbit::targets::emulator::check(
+            &loaded,
+            endpoint.as_deref(),
+            &super::operator::Terminal { quiet: a.quiet },
+        )?
     };
     let drift: Vec<_> = items.iter().filter(|i| i.drift.is_some()).collect();
     for i in &items {

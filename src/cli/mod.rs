@@ -21,6 +21,8 @@ macro_rules! eprintln {
 mod awscmd;
 mod calibrate;
 mod evidence;
+#[cfg(feature = "aws")]
+mod operator;
 mod report;
 mod run;
 mod schema;

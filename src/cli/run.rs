@@ -164,9 +164,9 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 failback: a.failback,
                 seed: a.seed,
                 api_faults,
-                quiet: a.quiet,
+                operator: std::sync::Arc::new(super::operator::Terminal { quiet: a.quiet }),
                 manual: manual_policy(&a),
-                live: a.game_day,
+                live: a.game_day.then(super::operator::live_view),
                 keep_env: a.keep_env,
             };
             drillbit::targets::emulator::run(&loaded, a.seed, &opts)?
@@ -181,8 +181,8 @@ pub fn run(a: Args) -> Result<i32, Failure> {
                 failback: a.failback,
                 seed: a.seed,
                 manual: manual_policy(&a),
-                live: a.game_day,
-                quiet: a.quiet,
+                live: a.game_day.then(super::operator::live_view),
+                operator: std::sync::Arc::new(super::operator::Terminal { quiet: a.quiet }),
                 yes: a.yes,
             };
             drillbit::targets::aws::run(&loaded, a.seed, &opts)?

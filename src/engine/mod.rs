@@ -7,6 +7,7 @@
 //! simulator's virtual clock and a wall clock. Everything it decides is written to a
 //! [`Timeline`]; measurement reads only the timeline.
 
+pub mod operator;
 pub mod plan;
 pub mod timeline;
 
@@ -17,8 +18,9 @@ use std::fmt;
 
 use crate::scenario::{Action, When};
 
+pub use operator::{Operator, StepAnswer, Unattended, Watch};
 pub use plan::{Plan, PlanFault, PlanStep};
-pub use timeline::{Entry, Outage, StepRecord, Timeline};
+pub use timeline::{Entry, Labels, Outage, StepRecord, Timeline};
 
 /// Microseconds since the start of the drill, on the target's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{AlarmSource, HostState, Outcome, Plan, Time};
+use super::{AlarmSource, HostState, Outcome, Plan, Time, Watch};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
@@ -72,6 +72,22 @@ pub enum Entry {
     HorizonReached,
 }
 
+/// The names of a plan's steps and faults, by index (what entries refer to).
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    pub steps: Vec<String>,
+    pub faults: Vec<String>,
+}
+
+impl Labels {
+    pub fn of(plan: &Plan) -> Labels {
+        Labels {
+            steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
+            faults: plan.faults.iter().map(|f| f.id.clone()).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepRecord {
     pub start: Option<Time>,
@@ -133,6 +149,9 @@ pub struct Timeline {
     pub error: Option<String>,
     /// Whether the last client probe succeeded (None before the first).
     pub last_probe_ok: Option<bool>,
+    /// The live view: sees each entry as it is recorded (with the labels of the plan).
+    pub watch: Option<Watch>,
+    watch_labels: Labels,
     healthy_after: u32,
     failure_threshold: u32,
     relapse_start: Option<Time>,
@@ -151,6 +170,12 @@ impl Timeline {
 
     pub fn reset(&mut self, plan: &Plan) {
         let detail = self.detail;
+        let watch = self.watch.take();
+        let watch_labels = if watch.is_some() {
+            Labels::of(plan)
+        } else {
+            Labels::default()
+        };
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
         let mut steps = std::mem::take(&mut self.steps);
@@ -166,8 +191,16 @@ impl Timeline {
             fault_injected: vec![None; n],
             fault_repaired: vec![None; n],
             fault_effect: vec![None; n],
+            watch,
+            watch_labels,
             ..Timeline::default()
         };
+    }
+
+    fn tell(&self, t: Time, e: &Entry) {
+        if let Some(w) = &self.watch {
+            w.see(t, &describe(&self.watch_labels, &self.hosts, e));
+        }
     }
 
     pub fn set_hosts(&mut self, hosts: Vec<String>) {
@@ -245,6 +278,9 @@ impl Timeline {
 
     #[inline]
     pub fn push(&mut self, t: Time, e: Entry) {
+        if self.watch.is_some() {
+            self.tell(t, &e);
+        }
         if self.detail {
             self.entries.push((t, e));
         }
@@ -271,6 +307,9 @@ impl Timeline {
                 }
                 _ => self.entries.push((t, Entry::Probes { ok, count: 1, last: t })),
             }
+        }
+        if self.watch.is_some() && self.last_probe_ok != Some(ok) {
+            self.tell(t, &Entry::Probes { ok, count: 1, last: t });
         }
         self.last_probe_ok = Some(ok);
         let in_failback = self.failback_repaired.or(self.failback_start).is_some_and(|f| t >= f);
@@ -340,5 +379,47 @@ impl Timeline {
             r.end = Some(t);
             r.outcome = Some(outcome);
         }
+    }
+}
+
+/// An entry in words, as the reports and the live view give it.
+pub fn describe(labels: &Labels, hosts: &[String], e: &Entry) -> String {
+    let step = |s: &usize| labels.steps.get(*s).map_or("?", String::as_str);
+    let fault = |f: &usize| labels.faults.get(*f).map_or("?", String::as_str);
+    match e {
+        Entry::FaultInjected { fault: f } => format!("fault {} injected", fault(f)),
+        Entry::FaultActive { fault: f } => format!("fault {} active", fault(f)),
+        Entry::FaultRepaired { fault: f } => format!("fault {} repaired", fault(f)),
+        Entry::FaultEffect { fault: f, how } => format!("fault {} took effect: {how}", fault(f)),
+        Entry::FaultNoEffect { fault: f } => format!("fault {} showed no effect in time", fault(f)),
+        Entry::InjectFailed { fault: f, detail } => format!("fault {} could not be injected: {detail}", fault(f)),
+        Entry::RepairFailed { fault: f, detail } => format!("fault {} could not be repaired: {detail}", fault(f)),
+        Entry::Host { host, state } => format!(
+            "host {} is {}",
+            hosts.get(*host).map_or("?", String::as_str),
+            state.as_str()
+        ),
+        Entry::Relapse => "relapse: probes fail again after recovery".into(),
+        Entry::Settled => "settled: nothing changed for the settle window".into(),
+        Entry::Detected { source } => format!("failure detected by {}", source.as_str()),
+        Entry::RunbookStarted => "runbook started".into(),
+        Entry::RunbookSkipped => "runbook skipped: service recovered before the trigger".into(),
+        Entry::AttemptStarted { step: s, attempt } => format!("step {} started (attempt {attempt})", step(s)),
+        Entry::AttemptEnded {
+            step: s,
+            attempt,
+            outcome,
+            detail,
+        } => match detail {
+            Some(d) => format!("step {} {} (attempt {attempt}): {d}", step(s), outcome.as_str()),
+            None => format!("step {} {} (attempt {attempt})", step(s), outcome.as_str()),
+        },
+        Entry::TrafficSwitched => "client traffic reached the recovery side".into(),
+        Entry::Probes { ok, count: 1, .. } => format!("probe {}", if *ok { "ok" } else { "failed" }),
+        Entry::Probes { ok, count, .. } => format!("{count} probes {}", if *ok { "ok" } else { "failed" }),
+        Entry::Recovered => "recovered: K consecutive good probes".into(),
+        Entry::FailbackStarted => "failback started: primary side restored, rollback steps running".into(),
+        Entry::FailbackFinished => "failback finished".into(),
+        Entry::HorizonReached => "drill horizon reached".into(),
     }
 }

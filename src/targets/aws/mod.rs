@@ -31,7 +31,9 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
+use crate::engine::{
+    ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, Target, TargetError, Time, Timeline, Watch,
+};
 use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
 use crate::targets::emulator::{start_step, ManualPolicy, Started};
@@ -48,9 +50,10 @@ pub struct AwsOptions {
     pub failback: bool,
     pub seed: u64,
     pub manual: ManualPolicy,
-    /// Print the drill's events as they happen (game day).
-    pub live: bool,
-    pub quiet: bool,
+    /// The live view: the drill's timeline as it is recorded (game day).
+    pub live: Option<Watch>,
+    /// Who confirms the drill, answers game-day steps and is told the progress.
+    pub operator: Arc<dyn Operator>,
     /// Skip the confirmation prompt (`--yes`).
     pub yes: bool,
 }
@@ -184,7 +187,7 @@ pub struct AwsTarget {
     out: VecDeque<(Time, Event)>,
     abort: Arc<AtomicBool>,
     manual: ManualPolicy,
-    live: bool,
+    operator: Arc<dyn Operator>,
     /// FIS: template id drillbit created, experiment id, last status.
     template: Option<String>,
     experiment: Option<String>,
@@ -207,7 +210,6 @@ pub struct AwsTarget {
     canary: Option<canary::Writer>,
     out_dir: PathBuf,
     pub notes: Vec<String>,
-    last_probe: Option<bool>,
 }
 
 fn infra(what: &str, e: impl std::fmt::Display) -> TargetError {
@@ -229,19 +231,6 @@ impl AwsTarget {
     }
 
     fn emit(&mut self, at: Time, ev: Event) {
-        if self.live {
-            let show = match ev {
-                Event::Probe { ok } => self.last_probe.replace(ok) != Some(ok),
-                _ => true,
-            };
-            if show {
-                eprintln!(
-                    "[{:>10}] {}",
-                    at.to_string(),
-                    describe(&self.env.scenario, &self.steps, &ev)
-                );
-            }
-        }
         self.out.push_back((at, ev));
     }
 
@@ -455,7 +444,7 @@ impl AwsTarget {
             self.rt.block_on(async {
                 w.stop().await;
                 for what in w.clean(&env).await {
-                    eprintln!("drillbit: left behind: {what}");
+                    self.operator.say(&format!("left behind: {what}"));
                 }
             });
         }
@@ -472,25 +461,6 @@ impl AwsTarget {
         while self.rx.try_recv().is_ok() {}
         self.timers.clear();
         self.out.clear();
-    }
-}
-
-fn describe(s: &Scenario, steps: &[Step], ev: &Event) -> String {
-    let step = |i: usize| steps.get(i).map_or("?", |s| s.id.as_str());
-    let fault = |i: usize| s.faults.get(i).map_or("?", |f| f.id.as_str());
-    match ev {
-        Event::FaultActive { fault: f } => format!("fault `{}` active (FIS action started)", fault(*f)),
-        Event::FaultRepaired { fault: f } => format!("fault `{}` repaired", fault(*f)),
-        Event::Alarm { source } => format!("alarm raised by the {}", source.as_str()),
-        Event::ActionDone { step: n, result, .. } => match result {
-            ActionResult::Ok => format!("step `{}` done", step(*n)),
-            ActionResult::Failed(w) => format!("step `{}` FAILED: {w}", step(*n)),
-            ActionResult::Unsupported(w) => format!("step `{}` unsupported: {w}", step(*n)),
-        },
-        Event::TrafficSwitched => "clients now reach the DR region".into(),
-        Event::Probe { ok } => format!("client probes {}", if *ok { "succeed" } else { "fail" }),
-        Event::FaultEffect { fault: f, how } => format!("fault `{}` took effect: {how}", fault(*f)),
-        Event::Host { host, state } => format!("host {host} is {}", state.as_str()),
     }
 }
 
@@ -527,11 +497,10 @@ impl Target for AwsTarget {
 
     fn start_action(&mut self, step: usize, attempt: u32, now: Time) -> Result<(), TargetError> {
         let tx = self.tx.clone();
-        let live_at = self.live.then_some(now);
         match start_step(
             &self.steps[step],
             self.manual,
-            live_at,
+            &self.operator,
             &self.rt,
             &self.env,
             move |done| {
@@ -608,7 +577,7 @@ impl Target for AwsTarget {
             w.stop().await;
             let s = w.survivors(&env).await;
             for what in w.clean(&env).await {
-                eprintln!("drillbit: left behind: {what}");
+                self.operator.say(&format!("left behind: {what}"));
             }
             s
         });
@@ -714,37 +683,35 @@ pub fn check(
     Ok((account, items))
 }
 
-/// Asks the operator to confirm a live drill by typing the account id.
-/// Ctrl-C (the `abort` flag) cancels too.
-fn confirm(pf: &Preflight, account: &str, caller: &str, s: &Scenario, abort: &AtomicBool) -> Result<(), TargetError> {
-    eprintln!("drillbit: LIVE drill `{}` in AWS account {account} as {caller}", s.name);
-    eprintln!("  regions: {}", pf.regions.join(", "));
-    for (f, a) in &pf.fis_actions {
-        eprintln!("  fault {f}: FIS {a}");
-    }
-    for st in s.runbook.steps.iter() {
-        eprintln!("  step {}: {}", st.id, st.action.as_str());
-    }
-    eprintln!("Type the account id ({account}) to run it, anything else to cancel:");
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    loop {
-        if abort.load(Ordering::SeqCst) {
-            return Err(TargetError::Aborted(
-                "the live drill was not confirmed (interrupted)".into(),
-            ));
-        }
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) if line.trim() == account => return Ok(()),
-            Ok(_) | Err(RecvTimeoutError::Disconnected) => {
-                return Err(TargetError::Aborted("the live drill was not confirmed".into()))
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-        }
+/// The operator confirms a live drill by typing the account id; Ctrl-C (the `abort` flag)
+/// cancels too.
+fn confirm(
+    operator: &dyn Operator,
+    pf: &Preflight,
+    account: &str,
+    caller: &str,
+    s: &Scenario,
+    abort: &AtomicBool,
+) -> Result<(), TargetError> {
+    let mut summary = vec![
+        format!("LIVE drill `{}` in AWS account {account} as {caller}", s.name),
+        format!("  regions: {}", pf.regions.join(", ")),
+    ];
+    summary.extend(pf.fis_actions.iter().map(|(f, a)| format!("  fault {f}: FIS {a}")));
+    summary.extend(
+        s.runbook
+            .steps
+            .iter()
+            .map(|st| format!("  step {}: {}", st.id, st.action.as_str())),
+    );
+    if operator.confirm(&summary, account, abort) {
+        Ok(())
+    } else if abort.load(Ordering::SeqCst) {
+        Err(TargetError::Aborted(
+            "the live drill was not confirmed (interrupted)".into(),
+        ))
+    } else {
+        Err(TargetError::Aborted("the live drill was not confirmed".into()))
     }
 }
 
@@ -760,11 +727,7 @@ pub fn run(
         .map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
     let pf =
         preflight(&s, "").map_err(|e| TargetError::Infrastructure(format!("the scenario cannot run on aws:\n{e}")))?;
-    let say = |m: &str| {
-        if !opts.quiet {
-            eprintln!("drillbit: {m}");
-        }
-    };
+    let say = |m: &str| opts.operator.say(m);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -798,7 +761,7 @@ pub fn run(
         )));
     }
     if !opts.yes {
-        confirm(&pf, &account, &caller, &s, &opts.abort)?;
+        confirm(opts.operator.as_ref(), &pf, &account, &caller, &s, &opts.abort)?;
     }
     // An endpoint that is moto (recognised by its own API) brings moto's capability table.
     let caps = opts
@@ -886,7 +849,7 @@ pub fn run(
         out: VecDeque::new(),
         abort: opts.abort.clone(),
         manual: opts.manual,
-        live: opts.live,
+        operator: opts.operator.clone(),
         template,
         experiment: None,
         fis_status: String::new(),
@@ -906,7 +869,6 @@ pub fn run(
         canary: None,
         out_dir: opts.out_dir.clone(),
         notes,
-        last_probe: None,
     };
     let result = (|| {
         if !stores.is_empty() {
@@ -943,6 +905,7 @@ pub fn run(
         t.t0 = Instant::now();
         spawn_observers(&mut t, prober, interval, probe_timeout, record.map(|r| r.0), seed);
         let mut tl = Timeline::new(true);
+        tl.watch = opts.live.clone();
         let measured = crate::drill::run_on(&mut Engine::new(), &plan, &mut t, &mut tl);
         Ok((tl, measured))
     })();
@@ -966,6 +929,7 @@ pub fn run(
                 t.rollback_steps();
                 let rb = plan.rollback_only();
                 let mut rtl = Timeline::new(true);
+                rtl.watch = opts.live.clone();
                 let r = Engine::new().run(&rb, &mut t, &mut rtl);
                 let outcomes: Vec<String> = rtl
                     .steps
@@ -980,7 +944,7 @@ pub fn run(
             };
             t.teardown();
             for n in &t.notes {
-                eprintln!("drillbit: {n}");
+                opts.operator.say(n);
             }
             return Err(TargetError::Aborted(format!(
                 "{why}; FIS experiment stopped; {summary}"

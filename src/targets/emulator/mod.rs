@@ -34,7 +34,10 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engine::{ActionResult, AlarmSource, Engine, Event, Plan, Poll, Target, TargetError, Time, Timeline};
+use crate::engine::{
+    ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, StepAnswer, Target, TargetError, Time, Timeline,
+    Watch,
+};
 use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
 use crate::targets::emulator::faultlayer::{Effect, FaultLayer, Match};
@@ -111,12 +114,12 @@ pub struct EmulatorOptions {
     pub failback: bool,
     pub seed: u64,
     pub api_faults: Vec<ApiFault>,
-    /// Progress lines (moto install, start, provisioning).
-    pub quiet: bool,
+    /// Who is told the progress (moto install, start, provisioning) and answers game-day steps.
+    pub operator: Arc<dyn Operator>,
     /// How manual steps (human decisions, notifications, approvals) are carried out.
     pub manual: ManualPolicy,
-    /// Print the drill's events on stderr as they happen (game day).
-    pub live: bool,
+    /// The live view: the drill's timeline as it is recorded (game day).
+    pub live: Option<Watch>,
     /// Leave what the drill created in an external emulator (`--keep-env`); by default it is
     /// deleted at teardown, so the next drill there starts clean.
     pub keep_env: bool,
@@ -129,7 +132,7 @@ pub enum ManualPolicy {
     Scenario,
     /// Approved at once (`--auto-approve`).
     AutoApprove,
-    /// The operator confirms on the terminal; the wait is measured (`--game-day`).
+    /// The operator carries the step out and says so; the wait is measured (`--game-day`).
     Prompt,
 }
 
@@ -197,8 +200,7 @@ pub struct EmulatorTarget {
     pub notes: Vec<String>,
     pub calls_path: PathBuf,
     manual: ManualPolicy,
-    live: bool,
-    last_probe: Option<bool>,
+    operator: Arc<dyn Operator>,
     /// Delete what the drill created at teardown (an external emulator without --keep-env).
     clean_up: bool,
 }
@@ -353,11 +355,7 @@ impl EmulatorTarget {
     ) -> Result<EmulatorTarget, TargetError> {
         let s = crate::targets::live::bound_scenario(loaded).map_err(|e| infra("bindings", e))?;
         let faults = plan_faults(&s)?;
-        let say = |m: &str| {
-            if !opts.quiet {
-                eprintln!("drillbit: {m}");
-            }
-        };
+        let say = |m: &str| opts.operator.say(m);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -544,8 +542,7 @@ impl EmulatorTarget {
             notes,
             calls_path: opts.out_dir.join("api-calls.csv"),
             manual: opts.manual,
-            live: opts.live,
-            last_probe: None,
+            operator: opts.operator.clone(),
             clean_up,
         };
         t.notes.push(
@@ -605,26 +602,6 @@ impl EmulatorTarget {
         }
     }
 
-    /// One line of the live view.
-    fn describe(&self, ev: &Event) -> String {
-        let step = |i: usize| self.steps.get(i).map_or("?", |s| s.id.as_str());
-        let fault = |i: usize| self.env.scenario.faults.get(i).map_or("?", |f| f.id.as_str());
-        match ev {
-            Event::FaultActive { fault: f } => format!("fault `{}` active", fault(*f)),
-            Event::FaultRepaired { fault: f } => format!("fault `{}` repaired", fault(*f)),
-            Event::Alarm { source } => format!("alarm raised by the {}", source.as_str()),
-            Event::ActionDone { step: s, result, .. } => match result {
-                ActionResult::Ok => format!("step `{}` done", step(*s)),
-                ActionResult::Failed(w) => format!("step `{}` FAILED: {w}", step(*s)),
-                ActionResult::Unsupported(w) => format!("step `{}` unsupported: {w}", step(*s)),
-            },
-            Event::TrafficSwitched => "clients now reach the DR region".into(),
-            Event::Probe { ok } => format!("client probes {}", if *ok { "succeed" } else { "fail" }),
-            Event::FaultEffect { fault: f, how } => format!("fault `{}` took effect: {how}", fault(*f)),
-            Event::Host { host, state } => format!("host {host} is {}", state.as_str()),
-        }
-    }
-
     fn timer(&mut self, at: Time, t: Timer) {
         self.seq += 1;
         self.timers.push(Reverse((at, self.seq, t)));
@@ -653,7 +630,10 @@ impl EmulatorTarget {
             (sp, sd, answer)
         });
         if std::env::var_os("DRILLBIT_DEBUG").is_some() {
-            eprintln!("[{}] primary: {sp:?}; dr: {sd:?}; dns answer: {answer:?}", self.now);
+            self.operator.say(&format!(
+                "[{}] primary: {sp:?}; dr: {sd:?}; dns answer: {answer:?}",
+                self.now
+            ));
         }
         self.serving = [sp.is_ok(), sd.is_ok()];
         let answer = answer.or_else(|| {
@@ -792,7 +772,7 @@ impl EmulatorTarget {
             let env = self.env.clone();
             let left = self.rt.block_on(crate::targets::live::deprovision::deprovision(&env));
             for l in &left {
-                eprintln!("drillbit: left behind in the emulator: {l}");
+                self.operator.say(&format!("left behind in the emulator: {l}"));
             }
             self.notes.push(if left.is_empty() {
                 format!("teardown: deleted the {n} resources drillbit created in the emulator")
@@ -827,11 +807,11 @@ impl EmulatorTarget {
 pub(crate) enum StepRun {
     /// probe-until-healthy: the engine ends it from the client probes.
     Probes,
-    /// Game day: the operator confirms on the terminal.
+    /// Game day: the operator carries it out and says so.
     Operator,
     /// A manual step or a wait that ends by itself after this many seconds.
     After(f64),
-    /// SDK calls and a wait for the resulting state (`aws::actions::run`).
+    /// SDK calls and a wait for the resulting state (`live::actions::run`).
     Api,
 }
 
@@ -851,13 +831,20 @@ impl StepRun {
         self,
         rt: &tokio::runtime::Runtime,
         env: &Env,
+        operator: &Arc<dyn Operator>,
         st: Step,
         done: impl FnOnce(Done) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         match self {
             StepRun::Operator => {
                 let what = st.description.clone().unwrap_or_else(|| st.id.clone());
-                rt.spawn_blocking(move || done(ask_operator(&st.id, &what)))
+                let operator = operator.clone();
+                rt.spawn_blocking(move || {
+                    done(match operator.manual_step(&st.id, &what) {
+                        StepAnswer::Done => Done::Ok,
+                        StepAnswer::Failed(why) => Done::Failed(why),
+                    })
+                })
             }
             _ => {
                 let env = env.clone();
@@ -873,51 +860,23 @@ pub(crate) enum Started {
     Nothing,
     /// Done by itself this many seconds from now (a wait, a manual step's duration).
     After(f64),
-    /// An API action or the operator's prompt, in flight; it reports through `done`.
+    /// An API action or the operator's answer, in flight; it reports through `done`.
     Running(tokio::task::JoinHandle<()>),
 }
 
-/// Starts a runbook step of a live target (emulator, aws): shows it in the live view when
-/// `live_at` is given, then runs it as `StepRun::of` says.
+/// Starts a runbook step of a live target (emulator, aws) as `StepRun::of` says.
 pub(crate) fn start_step(
     st: &Step,
     manual: ManualPolicy,
-    live_at: Option<Time>,
+    operator: &Arc<dyn Operator>,
     rt: &tokio::runtime::Runtime,
     env: &Env,
     done: impl FnOnce(Done) + Send + 'static,
 ) -> Started {
-    if let Some(now) = live_at {
-        eprintln!(
-            "[{:>10}] step `{}` started ({})",
-            now.to_string(),
-            st.id,
-            st.action.as_str()
-        );
-    }
     match StepRun::of(st, manual) {
         StepRun::Probes => Started::Nothing,
         StepRun::After(d) => Started::After(d),
-        run => Started::Running(run.spawn(rt, env, st.clone(), done)),
-    }
-}
-
-/// Game day: asks the operator on the terminal to carry out a manual step; blocks until the
-/// answer (Enter: done; `fail`: failed; stdin closed: failed).
-pub(crate) fn ask_operator(id: &str, what: &str) -> Done {
-    use std::io::BufRead;
-    let stdin = std::io::stdin();
-    let mut lock = stdin.lock();
-    eprintln!(
-        "\n[game day] step `{id}`: {what}\n[game day] press Enter when done, or type `fail` and Enter if it failed:"
-    );
-    let mut line = String::new();
-    match lock.read_line(&mut line) {
-        Ok(0) | Err(_) => Done::Failed("no operator answer (stdin closed)".into()),
-        Ok(_) if line.trim().eq_ignore_ascii_case("fail") => {
-            Done::Failed("the operator reported the step failed".into())
-        }
-        Ok(_) => Done::Ok,
+        run => Started::Running(run.spawn(rt, env, operator, st.clone(), done)),
     }
 }
 
@@ -1076,11 +1035,10 @@ impl Target for EmulatorTarget {
 
     fn start_action(&mut self, step: usize, attempt: u32, _now: Time) -> Result<(), TargetError> {
         let tx = self.tx.clone();
-        let live_at = self.live.then_some(self.now);
         match start_step(
             &self.steps[step],
             self.manual,
-            live_at,
+            &self.operator,
             &self.rt,
             &self.env,
             move |done| {
@@ -1114,14 +1072,6 @@ impl Target for EmulatorTarget {
             }
             self.scan_fault_effects();
             if let Some(ev) = self.out.pop_front() {
-                // The live view: every event but probes, which show only when they change.
-                let show = match ev {
-                    Event::Probe { ok } => self.last_probe.replace(ok) != Some(ok),
-                    _ => true,
-                };
-                if self.live && show {
-                    eprintln!("[{:>10}] {}", self.now.to_string(), self.describe(&ev));
-                }
                 return Ok(Poll::Event(self.now, ev));
             }
             let next_timer = self.timers.peek().map_or(Time::MAX, |Reverse((t, _, _))| *t);
@@ -1191,6 +1141,7 @@ pub fn run(
     plan.failback = opts.failback;
     let mut target = EmulatorTarget::start(loaded, &plan, opts)?;
     let mut tl = Timeline::new(true);
+    tl.watch = opts.live.clone();
     let measured = crate::drill::run_on(&mut Engine::new(), &plan, &mut target, &mut tl);
     target.teardown();
     let m = measured?;
@@ -1217,7 +1168,7 @@ pub fn run(
 pub fn check(
     loaded: &crate::scenario::Loaded,
     endpoint_url: Option<&str>,
-    quiet: bool,
+    operator: &dyn Operator,
 ) -> Result<Vec<crate::targets::live::check::Item>, TargetError> {
     let s = crate::targets::live::bound_scenario(loaded)
         .map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
@@ -1230,12 +1181,7 @@ pub fn check(
     let url = match endpoint_url {
         Some(u) => u.to_string(),
         None => {
-            moto::ensure_installed(&mut |m| {
-                if !quiet {
-                    eprintln!("drillbit: {m}")
-                }
-            })
-            .map_err(|e| infra("installing moto", e))?;
+            moto::ensure_installed(&mut |m| operator.say(m)).map_err(|e| infra("installing moto", e))?;
             let m = moto::Moto::start(None).map_err(|e| infra("starting moto", e))?;
             let u = m.url();
             started = Some(m);
