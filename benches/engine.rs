@@ -46,7 +46,7 @@ fn montecarlo(c: &mut Criterion) {
     let runs = 100_000u64;
     g.throughput(Throughput::Elements(runs));
     g.bench_function("warm-standby/100k-runs/2-threads", |b| {
-        b.iter(|| drillbit::montecarlo::simulate(&l, runs, 1, 2, &|_| {}).expect("mc"))
+        b.iter(|| drillbit::targets::sim::montecarlo::simulate(&l, runs, 1, 2, &|_| {}).expect("mc"))
     });
     g.finish();
 }

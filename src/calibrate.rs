@@ -7,11 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+use crate::models::sample::Z95;
 use crate::scenario::duration::{compact, format_secs, Dur, PosDur};
-use crate::scenario::{yaml, Dist};
-use crate::targets::sim::sample::Z95;
+use crate::scenario::Dist;
 
 /// One fitted model.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,39 +269,10 @@ pub fn render(c: &Calibration) -> String {
     o
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModelsFile {
-    drillbit_models: u32,
-    #[serde(default)]
-    scenario: Option<String>,
-    #[serde(default)]
-    drills: Option<u64>,
-    models: BTreeMap<String, Dist>,
-    #[serde(default)]
-    phases: BTreeMap<String, Dist>,
-}
-
-/// Reads a models file written by `drillbit calibrate`; errors carry FILE:LINE:COL.
-pub fn load_models(path: &Path) -> Result<BTreeMap<String, Dist>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let root = yaml::parse(&text, &yaml::Limits::default()).map_err(|e| format!("{}:{}", path.display(), e))?;
-    let f: ModelsFile = yaml::from_node(&root).map_err(|e| format!("{}:{}", path.display(), e))?;
-    if f.drillbit_models != 1 {
-        return Err(format!(
-            "{}: unknown models file version {}",
-            path.display(),
-            f.drillbit_models
-        ));
-    }
-    let _ = (f.scenario, f.drills, f.phases);
-    Ok(f.models)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::sim::sample::Sampler;
+    use crate::models::sample::Sampler;
     use rand_chacha::ChaCha8Rng;
     use rand_core::SeedableRng;
 
@@ -352,7 +321,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("m.yaml");
         std::fs::write(&p, render(&c)).unwrap();
-        let m = load_models(&p).unwrap();
+        let m = crate::scenario::models_file::load_models(&p).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(m.len(), 2);
         assert_eq!(m["promote"], c.fits[0].dist);

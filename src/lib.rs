@@ -7,6 +7,7 @@
 //! scorecards back.
 
 pub mod calibrate;
+pub mod catalogue;
 pub mod conninfo;
 pub mod drill;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod evidence;
 pub mod exit;
 pub mod lint;
 pub mod measure;
+pub mod models;
 pub mod montecarlo;
 pub mod outdir;
 pub mod report;

@@ -5,9 +5,9 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
+use crate::models::ModelSet;
 use crate::scenario::duration::format_secs as f;
 use crate::scenario::{Action, Consistency, Replication, Resource, Scenario};
-use crate::targets::sim::models::ModelSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -22,7 +22,7 @@ fn geography(region: &str) -> &str {
 }
 
 /// The 95th percentile of a duration model, by seeded sampling (exact enough for a lint).
-fn p95(m: &crate::targets::sim::sample::Sampler) -> f64 {
+fn p95(m: &crate::models::sample::Sampler) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(95);
     let mut v: Vec<f64> = (0..20_000).map(|_| m.sample(&mut rng)).collect();
     v.sort_by(f64::total_cmp);

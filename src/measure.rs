@@ -16,33 +16,8 @@
 
 use std::ops::Range;
 
-use crate::engine::{Outcome, Plan, Time, Timeline};
+use crate::engine::{Ledger, Outcome, Plan, Time, Timeline};
 use crate::scenario::Action;
-
-/// Acknowledged writes and what survived, as a target observed them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Ledger {
-    /// Writes acknowledged at a steady rate during spans of time (the simulator's workload).
-    /// Write k of a span is acknowledged at `start + k / rate`. Writes acknowledged inside a
-    /// `lost` interval (exclusive start, inclusive end) did not survive.
-    /// `shift` is how long the workload ran before the drill started: span and loss times are
-    /// drill times plus `shift`.
-    Steady {
-        rate: f64,
-        spans: Vec<(Time, Time)>,
-        lost: Vec<(Time, Time)>,
-        shift: Time,
-    },
-    /// A recorded ledger (real targets): ack time of each sequence number, sorted; and the
-    /// sequence ranges found missing after recovery.
-    Recorded {
-        acks: Vec<Time>,
-        lost: Vec<Range<u64>>,
-        indeterminate: u64,
-    },
-    /// The target cannot observe data loss (e.g. an emulator that does not replicate).
-    NotMeasurable(String),
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataLoss {

@@ -196,7 +196,7 @@ fn schema_command_prints_a_json_schema() {
 fn models_command_cites_a_source_for_every_model() {
     let out = drillbit().arg("models").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    for name in drillbit::targets::sim::models::MODEL_NAMES {
+    for name in drillbit::catalogue::models::names() {
         let line = text
             .lines()
             .find(|l| l.starts_with(name))

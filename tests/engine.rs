@@ -62,7 +62,7 @@ const FAILOVER: &str = r#"  trigger: { after_detection: 1m }
 
 fn run(text: &str) -> Scorecard {
     let l = common::load_text("t.yaml", text);
-    drill::simulate_once(&l, 11).expect("drill")
+    drillbit::targets::sim::simulate_once(&l, 11).expect("drill")
 }
 
 fn step<'a>(sc: &'a Scorecard, id: &str) -> &'a drillbit::scorecard::StepOut {
@@ -304,10 +304,10 @@ fn a_snapshot_restore_without_a_dr_copy_fails_with_the_reason() {
 fn the_same_seed_gives_the_same_drill() {
     let text = scenario(OUTAGE, FAILOVER, "");
     let l = common::load_text("t.yaml", &text);
-    let a = drill::simulate_once(&l, 99).expect("a");
-    let b = drill::simulate_once(&l, 99).expect("b");
+    let a = drillbit::targets::sim::simulate_once(&l, 99).expect("a");
+    let b = drillbit::targets::sim::simulate_once(&l, 99).expect("b");
     assert_eq!(a, b);
-    let c = drill::simulate_once(&l, 100).expect("c");
+    let c = drillbit::targets::sim::simulate_once(&l, 100).expect("c");
     assert_ne!(a.events, c.events);
 }
 
@@ -317,10 +317,10 @@ fn failback_restores_the_primary_side_and_runs_the_rollback_graph() {
         "{FAILOVER}  failback_after: 10m\n  rollback:\n    - {{ id: back, action: route53.failover-to-primary, resource: dns }}\n    - {{ id: shrink, action: ecs.update-service, resource: api, desired: 0, after: [back] }}\n"
     );
     let l = common::load_text("t.yaml", &scenario(OUTAGE, &runbook, ""));
-    let plain = drill::simulate_once(&l, 11).expect("drill");
+    let plain = drillbit::targets::sim::simulate_once(&l, 11).expect("drill");
     assert!(plain.failback.is_none());
     assert_eq!(plain.verdict.failback, "not_run");
-    let sc = drill::simulate_once_with(&l, 11, true).expect("drill");
+    let sc = drillbit::targets::sim::simulate_once_with(&l, 11, true).expect("drill");
     // The failover itself is the same drill.
     assert_eq!(sc.measured.rto_s, plain.measured.rto_s);
     assert_eq!(sc.steps, plain.steps, "rollback steps are reported apart");
@@ -377,7 +377,7 @@ fn failback_resyncs_promotes_back_and_loses_nothing_in_a_planned_switch() {
         "{FAILOVER}  rollback:\n    - {{ id: resync, action: rds.create-read-replica, resource: db, duration: 30m }}\n    - {{ id: back, action: rds.promote-read-replica, resource: db, after: [resync] }}\n    - {{ id: dns-back, action: route53.failover-to-primary, resource: dns, after: [back] }}\n"
     );
     let l = common::load_text("t.yaml", &scenario(OUTAGE, &runbook, ""));
-    let sc = drill::simulate_once_with(&l, 3, true).expect("drill");
+    let sc = drillbit::targets::sim::simulate_once_with(&l, 3, true).expect("drill");
     let fb = sc.failback.as_ref().expect("failback");
     assert!(fb.completed, "{fb:?}");
     assert_eq!(sc.verdict.failback, "ok");
@@ -390,8 +390,12 @@ fn failback_resyncs_promotes_back_and_loses_nothing_in_a_planned_switch() {
     // Promoting again without a replica is refused, as AWS refuses it.
     let twice =
         format!("{FAILOVER}  rollback:\n    - {{ id: back, action: rds.promote-read-replica, resource: db }}\n");
-    let sc =
-        drill::simulate_once_with(&common::load_text("t.yaml", &scenario(OUTAGE, &twice, "")), 3, true).expect("drill");
+    let sc = drillbit::targets::sim::simulate_once_with(
+        &common::load_text("t.yaml", &scenario(OUTAGE, &twice, "")),
+        3,
+        true,
+    )
+    .expect("drill");
     let fb = sc.failback.as_ref().expect("failback");
     assert_eq!(fb.steps[0].outcome, "failed");
     assert!(

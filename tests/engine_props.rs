@@ -3,7 +3,6 @@
 
 mod common;
 
-use drillbit::drill;
 use drillbit::scorecard::Scorecard;
 use proptest::prelude::*;
 
@@ -158,7 +157,7 @@ proptest! {
     ) {
         let text = random_runbook(n, &edges, &durs, outage_at, k);
         let l = common::load_text("prop.yaml", &text);
-        let sc = drill::simulate_once(&l, seed).expect("drill");
+        let sc = drillbit::targets::sim::simulate_once(&l, seed).expect("drill");
         check_invariants(&sc, &deps_of(&l));
         // Every step ran exactly once and succeeded; the service came back.
         prop_assert!(sc.steps.iter().all(|s| s.outcome == "ok" && s.attempts == 1), "{:?}", sc.steps);
@@ -199,7 +198,7 @@ models:
 "#
         );
         let l = common::load_text("lag.yaml", &text);
-        let sc = drill::simulate_once(&l, seed).expect("drill");
+        let sc = drillbit::targets::sim::simulate_once(&l, seed).expect("drill");
         let lag = f64::from(lag_min) * 60.0;
         let rpo = sc.measured.rpo_s.expect("measured");
         // One write interval of slack at each end.
@@ -215,7 +214,7 @@ models:
         let files = common::shipped();
         let f = &files[which % files.len()];
         let l = drillbit::scenario::load_file(f).expect("valid");
-        let sc = drill::simulate_once(&l, seed).expect("drill");
+        let sc = drillbit::targets::sim::simulate_once(&l, seed).expect("drill");
         check_invariants(&sc, &deps_of(&l));
     }
 }

@@ -215,7 +215,7 @@ fn check(bytes: &[u8]) -> Result<bool, String> {
         if failback && loaded.scenario.runbook.rollback.is_empty() {
             continue;
         }
-        let run = std::panic::catch_unwind(|| drillbit::drill::simulate_once_with(&loaded, 7, failback));
+        let run = std::panic::catch_unwind(|| drillbit::targets::sim::simulate_once_with(&loaded, 7, failback));
         match run {
             Err(_) => return Err(format!("the simulated drill panicked (failback {failback})")),
             Ok(Err(_)) => {} // a target error is an answer, not a crash

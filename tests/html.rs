@@ -77,8 +77,8 @@ const EVIL: &str = "<script>alert(\"x\")</script>";
 
 #[test]
 fn script_in_scenario_text_is_escaped_in_every_report() {
-    let mut sc =
-        drillbit::drill::simulate_once_with(&common::load("scenarios/pilot-light.yaml"), 1, true).expect("drill");
+    let mut sc = drillbit::targets::sim::simulate_once_with(&common::load("scenarios/pilot-light.yaml"), 1, true)
+        .expect("drill");
     sc.scenario.name = EVIL.into();
     sc.scenario.description = format!("{EVIL} & more");
     sc.scenario.path = format!("/tmp/{EVIL}.yaml");
@@ -120,7 +120,7 @@ fn every_shipped_scenario_renders_self_contained_reports() {
     for f in common::shipped() {
         let l = drillbit::scenario::load_file(&f).expect("valid");
         let failback = !l.scenario.runbook.rollback.is_empty();
-        let sc = drillbit::drill::simulate_once_with(&l, 1, failback).expect("drill");
+        let sc = drillbit::targets::sim::simulate_once_with(&l, 1, failback).expect("drill");
         let html = report::html::drill(&sc);
         let what = f.display().to_string();
         assert_self_contained(&html, &what);
@@ -737,8 +737,8 @@ fn the_screenshot_check_rejects_blank_pages() {
 /// measurable, a failed failback, a drill that never recovered.
 #[test]
 fn edge_cases_say_what_happened() {
-    let mut sc =
-        drillbit::drill::simulate_once_with(&common::load("scenarios/pilot-light.yaml"), 1, true).expect("drill");
+    let mut sc = drillbit::targets::sim::simulate_once_with(&common::load("scenarios/pilot-light.yaml"), 1, true)
+        .expect("drill");
     sc.measured.data_loss_note = Some("S3 has no local counterpart".into());
     sc.measured.rpo_s = None;
     sc.margin.rpo_s = None;

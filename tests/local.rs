@@ -540,7 +540,7 @@ fn calibrated_simulation_predicts_further_drills_within_15_percent() {
     for f in &cal.fits {
         loaded.scenario.models.insert(f.name.clone(), f.dist.clone());
     }
-    let predicted = drillbit::montecarlo::simulate(&loaded, 20_000, 1, 2, &|_| {})
+    let predicted = drillbit::targets::sim::montecarlo::simulate(&loaded, 20_000, 1, 2, &|_| {})
         .expect("simulate")
         .rto_s
         .p50;

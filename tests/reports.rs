@@ -13,7 +13,7 @@ fn redact(mut sc: Scorecard) -> Scorecard {
 }
 
 fn drill(rel: &str, seed: u64) -> Scorecard {
-    let mut sc = redact(drillbit::drill::simulate_once(&common::load(rel), seed).expect("drill"));
+    let mut sc = redact(drillbit::targets::sim::simulate_once(&common::load(rel), seed).expect("drill"));
     // The checkout's location must not leak into the snapshots.
     sc.scenario.path = rel.to_string();
     sc
@@ -48,7 +48,7 @@ fn dns_not_switching_terminal_summary() {
 #[test]
 fn warm_standby_montecarlo_markdown() {
     let l = common::load("scenarios/warm-standby.yaml");
-    let mut mc = drillbit::montecarlo::simulate(&l, 2000, 5, 2, &|_| {}).expect("mc");
+    let mut mc = drillbit::targets::sim::montecarlo::simulate(&l, 2000, 5, 2, &|_| {}).expect("mc");
     mc.tool.version = "[version]";
     mc.tool.locked_crates.clear();
     mc.scenario.path = "scenarios/warm-standby.yaml".into();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use drillbit::calibrate;
 use drillbit::scenario::duration::format_secs as f;
-use drillbit::{exit, montecarlo, report};
+use drillbit::{exit, report};
 
 use super::{apply_models, load, Failure};
 
@@ -83,7 +83,7 @@ pub fn compare(a: CompareArgs) -> Result<i32, Failure> {
     }
     measured.sort_by(f64::total_cmp);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mc = montecarlo::simulate(&loaded, a.runs, a.seed, threads, &|_| {})?;
+    let mc = drillbit::targets::sim::montecarlo::simulate(&loaded, a.runs, a.seed, threads, &|_| {})?;
     let n = measured.len();
     let median = if n % 2 == 1 {
         measured[n / 2]

@@ -179,7 +179,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Lint { file } => {
             let loaded = load(&file)?;
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mc = drillbit::montecarlo::simulate(&loaded, 2000, 1, threads, &|_| {})?;
+            let mc = drillbit::targets::sim::montecarlo::simulate(&loaded, 2000, 1, threads, &|_| {})?;
             let findings = drillbit::lint::lint(&loaded.scenario, Some(mc.rto_s.p50));
             for f in &findings {
                 println!("{}: {}: {}\n  fix: {}", file.display(), f.rule, f.message, f.fix);
@@ -231,13 +231,13 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
 /// Applies a models file from `drillbit calibrate` over the scenario's models; returns the
 /// names applied. A name that is neither a step of the scenario nor a model is an error.
 pub fn apply_models(loaded: &mut Loaded, path: &std::path::Path) -> Result<Vec<String>, Failure> {
-    let models = drillbit::calibrate::load_models(path).map_err(Failure::Usage)?;
+    let models = drillbit::scenario::models_file::load_models(path).map_err(Failure::Usage)?;
     let steps: Vec<String> = loaded.scenario.all_steps().map(|s| s.id.clone()).collect();
     let mut names = Vec::new();
     for (name, dist) in models {
         let known = steps.contains(&name)
-            || drillbit::targets::sim::models::MODEL_NAMES.contains(&name.as_str())
-            || drillbit::targets::sim::models::COMPUTED_MODEL_NAMES.contains(&name.as_str());
+            || drillbit::catalogue::models::is_known(name.as_str())
+            || drillbit::catalogue::models::COMPUTED_MODEL_NAMES.contains(&name.as_str());
         if !known {
             return Err(Failure::Usage(format!(
                 "{}: model `{name}` matches no step of {} and no model name",

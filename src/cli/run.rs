@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use drillbit::{drill, exit, report};
+use drillbit::{exit, report};
 
 use super::{default_out, load, Failure, TargetArg};
 
@@ -128,7 +128,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let mut sc = match a.target {
-        TargetArg::Sim => drill::simulate_once_with(&loaded, a.seed, a.failback)?,
+        TargetArg::Sim => drillbit::targets::sim::simulate_once_with(&loaded, a.seed, a.failback)?,
         TargetArg::Local => {
             // What killed drills left behind (their guard killed too) goes first.
             for line in drillbit::targets::local::guard::clean_stale(&std::env::temp_dir()) {

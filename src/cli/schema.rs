@@ -1,7 +1,7 @@
 //! `drillbit schema` and `drillbit models`.
 
+use drillbit::catalogue::models::MODELS;
 use drillbit::exit;
-use drillbit::targets::sim::models::MODELS;
 
 use super::Failure;
 
@@ -12,7 +12,12 @@ pub fn schema() -> Result<i32, Failure> {
 
 pub fn models() -> Result<i32, Failure> {
     for m in MODELS {
-        println!("{:<40} {:<48} {}", m.name, m.spec.sampler().describe(), m.source);
+        println!(
+            "{:<40} {:<48} {}",
+            m.name,
+            drillbit::models::sample::Sampler::of_spec(&m.spec).describe(),
+            m.source
+        );
     }
     Ok(exit::TARGETS_MET)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use drillbit::{exit, montecarlo, report};
+use drillbit::{exit, report};
 
 use super::{default_out, load, Failure};
 
@@ -79,7 +79,14 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         }
         let _ = &flag;
     };
-    let mc = montecarlo::simulate_with_abort(&loaded, a.runs, a.seed, threads, &progress, &interrupted)?;
+    let mc = drillbit::targets::sim::montecarlo::simulate_with_abort(
+        &loaded,
+        a.runs,
+        a.seed,
+        threads,
+        &progress,
+        &interrupted,
+    )?;
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }
@@ -89,7 +96,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     let mut mc = mc;
     mc.models_fitted = fitted;
     if a.sensitivity {
-        mc.sensitivity = montecarlo::sensitivity(&loaded, &mc, a.runs, a.seed, threads)?;
+        mc.sensitivity = drillbit::targets::sim::montecarlo::sensitivity(&loaded, &mc, a.runs, a.seed, threads)?;
     }
     let files = report::write_montecarlo(&stage, &mc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;

@@ -7,6 +7,7 @@
 //! simulator's virtual clock and a wall clock. Everything it decides is written to a
 //! [`Timeline`]; measurement reads only the timeline.
 
+pub mod ledger;
 pub mod operator;
 pub mod plan;
 pub mod timeline;
@@ -18,6 +19,7 @@ use std::fmt;
 
 use crate::scenario::{Action, When};
 
+pub use ledger::Ledger;
 pub use operator::{Operator, StepAnswer, Unattended, Watch};
 pub use plan::{Plan, PlanFault, PlanStep};
 pub use timeline::{Entry, Labels, Outage, StepRecord, Timeline};
@@ -181,7 +183,7 @@ pub trait Target {
     /// The next event at or before `deadline`, or [`Poll::Deadline`].
     fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError>;
     /// After the drill: the acknowledged writes and which of them survived recovery.
-    fn ledger(&mut self, end: Time) -> Result<crate::measure::Ledger, TargetError>;
+    fn ledger(&mut self, end: Time) -> Result<Ledger, TargetError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,6 +8,7 @@ pub mod binding;
 pub mod dist;
 pub mod duration;
 pub mod model;
+pub mod models_file;
 pub mod validate;
 pub mod yaml;
 
@@ -140,7 +141,7 @@ pub fn load_str(name: &str, original: &str) -> Result<Loaded, Vec<Diagnostic>> {
         let base = Path::new(name).parent().unwrap_or(Path::new(""));
         let path = base.join(&file);
         let mark = root.get("models").map(|n| n.mark);
-        let models = crate::calibrate::load_models(&path).map_err(|e| vec![at(mark, format!("models file: {e}"))])?;
+        let models = models_file::load_models(&path).map_err(|e| vec![at(mark, format!("models file: {e}"))])?;
         scenario.models.map = models;
     }
     let problems = validate::validate(&scenario, &root);

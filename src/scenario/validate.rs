@@ -800,15 +800,15 @@ fn check_models(s: &Scenario, c: &mut Ctx) {
         .collect();
     for name in s.models.keys() {
         if !step_ids.contains_key(name.as_str())
-            && !crate::targets::sim::models::MODEL_NAMES.contains(&name.as_str())
-            && !crate::targets::sim::models::COMPUTED_MODEL_NAMES.contains(&name.as_str())
+            && !crate::catalogue::models::is_known(name.as_str())
+            && !crate::catalogue::models::COMPUTED_MODEL_NAMES.contains(&name.as_str())
         {
             c.err_key(
                 &[k("models")],
                 name,
                 format!(
                     "`{name}` is neither a step id nor a model name: expected a step id or one of {}",
-                    crate::targets::sim::models::MODEL_NAMES.join(", ")
+                    crate::catalogue::models::names().collect::<Vec<_>>().join(", ")
                 ),
             );
         }

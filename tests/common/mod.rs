@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use drillbit::montecarlo::{self, MonteCarlo};
+use drillbit::montecarlo::MonteCarlo;
 use drillbit::scenario::{self, Loaded};
 
 pub fn root() -> PathBuf {
@@ -20,7 +20,7 @@ pub fn load_text(name: &str, text: &str) -> Loaded {
 }
 
 pub fn mc(l: &Loaded, runs: u64) -> MonteCarlo {
-    montecarlo::simulate(l, runs, 1, 2, &|_| {}).expect("simulation")
+    drillbit::targets::sim::montecarlo::simulate(l, runs, 1, 2, &|_| {}).expect("simulation")
 }
 
 /// Every shipped scenario file, recursively.

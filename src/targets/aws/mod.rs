@@ -31,10 +31,10 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::engine::Ledger;
 use crate::engine::{
     ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, Target, TargetError, Time, Timeline, Watch,
 };
-use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
 use crate::targets::emulator::{start_step, ManualPolicy, Started};
 use crate::targets::live::actions::{Done, Env, Names};

@@ -34,11 +34,11 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::engine::Ledger;
 use crate::engine::{
     ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, StepAnswer, Target, TargetError, Time, Timeline,
     Watch,
 };
-use crate::measure::Ledger;
 use crate::scenario::{Action, Resource, Scenario, Step};
 use crate::targets::emulator::faultlayer::{Effect, FaultLayer, Match};
 use crate::targets::live::actions::{self, Done, Env, Names};

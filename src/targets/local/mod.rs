@@ -31,10 +31,10 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::engine::Ledger;
 use crate::engine::{
     ActionResult, AlarmSource, Engine, Event, HostState, Plan, Poll, Target, TargetError, Time, Timeline,
 };
-use crate::measure::Ledger;
 use crate::scenario::{
     Action, FaultType, LocalFault, LocalFaultSpec, Replication, Resource, Scenario, Signal, COMMAND_TIMEOUT_DEFAULT_S,
 };

@@ -5,8 +5,10 @@
 //! [`SimTarget`] is one drill's world: regions, databases, capacity, DNS and the probing client,
 //! driven by the shared engine through the [`Target`] trait and seeded per run.
 
-pub mod models;
-pub mod sample;
+mod drill;
+pub mod montecarlo;
+
+pub use drill::{simulate_once, simulate_once_with};
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -15,11 +17,12 @@ use std::collections::{BinaryHeap, VecDeque};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
+use crate::catalogue::models::constants as k;
+use crate::engine::Ledger;
 use crate::engine::{ActionResult, AlarmSource, Event, Plan, Poll, Target, TargetError, Time};
-use crate::measure::Ledger;
+use crate::models::sample::{unit, Sampler};
+use crate::models::ModelSet;
 use crate::scenario::{Action, Consistency, FaultType, Replication, Resource, Routing, Scenario, Side};
-use models::{constants as k, ModelSet};
-use sample::{unit, Sampler};
 
 /// Default models resolved into fields, so the hot path never looks a name up.
 #[derive(Debug, Clone)]

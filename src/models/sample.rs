@@ -4,6 +4,7 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 
+use crate::catalogue::models::Spec;
 use crate::scenario::Dist;
 
 /// A compiled distribution over seconds (or, for rates, over plain numbers).
@@ -29,6 +30,19 @@ pub enum Sampler {
 pub const Z95: f64 = 1.644_853_626_951_472_2;
 
 impl Sampler {
+    /// The sampler of a default model of the catalogue.
+    pub fn of_spec(spec: &Spec) -> Sampler {
+        match *spec {
+            Spec::Fixed(x) => Sampler::Fixed(x),
+            Spec::Uniform(a, b) => Sampler::Uniform(a, b),
+            Spec::Ln(m, p) => Sampler::lognormal(m, p),
+            Spec::Mix(p, body, tail) => Sampler::Mixture {
+                p,
+                body: Box::new(Sampler::of_spec(body)),
+                tail: Box::new(Sampler::of_spec(tail)),
+            },
+        }
+    }
     /// Lognormal from a median and a 95th percentile (aws-timings.md legend:
     /// mu = ln(median), sigma = ln(p95/median)/1.645).
     pub fn lognormal(median: f64, p95: f64) -> Sampler {

@@ -1,12 +1,7 @@
-//! The simulator's default timing models, each citing its row of
-//! shared/reference/aws-timings.md (Doc = documented, Cfg = configured default, Field = public
-//! measurement, Est = estimate where nothing is published). A scenario overrides any of them by
-//! name under `models:`; `drillbit models` prints this table.
-
-use std::collections::BTreeMap;
-
-use super::sample::Sampler;
-use crate::scenario::Dist;
+//! The default timing models, as data: each cites its source (Doc = documented, Cfg =
+//! configured default, Field = public measurement, Est = estimate where nothing is
+//! published). A scenario overrides any of them by name under `models:`; `drillbit models`
+//! prints this table; the simulator samples it (`crate::models`).
 
 /// A default model as data, so the table can be printed and checked.
 #[derive(Debug, Clone, Copy)]
@@ -17,21 +12,6 @@ pub enum Spec {
     Ln(f64, f64),
     /// With probability p the tail, otherwise the body.
     Mix(f64, &'static Spec, &'static Spec),
-}
-
-impl Spec {
-    pub fn sampler(&self) -> Sampler {
-        match *self {
-            Spec::Fixed(x) => Sampler::Fixed(x),
-            Spec::Uniform(a, b) => Sampler::Uniform(a, b),
-            Spec::Ln(m, p) => Sampler::lognormal(m, p),
-            Spec::Mix(p, body, tail) => Sampler::Mixture {
-                p,
-                body: Box::new(body.sampler()),
-                tail: Box::new(tail.sampler()),
-            },
-        }
-    }
 }
 
 pub struct ModelDef {
@@ -190,36 +170,15 @@ pub const MODELS: &[ModelDef] = &[
     },
 ];
 
-pub const MODEL_NAMES: &[&str] = &[
-    "human-decision",
-    "rds.multi-az-failover",
-    "aurora.in-region-failover",
-    "aurora.no-replica-recovery",
-    "rds.promote-read-replica",
-    "replication-lag.rds",
-    "replication-lag.aurora-global",
-    "aurora.failover-global-cluster",
-    "aurora.switchover-global-cluster",
-    "rds.restore-point-in-time",
-    "rds.pitr-recovery-point",
-    "rds.snapshot-restore",
-    "backup.restore-job-overhead",
-    "rds.create-read-replica",
-    "rds.create-snapshot",
-    "replication-lag.dynamodb",
-    "replication-lag.s3-rtc",
-    "replication-lag.s3",
-    "route53.propagation",
-    "dns.stale-client-tail",
-    "ecs.task-start",
-    "ec2.launch",
-    "ec2.bootstrap",
-    "elb.target-health",
-    "api-call",
-    "elasticache.failover-global-datastore",
-    "iac.deploy",
-    "scale-out.delay",
-];
+/// Whether `name` is a model of the table.
+pub fn is_known(name: &str) -> bool {
+    MODELS.iter().any(|m| m.name == name)
+}
+
+/// The models' names, in the table's order.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    MODELS.iter().map(|m| m.name)
+}
 
 /// Models with no fixed default (computed from the scenario) that a scenario or a calibration
 /// may still set: `dns.client-cache` replaces uniform(0, TTL) plus the stale tail.
@@ -241,59 +200,4 @@ pub mod constants {
     pub const REFERENCE_IMAGE_GIB: f64 = 0.5;
     /// Default interval of automated snapshots when no backup plan says otherwise (daily).
     pub const DEFAULT_SNAPSHOT_EVERY_S: f64 = 86_400.0;
-}
-
-/// The resolved models of one scenario: defaults with its overrides applied.
-#[derive(Debug, Clone)]
-pub struct ModelSet {
-    by_name: BTreeMap<&'static str, Sampler>,
-    overridden: Vec<String>,
-}
-
-impl ModelSet {
-    pub fn new(overrides: &BTreeMap<String, Dist>) -> ModelSet {
-        let mut by_name = BTreeMap::new();
-        let mut overridden = Vec::new();
-        for m in MODELS {
-            let s = match overrides.get(m.name) {
-                Some(d) => {
-                    overridden.push(m.name.to_string());
-                    Sampler::from_dist(d)
-                }
-                None => m.spec.sampler(),
-            };
-            by_name.insert(m.name, s);
-        }
-        ModelSet { by_name, overridden }
-    }
-
-    pub fn get(&self, name: &str) -> Sampler {
-        self.by_name.get(name).cloned().unwrap_or(Sampler::Fixed(0.0))
-    }
-
-    pub fn overridden(&self) -> &[String] {
-        &self.overridden
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_list_matches_table() {
-        let table: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
-        assert_eq!(table, MODEL_NAMES);
-        assert!(MODELS.iter().all(|m| !m.source.is_empty()));
-    }
-
-    #[test]
-    fn override_replaces_default() {
-        let mut o = BTreeMap::new();
-        o.insert("api-call".to_string(), Dist::Fixed(crate::scenario::Dur(2_000_000)));
-        let m = ModelSet::new(&o);
-        assert_eq!(m.get("api-call"), Sampler::Fixed(2.0));
-        assert_eq!(m.overridden(), ["api-call"]);
-        assert_eq!(m.get("ec2.launch"), Sampler::lognormal(30.0, 60.0));
-    }
 }

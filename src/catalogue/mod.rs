@@ -1,0 +1,4 @@
+//! What drillbit knows of DR operations, as data the rest of the crate derives from: the
+//! default timing models ([`models`]). Depends on nothing else in the crate.
+
+pub mod models;
