@@ -11,10 +11,9 @@ pub mod ledger;
 pub mod operator;
 pub mod plan;
 pub mod timeline;
+pub mod timers;
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fmt;
 
 use crate::scenario::{Action, When};
@@ -23,6 +22,7 @@ pub use ledger::Ledger;
 pub use operator::{Operator, StepAnswer, Unattended, Watch};
 pub use plan::{Plan, PlanFault, PlanStep};
 pub use timeline::{Entry, Labels, Outage, StepRecord, Timeline};
+pub use timers::Timers;
 
 /// Microseconds since the start of the drill, on the target's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -209,8 +209,7 @@ enum StepState {
 /// The runbook executor. Reusable across runs: buffers are kept and cleared.
 #[derive(Default)]
 pub struct Engine {
-    timers: BinaryHeap<Reverse<(Time, u64, Timer)>>,
-    seq: u64,
+    timers: Timers<Timer>,
     state: Vec<StepState>,
     handled: Vec<bool>,
     /// Skipped because a dependency failed without a fallback: counts as a failure downstream.
@@ -248,8 +247,7 @@ impl Engine {
     }
 
     fn timer(&mut self, at: Time, t: Timer) {
-        self.seq += 1;
-        self.timers.push(Reverse((at, self.seq, t)));
+        self.timers.set(at, t);
     }
 
     /// Runs one drill to recovery, horizon or error, recording into `tl`. Injected faults are
@@ -257,7 +255,6 @@ impl Engine {
     pub fn run(&mut self, plan: &Plan, target: &mut dyn Target, tl: &mut Timeline) -> Result<(), TargetError> {
         tl.reset(plan);
         self.timers.clear();
-        self.seq = 0;
         self.state.clear();
         self.state.resize(plan.steps.len(), StepState::Waiting);
         self.handled.clear();
@@ -363,7 +360,7 @@ impl Engine {
         }
         self.timer(plan.horizon, Timer::Horizon);
         let wants_failback = plan.failback && plan.steps.iter().any(|s| s.rollback);
-        while let Some(&Reverse((deadline, _, _))) = self.timers.peek() {
+        while let Some(deadline) = self.timers.next_at() {
             let mut next = Next::Continue;
             match target.poll(deadline)? {
                 Poll::Event(t, ev) => {
@@ -371,7 +368,7 @@ impl Engine {
                     self.on_event(plan, target, tl, t, ev)?;
                 }
                 Poll::Deadline => {
-                    let Some(Reverse((t, _, timer))) = self.timers.pop() else {
+                    let Some((t, timer)) = self.timers.pop() else {
                         break;
                     };
                     tl.end = t;

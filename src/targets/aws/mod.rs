@@ -23,8 +23,7 @@ pub mod canary;
 pub mod probe;
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -33,11 +32,13 @@ use std::time::{Duration, Instant};
 
 use crate::engine::Ledger;
 use crate::engine::{
-    ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, Target, TargetError, Time, Timeline, Watch,
+    ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, Target, TargetError, Time, Timeline, Timers, Watch,
 };
-use crate::scenario::{Action, Resource, Scenario, Step};
-use crate::targets::emulator::{start_step, ManualPolicy, Started};
+use crate::scenario::{Action, Resource, Scenario};
 use crate::targets::live::actions::{Done, Env, Names};
+use crate::targets::live::dns::Follow;
+use crate::targets::live::experiment::{self, Experiment};
+use crate::targets::live::runbook::{ManualPolicy, Runbook};
 use crate::targets::live::{observe, Clients, Connection};
 
 pub struct AwsOptions {
@@ -175,23 +176,18 @@ pub struct AwsTarget {
     rt: tokio::runtime::Runtime,
     env: Env,
     observe_env: Env,
-    steps: Vec<Step>,
+    runbook: Runbook,
     t0: Instant,
     last: Time,
-    timers: BinaryHeap<Reverse<(Time, u64, Timer)>>,
-    seq: u64,
+    timers: Timers<Timer>,
     tx: Sender<(Instant, Msg)>,
     rx: Receiver<(Instant, Msg)>,
-    running: HashMap<usize, tokio::task::JoinHandle<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
     out: VecDeque<(Time, Event)>,
     abort: Arc<AtomicBool>,
-    manual: ManualPolicy,
     operator: Arc<dyn Operator>,
-    /// FIS: template id drillbit created, experiment id, last status.
-    template: Option<String>,
-    experiment: Option<String>,
-    fis_status: String,
+    /// The FIS experiment: the template drillbit created, the experiment, its last status.
+    fis: Experiment,
     /// Per fault: its FIS action name, whether the engine injected it, whether it was reported active.
     fault_action: Vec<String>,
     due: Vec<bool>,
@@ -200,13 +196,10 @@ pub struct AwsTarget {
     /// Disruptive faults whose FIS action started: from when their effect is awaited.
     effect_from: Vec<Option<Time>>,
     fis_started: Vec<String>,
-    stopped_by_us: bool,
     fis_abort: Option<String>,
     health_failing: bool,
-    dns_region: Option<String>,
-    dns_changes: u64,
-    traffic_switched: bool,
-    ttl: f64,
+    /// The record's answer and the region clients reach.
+    dns: Follow,
     canary: Option<canary::Writer>,
     out_dir: PathBuf,
     pub notes: Vec<String>,
@@ -226,8 +219,7 @@ impl AwsTarget {
     }
 
     fn timer(&mut self, at: Time, t: Timer) {
-        self.seq += 1;
-        self.timers.push(Reverse((at, self.seq, t)));
+        self.timers.set(at, t);
     }
 
     fn emit(&mut self, at: Time, ev: Event) {
@@ -276,12 +268,8 @@ impl AwsTarget {
     fn handle(&mut self, at: Time, m: Msg) {
         match m {
             Msg::Action { step, attempt, done } => {
-                self.running.remove(&step);
-                let result = match done {
-                    Done::Ok => ActionResult::Ok,
-                    Done::Failed(w) => ActionResult::Failed(Cow::Owned(w)),
-                    Done::Unsupported(w) => ActionResult::Unsupported(Cow::Owned(w)),
-                };
+                self.runbook.finished(step);
+                let result = done.into();
                 self.emit(at, Event::ActionDone { step, attempt, result });
             }
             Msg::Probe { ok, sent } => {
@@ -297,12 +285,12 @@ impl AwsTarget {
                 reason,
                 started,
             } => {
-                if status != self.fis_status {
+                if status != self.fis.status {
                     self.notes.push(format!(
                         "FIS experiment {} at {at}: {status} ({reason})",
-                        self.experiment.as_deref().unwrap_or("?")
+                        self.fis.id.as_deref().unwrap_or("?")
                     ));
-                    self.fis_status = status.clone();
+                    self.fis.status = status.clone();
                 }
                 for a in started {
                     if !self.fis_started.contains(&a) {
@@ -310,10 +298,10 @@ impl AwsTarget {
                     }
                 }
                 self.activate_due(at);
-                if matches!(status.as_str(), "stopped" | "failed" | "cancelled") && !self.stopped_by_us {
+                if matches!(status.as_str(), "stopped" | "failed" | "cancelled") && !self.fis.stopped_by_us {
                     self.fis_abort = Some(format!(
                         "the FIS experiment {} {status} by itself: {reason} (a stop condition fired or FIS could not act)",
-                        self.experiment.as_deref().unwrap_or("?")
+                        self.fis.id.as_deref().unwrap_or("?")
                     ));
                 }
             }
@@ -332,16 +320,9 @@ impl AwsTarget {
                 self.health_failing = failing;
             }
             Msg::Dns { region } => {
-                if self.dns_region.as_deref() != Some(region.as_str()) {
-                    let first = self.dns_region.is_none();
-                    self.dns_region = Some(region);
-                    self.dns_changes += 1;
-                    if !first {
-                        // Clients follow once their cached answer expires.
-                        let when = at.plus(Time::from_secs(self.ttl));
-                        let n = self.dns_changes;
-                        self.timer(when, Timer::DnsSettled(n));
-                    }
+                // Clients follow a change once their cached answer expires.
+                if let Some((when, n)) = self.dns.answered(at, Some(region)) {
+                    self.timer(when, Timer::DnsSettled(n));
                 }
             }
         }
@@ -350,7 +331,7 @@ impl AwsTarget {
     fn on_timer(&mut self, at: Time, t: Timer) {
         match t {
             Timer::StepDone(step, attempt) => {
-                self.running.remove(&step);
+                self.runbook.finished(step);
                 self.emit(
                     at,
                     Event::ActionDone {
@@ -372,9 +353,7 @@ impl AwsTarget {
                 }
             }
             Timer::DnsSettled(n) => {
-                let dr = self.env.scenario.topology.dr_region.clone();
-                if n == self.dns_changes && !self.traffic_switched && self.dns_region.as_deref() == Some(dr.as_str()) {
-                    self.traffic_switched = true;
+                if self.dns.settled(n, &self.env.scenario.topology.dr_region) {
                     self.emit(at, Event::TrafficSwitched);
                 }
             }
@@ -383,29 +362,15 @@ impl AwsTarget {
 
     /// Stops the experiment if it still runs (once); true when it was running.
     fn stop_experiment(&mut self) -> bool {
-        let Some(exp) = self.experiment.clone() else {
-            return false;
-        };
-        if matches!(
-            self.fis_status.as_str(),
-            "completed" | "stopped" | "failed" | "cancelled"
-        ) || self.stopped_by_us
-        {
-            return false;
-        }
-        self.stopped_by_us = true;
-        let env = self.env.clone();
-        let r = self
-            .rt
-            .block_on(async { env.clients.primary.fis.stop_experiment().id(&exp).send().await });
-        match r {
-            Ok(_) => {
-                self.notes.push(format!("FIS experiment {exp} stopped by drillbit"));
+        let id = self.fis.id.clone().unwrap_or_default();
+        match self.fis.stop(&self.rt, &self.env) {
+            Ok(true) => {
+                self.notes.push(format!("FIS experiment {id} stopped by drillbit"));
                 true
             }
+            Ok(false) => false,
             Err(e) => {
-                let e = crate::targets::live::api_error("StopExperiment", e).to_string();
-                self.notes.push(format!("FIS experiment {exp}: {e}"));
+                self.notes.push(format!("FIS experiment {id}: {e}"));
                 false
             }
         }
@@ -417,27 +382,10 @@ impl AwsTarget {
         for h in self.background.drain(..) {
             h.abort();
         }
-        for (_, h) in self.running.drain() {
-            h.abort();
-        }
+        self.runbook.cancel_all();
         self.stop_experiment();
-        if let Some(tpl) = self.template.take() {
-            let env = self.env.clone();
-            let r = self.rt.block_on(async {
-                env.clients
-                    .primary
-                    .fis
-                    .delete_experiment_template()
-                    .id(&tpl)
-                    .send()
-                    .await
-            });
-            if let Err(e) = r {
-                self.notes.push(format!(
-                    "FIS experiment template {tpl} not deleted: {}",
-                    crate::targets::live::api_error("DeleteExperimentTemplate", e)
-                ));
-            }
+        if let Err(e) = self.fis.delete_template(&self.rt, &self.env) {
+            self.notes.push(e);
         }
         if let Some(mut w) = self.canary.take() {
             let env = self.env.clone();
@@ -452,12 +400,9 @@ impl AwsTarget {
 
     /// Switches the target to the rollback steps (after an abort).
     fn rollback_steps(&mut self) {
-        self.steps = self.env.scenario.runbook.rollback.clone();
         // The failover's actions still in flight are abandoned: their reports would name
         // steps of the other plan.
-        for (_, h) in self.running.drain() {
-            h.abort();
-        }
+        self.runbook.replace(self.env.scenario.runbook.rollback.clone());
         while self.rx.try_recv().is_ok() {}
         self.timers.clear();
         self.out.clear();
@@ -497,29 +442,16 @@ impl Target for AwsTarget {
 
     fn start_action(&mut self, step: usize, attempt: u32, now: Time) -> Result<(), TargetError> {
         let tx = self.tx.clone();
-        match start_step(
-            &self.steps[step],
-            self.manual,
-            &self.operator,
-            &self.rt,
-            &self.env,
-            move |done| {
-                let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
-            },
-        ) {
-            Started::Nothing => {}
-            Started::After(d) => self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt)),
-            Started::Running(h) => {
-                self.running.insert(step, h);
-            }
+        if let Some(d) = self.runbook.start(&self.rt, &self.env, step, move |done| {
+            let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
+        }) {
+            self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt));
         }
         Ok(())
     }
 
     fn cancel_action(&mut self, step: usize, _now: Time) {
-        if let Some(h) = self.running.remove(&step) {
-            h.abort();
-        }
+        self.runbook.cancel(step);
     }
 
     fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
@@ -538,22 +470,15 @@ impl Target for AwsTarget {
                 return Ok(Poll::Event(t, ev));
             }
             let now = self.now();
-            if let Some(&Reverse((t, _, _))) = self.timers.peek() {
-                if t <= now && t <= deadline {
-                    if let Some(Reverse((t, _, timer))) = self.timers.pop() {
-                        self.on_timer(t, timer);
-                    }
-                    continue;
-                }
+            if let Some((t, timer)) = self.timers.pop_due(now.min(deadline)) {
+                self.on_timer(t, timer);
+                continue;
             }
             if now >= deadline {
                 self.last = self.last.max(deadline);
                 return Ok(Poll::Deadline);
             }
-            let next = self
-                .timers
-                .peek()
-                .map_or(deadline, |Reverse((t, _, _))| (*t).min(deadline));
+            let next = self.timers.next_at().map_or(deadline, |t| t.min(deadline));
             let wait = Duration::from_micros(next.since(now).0).min(Duration::from_millis(50));
             match self.rx.recv_timeout(wait) {
                 Ok((i, m)) => {
@@ -824,7 +749,7 @@ pub fn run(
         None
     } else {
         let id = rt
-            .block_on(crate::targets::emulator::create_fis_template(&env, &tpl.json))
+            .block_on(experiment::create_template(&env, &tpl.json))
             .map_err(|e| infra("creating the FIS experiment template", e))?;
         notes.push(format!("FIS experiment template {id} created"));
         Some(id)
@@ -837,35 +762,26 @@ pub fn run(
         rt,
         env: env.clone(),
         observe_env,
-        steps: s.all_steps().cloned().collect(),
+        runbook: Runbook::new(s.all_steps().cloned().collect(), opts.manual, opts.operator.clone()),
         t0: Instant::now(),
         last: Time::ZERO,
-        timers: BinaryHeap::new(),
-        seq: 0,
+        timers: Timers::default(),
         tx,
         rx,
-        running: HashMap::new(),
         background: Vec::new(),
         out: VecDeque::new(),
         abort: opts.abort.clone(),
-        manual: opts.manual,
         operator: opts.operator.clone(),
-        template,
-        experiment: None,
-        fis_status: String::new(),
+        fis: Experiment::new(template),
         fault_action: s.faults.iter().map(|f| crate::targets::fis::slug(&f.id)).collect(),
         due: vec![false; s.faults.len()],
         active: vec![false; s.faults.len()],
         disruptive: s.faults.iter().map(|f| f.kind.is_disruptive()).collect(),
         effect_from: vec![None; s.faults.len()],
         fis_started: Vec::new(),
-        stopped_by_us: false,
         fis_abort: None,
         health_failing: false,
-        dns_region: None,
-        dns_changes: 0,
-        traffic_switched: false,
-        ttl: record.as_ref().map_or(0.0, |r| r.1),
+        dns: Follow::new(record.as_ref().map_or(0.0, |r| r.1)),
         canary: None,
         out_dir: opts.out_dir.clone(),
         notes,
@@ -879,28 +795,14 @@ pub fn run(
                     .map_err(|e| infra("starting the canary writes", e))?;
             t.canary = Some(w);
         }
-        if let Some(tpl) = t.template.clone() {
-            let out =
-                t.rt.block_on(async {
-                    env.clients
-                        .primary
-                        .fis
-                        .start_experiment()
-                        .experiment_template_id(&tpl)
-                        .client_token(format!("drillbit-start-{}-{}", std::process::id(), seed))
-                        .send()
-                        .await
-                })
-                .map_err(|e| {
-                    infra(
-                        "starting the FIS experiment",
-                        crate::targets::live::api_error("StartExperiment", e),
-                    )
-                })?;
-            let id = out.experiment().and_then(|e| e.id()).unwrap_or_default().to_string();
+        if let Some(tpl) = t.fis.template.clone() {
+            let token = format!("drillbit-start-{}-{}", std::process::id(), seed);
+            let id = t
+                .fis
+                .start(&t.rt, &env, token)
+                .map_err(|e| infra("starting the FIS experiment", e))?;
             say(&format!("FIS experiment {id} started"));
             t.notes.push(format!("FIS experiment {id} started from template {tpl}"));
-            t.experiment = Some(id);
         }
         t.t0 = Instant::now();
         spawn_observers(&mut t, prober, interval, probe_timeout, record.map(|r| r.0), seed);
@@ -1000,7 +902,7 @@ fn spawn_observers(
     }));
     let tx = t.tx.clone();
     let env = t.observe_env.clone();
-    let exp = t.experiment.clone();
+    let exp = t.fis.id.clone();
     let primary = env.scenario.topology.primary_region.clone();
     let hc = record
         .as_ref()

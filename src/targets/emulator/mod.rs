@@ -22,89 +22,34 @@
 //! calls. So a runbook with a 5-minute trigger runs in seconds, API time is measured, and
 //! modelled time is named as such in the scorecard's notes.
 
+mod api_fault;
 pub mod faultlayer;
+mod faults;
 pub mod moto;
 
+pub use crate::targets::live::runbook::ManualPolicy;
+pub use api_fault::ApiFault;
+
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engine::Ledger;
 use crate::engine::{
-    ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, StepAnswer, Target, TargetError, Time, Timeline,
-    Watch,
+    ActionResult, AlarmSource, Engine, Event, Ledger, Operator, Plan, Poll, Target, TargetError, Time, Timeline,
+    Timers, Watch,
 };
-use crate::scenario::{Action, Resource, Scenario, Step};
-use crate::targets::emulator::faultlayer::{Effect, FaultLayer, Match};
-use crate::targets::live::actions::{self, Done, Env, Names};
+use crate::scenario::Resource;
+use crate::targets::live::actions::{Done, Env, Names};
+use crate::targets::live::dns::Follow;
+use crate::targets::live::experiment::{self, Experiment};
+use crate::targets::live::runbook::Runbook;
 use crate::targets::live::{observe, Clients, Connection};
-
-/// An API fault from the command line: `service=rds,operation=PromoteReadReplica,
-/// error=Throttling,count=2` (also `region=`, `status=`, `latency=500ms`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiFault {
-    pub matches: Match,
-    pub effect: Effect,
-    pub count: Option<u32>,
-}
-
-impl std::str::FromStr for ApiFault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<ApiFault, String> {
-        let mut m = Match::default();
-        let (mut error, mut status, mut latency, mut count) = (None, None, None, None);
-        for kv in s.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| format!("`{kv}`: expected key=value"))?;
-            let v = v.trim().to_string();
-            match k.trim() {
-                "service" => m.service = Some(v),
-                "region" => m.region = Some(v),
-                "operation" => m.operation = Some(v),
-                "resource" => m.contains = Some(v),
-                "error" => error = Some(v),
-                "status" => status = Some(v.parse::<u16>().map_err(|_| format!("status `{v}`: expected an HTTP status"))?),
-                "latency" => {
-                    let d = crate::scenario::duration::parse_duration(&v).map_err(|e| format!("latency `{v}`: {e}"))?;
-                    latency = Some(Duration::from_micros(d.0));
-                }
-                "count" => count = Some(v.parse::<u32>().map_err(|_| format!("count `{v}`: expected a number"))?),
-                other => {
-                    return Err(format!(
-                        "unknown key `{other}` (expected service, region, operation, resource, error, status, latency, count)"
-                    ))
-                }
-            }
-        }
-        if m.service.is_none() && m.region.is_none() {
-            return Err("an API fault needs at least `service=` or `region=`".into());
-        }
-        let effect = match (error, latency) {
-            (Some(code), None) => {
-                let status = status.unwrap_or(if code.contains("Unavailable") { 503 } else { 400 });
-                Effect::Error {
-                    status,
-                    message: format!("injected by drillbit: {code}"),
-                    code,
-                }
-            }
-            (None, Some(d)) => Effect::Latency(d),
-            (None, None) => Effect::Drop,
-            (Some(_), Some(_)) => return Err("give `error=` or `latency=`, not both".into()),
-        };
-        Ok(ApiFault {
-            matches: m,
-            effect,
-            count,
-        })
-    }
-}
+use faultlayer::{Effect, FaultLayer, Match};
+use faults::{health_status_xml, plan_faults, FaultPlan};
 
 pub struct EmulatorOptions {
     pub out_dir: PathBuf,
@@ -123,28 +68,6 @@ pub struct EmulatorOptions {
     /// Leave what the drill created in an external emulator (`--keep-env`); by default it is
     /// deleted at teardown, so the next drill there starts clean.
     pub keep_env: bool,
-}
-
-/// How a manual runbook step is carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManualPolicy {
-    /// The step's duration from the scenario (its median), on the modelled clock.
-    Scenario,
-    /// Approved at once (`--auto-approve`).
-    AutoApprove,
-    /// The operator carries the step out and says so; the wait is measured (`--game-day`).
-    Prompt,
-}
-
-/// How each scenario fault is carried out here.
-#[derive(Debug, Clone)]
-enum FaultPlan {
-    /// Rules for the fault layer, and the region whose health checks fail (after detection).
-    Rules {
-        rules: Vec<(Match, Effect)>,
-        fails_health_of: Option<String>,
-    },
-    HealthCheckPasses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -175,31 +98,27 @@ pub struct EmulatorTarget {
     env: Env,
     /// Observation clients: no retries, so a dropped region answers at once.
     observe_env: Env,
-    steps: Vec<Step>,
+    runbook: Runbook,
     faults: Vec<FaultPlan>,
     now: Time,
-    timers: BinaryHeap<Reverse<(Time, u64, Timer)>>,
-    seq: u64,
+    timers: Timers<Timer>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
-    running: HashMap<usize, tokio::task::JoinHandle<()>>,
     out: VecDeque<Event>,
     dirty: bool,
     /// Which region each region's requests reach; updated by refresh.
     serving: [bool; 2],
-    answer: Option<String>,
-    client_region: Option<String>,
-    dns_changes: u64,
-    traffic_switched: bool,
-    record: Option<(String, f64)>,
+    /// The record's answer and the region clients reach.
+    dns: Follow,
+    /// The Route 53 record resource clients resolve (None: clients reach what serves).
+    record: Option<String>,
     hc_passes: bool,
     failed_health: Vec<(usize, String)>,
     probe_interval: Time,
     abort: Arc<AtomicBool>,
-    fis: Option<(String, String)>,
+    fis: Experiment,
     pub notes: Vec<String>,
     pub calls_path: PathBuf,
-    manual: ManualPolicy,
     operator: Arc<dyn Operator>,
     /// Delete what the drill created at teardown (an external emulator without --keep-env).
     clean_up: bool,
@@ -207,144 +126,6 @@ pub struct EmulatorTarget {
 
 fn infra(what: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Infrastructure(format!("{what}: {e}"))
-}
-
-fn health_status_xml(region: &str) -> String {
-    let now = crate::timestamp::format_utc(crate::timestamp::now());
-    format!(
-        "<?xml version=\"1.0\"?>\n<GetHealthCheckStatusResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><HealthCheckObservations><HealthCheckObservation><Region>{region}</Region><IPAddress>192.0.2.10</IPAddress><StatusReport><Status>Failure: Connection timed out. The endpoint or the internet connection is down (drillbit fault)</Status><CheckedTime>{now}</CheckedTime></StatusReport></HealthCheckObservation></HealthCheckObservations></GetHealthCheckStatusResponse>"
-    )
-}
-
-fn plan_faults(s: &Scenario) -> Result<Vec<FaultPlan>, TargetError> {
-    let (p, d) = (&s.topology.primary_region, &s.topology.dr_region);
-    let mut out = Vec::new();
-    for f in &s.faults {
-        let res = f.resource.as_deref().and_then(|r| s.resource(r));
-        let err = |status: u16, code: &str, msg: String| Effect::Error {
-            status,
-            code: code.into(),
-            message: msg,
-        };
-        let on = |region: &str, service: &str, contains: &str| Match {
-            region: Some(region.to_string()),
-            service: Some(service.to_string()),
-            operation: None,
-            contains: Some(contains.to_string()),
-            except_services: Vec::new(),
-        };
-        let unsupported = |why: &str| {
-            TargetError::Infrastructure(format!(
-                "fault `{}` ({}) is unsupported on the emulator target: {why}",
-                f.id,
-                f.kind.as_str()
-            ))
-        };
-        use crate::scenario::FaultType as F;
-        let plan = match (f.kind, res) {
-            (F::RegionOutage, _) => {
-                let region = f.region.clone().unwrap_or(p.clone());
-                FaultPlan::Rules {
-                    // Route 53 is global: its DNS answers and health checks go on, and its API
-                    // stays up (in AWS its control plane lives in us-east-1; drillbit models the
-                    // data-plane failover AWS recommends, not a control-plane outage).
-                    rules: vec![(
-                        Match {
-                            region: Some(region.clone()),
-                            except_services: vec!["route53".into()],
-                            ..Match::default()
-                        },
-                        Effect::Drop,
-                    )],
-                    fails_health_of: Some(region),
-                }
-            }
-            (F::DbPrimaryFailure, Some(Resource::RdsInstance(db))) => FaultPlan::Rules {
-                rules: vec![(
-                    on(p, "rds", &db.instance),
-                    err(
-                        400,
-                        "InvalidDBInstanceState",
-                        format!("{} has failed (drillbit fault)", db.instance),
-                    ),
-                )],
-                fails_health_of: Some(p.clone()),
-            },
-            (F::DbPrimaryFailure, Some(Resource::AuroraGlobal(a))) => FaultPlan::Rules {
-                rules: vec![(
-                    on(p, "rds", &a.primary_cluster),
-                    err(
-                        400,
-                        "InvalidDBClusterStateFault",
-                        format!("{} has failed (drillbit fault)", a.primary_cluster),
-                    ),
-                )],
-                fails_health_of: Some(p.clone()),
-            },
-            (F::HealthCheckPassing, _) => FaultPlan::HealthCheckPasses,
-            (F::DrDrift, Some(r)) => {
-                let (service, id, status, code) = match r {
-                    Resource::RdsReadReplica(rr) => ("rds", rr.instance.clone(), 404, "DBInstanceNotFound"),
-                    Resource::RdsInstance(db) => ("rds", db.instance.clone(), 404, "DBInstanceNotFound"),
-                    Resource::EcsService(e) => ("ecs", e.dr.service.clone(), 400, "ServiceNotFoundException"),
-                    Resource::AutoScalingGroup(g) => ("autoscaling", g.dr.name.clone(), 400, "ValidationError"),
-                    Resource::DynamodbGlobalTable(t) => ("dynamodb", t.table.clone(), 400, "ResourceNotFoundException"),
-                    Resource::AuroraGlobal(a) => ("rds", a.secondary_cluster.clone(), 404, "DBClusterNotFoundFault"),
-                    other => return Err(unsupported(&format!("no DR drift for a {}", other.kind()))),
-                };
-                FaultPlan::Rules {
-                    rules: vec![(
-                        on(d, service, &id),
-                        err(
-                            status,
-                            code,
-                            format!("{id} not found in {d} (drillbit fault: DR drift)"),
-                        ),
-                    )],
-                    fails_health_of: None,
-                }
-            }
-            (F::ScaleOutBlocked, Some(r)) => {
-                let (service, op, id, code) = match r {
-                    Resource::EcsService(e) => (
-                        "ecs",
-                        "UpdateService",
-                        e.dr.service.clone(),
-                        "CapacityUnavailableException",
-                    ),
-                    Resource::AutoScalingGroup(g) => (
-                        "autoscaling",
-                        "UpdateAutoScalingGroup",
-                        g.dr.name.clone(),
-                        "InsufficientInstanceCapacity",
-                    ),
-                    other => return Err(unsupported(&format!("no scale-out for a {}", other.kind()))),
-                };
-                let m = Match {
-                    operation: Some(op.into()),
-                    ..on(d, service, &id)
-                };
-                let effect = match &f.delay {
-                    Some(delay) => Effect::Latency(Duration::from_secs_f64(delay.median_secs())),
-                    None => err(400, code, format!("no capacity to scale {id} in {d} (drillbit fault)")),
-                };
-                FaultPlan::Rules {
-                    rules: vec![(m, effect)],
-                    fails_health_of: None,
-                }
-            }
-            (kind, _) => {
-                return Err(unsupported(match kind {
-                    F::AzOutage => "an emulator has no availability zones to fail",
-                    F::ReplicationPause | F::ReplicationLagSpike => "nothing replicates in an emulator",
-                    F::DataCorruption => "an emulator holds no data to corrupt",
-                    _ => "the fault names no resource the emulator holds",
-                }))
-            }
-        };
-        out.push(plan);
-    }
-    Ok(out)
 }
 
 impl EmulatorTarget {
@@ -491,7 +272,7 @@ impl EmulatorTarget {
         // The FIS experiment: created now, started with the first fault.
         let account = names.lock().map(|n| n.account.clone()).unwrap_or_default();
         let tpl = crate::targets::fis::template(&s, &account);
-        let fis = rt.block_on(create_fis_template(&env, &tpl.json));
+        let fis = rt.block_on(experiment::create_template(&env, &tpl.json));
         match &fis {
             Ok(id) => {
                 crate::targets::live::deprovision::created(
@@ -516,32 +297,26 @@ impl EmulatorTarget {
             layer,
             env,
             observe_env,
-            steps: s.all_steps().cloned().collect(),
+            runbook: Runbook::new(s.all_steps().cloned().collect(), opts.manual, opts.operator.clone()),
             faults,
             now: Time::ZERO,
-            timers: BinaryHeap::new(),
-            seq: 0,
+            timers: Timers::default(),
             tx,
             rx,
-            running: HashMap::new(),
             out: VecDeque::new(),
             dirty: true,
             calls_seen: 0,
             effect_seen: vec![false; s.faults.len()],
             serving: [false; 2],
-            answer: None,
-            client_region: None,
-            dns_changes: 0,
-            traffic_switched: false,
-            record,
+            dns: Follow::new(record.as_ref().map_or(0.0, |r| r.1)),
+            record: record.map(|r| r.0),
             hc_passes: false,
             failed_health: Vec::new(),
             probe_interval: plan.probe_interval,
             abort: opts.abort.clone(),
-            fis: fis.ok().map(|id| (id, String::new())),
+            fis: Experiment::new(fis.ok()),
             notes,
             calls_path: opts.out_dir.join("api-calls.csv"),
-            manual: opts.manual,
             operator: opts.operator.clone(),
             clean_up,
         };
@@ -554,12 +329,12 @@ impl EmulatorTarget {
         t.refresh();
         t.dirty = false;
         let primary = t.env.scenario.topology.primary_region.clone();
-        if t.client_region.as_deref() != Some(primary.as_str()) || !t.serving[0] {
+        if t.dns.client.as_deref() != Some(primary.as_str()) || !t.serving[0] {
             let env = t.observe_env.clone();
             let why =
                 t.rt.block_on(observe::region_serves(&env, &primary))
                     .err()
-                    .unwrap_or_else(|| format!("clients are sent to {:?}", t.client_region));
+                    .unwrap_or_else(|| format!("clients are sent to {:?}", t.dns.client));
             t.teardown();
             return Err(infra("the emulator topology does not serve before the fault", why));
         }
@@ -603,8 +378,7 @@ impl EmulatorTarget {
     }
 
     fn timer(&mut self, at: Time, t: Timer) {
-        self.seq += 1;
-        self.timers.push(Reverse((at, self.seq, t)));
+        self.timers.set(at, t);
     }
 
     fn region_index(&self, region: &str) -> usize {
@@ -624,7 +398,7 @@ impl EmulatorTarget {
             let sp = observe::region_serves(&env, &p).await;
             let sd = observe::region_serves(&env, &d).await;
             let answer = match &record {
-                Some((id, _)) => observe::dns_answer(&env, id).await.ok(),
+                Some(id) => observe::dns_answer(&env, id).await.ok(),
                 None => None,
             };
             (sp, sd, answer)
@@ -645,24 +419,15 @@ impl EmulatorTarget {
             })
         });
         self.now = self.now.plus(Time(started.elapsed().as_micros() as u64));
-        if answer != self.answer {
-            let first = self.answer.is_none();
-            self.answer = answer.clone();
-            self.dns_changes += 1;
-            if first {
-                self.client_region = answer;
-            } else {
-                // Clients follow after their cached answer expires.
-                let ttl = self.record.as_ref().map_or(0.0, |r| r.1);
-                let at = self.now.plus(Time::from_secs(ttl));
-                let n = self.dns_changes;
-                self.timer(at, Timer::DnsSettled(n));
-            }
+        // Clients follow a change after their cached answer expires.
+        if let Some((at, n)) = self.dns.answered(self.now, answer) {
+            self.timer(at, Timer::DnsSettled(n));
         }
     }
 
     fn probe_ok(&self) -> bool {
-        self.client_region
+        self.dns
+            .client
             .as_deref()
             .is_some_and(|r| self.serving[self.region_index(r)])
     }
@@ -700,13 +465,8 @@ impl EmulatorTarget {
                 });
             }
             Timer::DnsSettled(n) => {
-                if n == self.dns_changes {
-                    self.client_region = self.answer.clone();
-                    let dr = &self.env.scenario.topology.dr_region;
-                    if !self.traffic_switched && self.client_region.as_ref() == Some(dr) {
-                        self.traffic_switched = true;
-                        self.out.push_back(Event::TrafficSwitched);
-                    }
+                if self.dns.settled(n, &self.env.scenario.topology.dr_region) {
+                    self.out.push_back(Event::TrafficSwitched);
                 }
             }
         }
@@ -747,24 +507,13 @@ impl EmulatorTarget {
 
     /// Stops the FIS experiment if it still runs, writes the call log, stops moto.
     pub fn teardown(&mut self) {
-        for (_, h) in self.running.drain() {
-            h.abort();
-        }
+        self.runbook.cancel_all();
         self.layer.clear();
-        if let Some((_, exp)) = &self.fis {
-            if !exp.is_empty() {
-                let env = self.env.clone();
-                let exp = exp.clone();
-                let r = self
-                    .rt
-                    .block_on(async { env.clients.primary.fis.stop_experiment().id(&exp).send().await });
-                if let Err(e) = r {
-                    let e = crate::targets::live::api_error("StopExperiment", e);
-                    // A finished experiment cannot be stopped: that is fine.
-                    if !e.to_string().contains("ResourceNotFound") && !e.to_string().contains("completed") {
-                        self.notes.push(format!("FIS experiment {exp}: {e}"));
-                    }
-                }
+        if let Err(e) = self.fis.stop(&self.rt, &self.env) {
+            // A finished experiment cannot be stopped: that is fine.
+            if !e.contains("ResourceNotFound") && !e.contains("completed") {
+                let id = self.fis.id.as_deref().unwrap_or("?");
+                self.notes.push(format!("FIS experiment {id}: {e}"));
             }
         }
         if self.clean_up {
@@ -803,145 +552,6 @@ impl EmulatorTarget {
     }
 }
 
-/// How a live AWS target (emulator, aws) carries out a runbook step.
-pub(crate) enum StepRun {
-    /// probe-until-healthy: the engine ends it from the client probes.
-    Probes,
-    /// Game day: the operator carries it out and says so.
-    Operator,
-    /// A manual step or a wait that ends by itself after this many seconds.
-    After(f64),
-    /// SDK calls and a wait for the resulting state (`live::actions::run`).
-    Api,
-}
-
-impl StepRun {
-    pub(crate) fn of(st: &Step, policy: ManualPolicy) -> StepRun {
-        match (st.action, policy) {
-            (Action::ProbeUntilHealthy, _) => StepRun::Probes,
-            (Action::Manual, ManualPolicy::Prompt) => StepRun::Operator,
-            (Action::Manual, ManualPolicy::AutoApprove) => StepRun::After(0.0),
-            (Action::Manual | Action::Wait, _) => StepRun::After(st.duration.as_ref().map_or(0.0, |d| d.median_secs())),
-            _ => StepRun::Api,
-        }
-    }
-
-    /// Starts an operator or API step on the runtime; `done` receives how it ended.
-    pub(crate) fn spawn(
-        self,
-        rt: &tokio::runtime::Runtime,
-        env: &Env,
-        operator: &Arc<dyn Operator>,
-        st: Step,
-        done: impl FnOnce(Done) + Send + 'static,
-    ) -> tokio::task::JoinHandle<()> {
-        match self {
-            StepRun::Operator => {
-                let what = st.description.clone().unwrap_or_else(|| st.id.clone());
-                let operator = operator.clone();
-                rt.spawn_blocking(move || {
-                    done(match operator.manual_step(&st.id, &what) {
-                        StepAnswer::Done => Done::Ok,
-                        StepAnswer::Failed(why) => Done::Failed(why),
-                    })
-                })
-            }
-            _ => {
-                let env = env.clone();
-                rt.spawn(async move { done(actions::run(&env, &st).await) })
-            }
-        }
-    }
-}
-
-/// How a live target's step got going.
-pub(crate) enum Started {
-    /// Nothing to run: a probe-until-healthy step ends on the probes.
-    Nothing,
-    /// Done by itself this many seconds from now (a wait, a manual step's duration).
-    After(f64),
-    /// An API action or the operator's answer, in flight; it reports through `done`.
-    Running(tokio::task::JoinHandle<()>),
-}
-
-/// Starts a runbook step of a live target (emulator, aws) as `StepRun::of` says.
-pub(crate) fn start_step(
-    st: &Step,
-    manual: ManualPolicy,
-    operator: &Arc<dyn Operator>,
-    rt: &tokio::runtime::Runtime,
-    env: &Env,
-    done: impl FnOnce(Done) + Send + 'static,
-) -> Started {
-    match StepRun::of(st, manual) {
-        StepRun::Probes => Started::Nothing,
-        StepRun::After(d) => Started::After(d),
-        run => Started::Running(run.spawn(rt, env, operator, st.clone(), done)),
-    }
-}
-
-pub(crate) async fn create_fis_template(env: &Env, tpl: &serde_json::Value) -> Result<String, String> {
-    use aws_sdk_fis::types::{
-        CreateExperimentTemplateActionInput, CreateExperimentTemplateStopConditionInput,
-        CreateExperimentTemplateTargetInput,
-    };
-    let c = &env.clients.primary.fis;
-    let mut req = c
-        .create_experiment_template()
-        .client_token(format!("drillbit-{}", std::process::id()))
-        .description(tpl["description"].as_str().unwrap_or("drillbit"))
-        .role_arn(tpl["roleArn"].as_str().unwrap_or_default());
-    for sc in tpl["stopConditions"].as_array().into_iter().flatten() {
-        req = req.stop_conditions(
-            CreateExperimentTemplateStopConditionInput::builder()
-                .source(sc["source"].as_str().unwrap_or("none"))
-                .set_value(sc["value"].as_str().map(String::from))
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    for (name, t) in tpl["targets"].as_object().into_iter().flatten() {
-        let mut b = CreateExperimentTemplateTargetInput::builder()
-            .resource_type(t["resourceType"].as_str().unwrap_or_default())
-            .selection_mode(t["selectionMode"].as_str().unwrap_or("ALL"));
-        for arn in t["resourceArns"].as_array().into_iter().flatten() {
-            b = b.resource_arns(arn.as_str().unwrap_or_default());
-        }
-        for (k, v) in t["resourceTags"].as_object().into_iter().flatten() {
-            b = b.resource_tags(k, v.as_str().unwrap_or_default());
-        }
-        for (k, v) in t["parameters"].as_object().into_iter().flatten() {
-            b = b.parameters(k, v.as_str().unwrap_or_default());
-        }
-        req = req.targets(name, b.build().map_err(|e| e.to_string())?);
-    }
-    for (name, a) in tpl["actions"].as_object().into_iter().flatten() {
-        let mut b =
-            CreateExperimentTemplateActionInput::builder().action_id(a["actionId"].as_str().unwrap_or_default());
-        for (k, v) in a["parameters"].as_object().into_iter().flatten() {
-            b = b.parameters(k, v.as_str().unwrap_or_default());
-        }
-        for (k, v) in a["targets"].as_object().into_iter().flatten() {
-            b = b.targets(k, v.as_str().unwrap_or_default());
-        }
-        for s in a["startAfter"].as_array().into_iter().flatten() {
-            b = b.start_after(s.as_str().unwrap_or_default());
-        }
-        req = req.actions(name, b.build().map_err(|e| e.to_string())?);
-    }
-    for (k, v) in tpl["tags"].as_object().into_iter().flatten() {
-        req = req.tags(k, v.as_str().unwrap_or_default());
-    }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| crate::targets::live::api_error("CreateExperimentTemplate", e).to_string())?;
-    out.experiment_template()
-        .and_then(|t| t.id())
-        .map(String::from)
-        .ok_or_else(|| "no template id in the answer".to_string())
-}
-
 impl Drop for EmulatorTarget {
     fn drop(&mut self) {
         if let Some(mut m) = self.moto.take() {
@@ -958,32 +568,16 @@ impl Target for EmulatorTarget {
     fn inject(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
         // The FIS experiment starts with the first fault (moto records it; the fault layer
         // makes it real).
-        if let Some((tpl, exp)) = self.fis.clone() {
-            if exp.is_empty() {
-                let env = self.env.clone();
-                let r = self.rt.block_on(async {
-                    env.clients
-                        .primary
-                        .fis
-                        .start_experiment()
-                        .experiment_template_id(&tpl)
-                        .client_token(format!("drillbit-start-{}", std::process::id()))
-                        .send()
-                        .await
-                });
-                match r {
-                    Ok(out) => {
-                        let id = out.experiment().and_then(|e| e.id()).unwrap_or_default().to_string();
-                        self.notes
-                            .push(format!("FIS experiment {id} started from template {tpl}"));
-                        self.fis = Some((tpl, id));
-                    }
+        if self.fis.id.is_none() {
+            if let Some(tpl) = self.fis.template.clone() {
+                let token = format!("drillbit-start-{}", std::process::id());
+                match self.fis.start(&self.rt, &self.env, token) {
+                    Ok(id) => self
+                        .notes
+                        .push(format!("FIS experiment {id} started from template {tpl}")),
                     Err(e) => {
-                        self.notes.push(format!(
-                            "FIS experiment not started: {}",
-                            crate::targets::live::api_error("StartExperiment", e)
-                        ));
-                        self.fis = None;
+                        self.notes.push(format!("FIS experiment not started: {e}"));
+                        self.fis.template = None;
                     }
                 }
             }
@@ -1035,30 +629,17 @@ impl Target for EmulatorTarget {
 
     fn start_action(&mut self, step: usize, attempt: u32, _now: Time) -> Result<(), TargetError> {
         let tx = self.tx.clone();
-        match start_step(
-            &self.steps[step],
-            self.manual,
-            &self.operator,
-            &self.rt,
-            &self.env,
-            move |done| {
-                let _ = tx.send(Msg { step, attempt, done });
-            },
-        ) {
-            Started::Nothing => {}
-            Started::After(d) => self.timer(self.now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt)),
-            // The operator's wait is real: the clock runs at wall speed until the answer.
-            Started::Running(h) => {
-                self.running.insert(step, h);
-            }
+        // The operator's wait is real: the clock runs at wall speed until the answer.
+        if let Some(d) = self.runbook.start(&self.rt, &self.env, step, move |done| {
+            let _ = tx.send(Msg { step, attempt, done });
+        }) {
+            self.timer(self.now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt));
         }
         Ok(())
     }
 
     fn cancel_action(&mut self, step: usize, _now: Time) {
-        if let Some(h) = self.running.remove(&step) {
-            h.abort();
-        }
+        self.runbook.cancel(step);
     }
 
     fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
@@ -1074,9 +655,9 @@ impl Target for EmulatorTarget {
             if let Some(ev) = self.out.pop_front() {
                 return Ok(Poll::Event(self.now, ev));
             }
-            let next_timer = self.timers.peek().map_or(Time::MAX, |Reverse((t, _, _))| *t);
+            let next_timer = self.timers.next_at().unwrap_or(Time::MAX);
             let next = next_timer.min(deadline);
-            if !self.running.is_empty() {
+            if self.runbook.in_flight() {
                 // A real call is in flight: time runs at wall speed until the next timer.
                 let wait = Duration::from_micros(next.since(self.now).0).min(Duration::from_millis(50));
                 let started = Instant::now();
@@ -1086,17 +667,12 @@ impl Target for EmulatorTarget {
                 match got {
                     Ok(m) => {
                         self.now = self.now.plus(Time(0));
-                        self.running.remove(&m.step);
-                        let result = match m.done {
-                            Done::Ok => ActionResult::Ok,
-                            Done::Failed(why) => ActionResult::Failed(Cow::Owned(why)),
-                            Done::Unsupported(why) => ActionResult::Unsupported(Cow::Owned(why)),
-                        };
+                        self.runbook.finished(m.step);
                         self.dirty = true;
                         self.out.push_back(Event::ActionDone {
                             step: m.step,
                             attempt: m.attempt,
-                            result,
+                            result: m.done.into(),
                         });
                         continue;
                     }
@@ -1112,7 +688,7 @@ impl Target for EmulatorTarget {
                 self.now = self.now.max(next);
             }
             if next_timer <= self.now {
-                if let Some(Reverse((_, _, t))) = self.timers.pop() {
+                if let Some((_, t)) = self.timers.pop() {
                     self.on_timer(t);
                 }
                 continue;

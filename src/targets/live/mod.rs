@@ -15,9 +15,12 @@
 pub mod actions;
 pub mod check;
 pub mod deprovision;
+pub mod dns;
+pub mod experiment;
 pub mod observe;
 pub mod pgtls;
 pub mod provision;
+pub mod runbook;
 
 use std::time::Duration;
 

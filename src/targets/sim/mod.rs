@@ -11,15 +11,14 @@ pub mod montecarlo;
 pub use drill::{simulate_once, simulate_once_with};
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::catalogue::models::constants as k;
 use crate::engine::Ledger;
-use crate::engine::{ActionResult, AlarmSource, Event, Plan, Poll, Target, TargetError, Time};
+use crate::engine::{ActionResult, AlarmSource, Event, Plan, Poll, Target, TargetError, Time, Timers};
 use crate::models::sample::{unit, Sampler};
 use crate::models::ModelSet;
 use crate::scenario::{Action, Consistency, FaultType, Replication, Resource, Routing, Scenario, Side};
@@ -371,8 +370,7 @@ pub struct SimTarget<'m> {
     model: &'m SimModel,
     rng: ChaCha8Rng,
     now: Time,
-    seq: u64,
-    queue: BinaryHeap<Reverse<(Time, u64, Ev)>>,
+    queue: Timers<Ev>,
     outbox: VecDeque<(Time, Event)>,
     st: Vec<St>,
     region_down: Vec<bool>,
@@ -406,8 +404,7 @@ impl<'m> SimTarget<'m> {
             model,
             rng: ChaCha8Rng::seed_from_u64(0),
             now: Time::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Timers::default(),
             outbox: VecDeque::new(),
             st: Vec::new(),
             region_down: Vec::new(),
@@ -440,7 +437,6 @@ impl<'m> SimTarget<'m> {
         self.rng = ChaCha8Rng::seed_from_u64(seed);
         self.rng.set_stream(stream);
         self.now = Time::ZERO;
-        self.seq = 0;
         self.queue.clear();
         self.outbox.clear();
         self.st.clear();
@@ -491,8 +487,7 @@ impl<'m> SimTarget<'m> {
     }
 
     fn schedule(&mut self, at: Time, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, ev)));
+        self.queue.set(at, ev);
     }
 
     fn sample(&mut self, s: &Sampler) -> f64 {
@@ -1259,15 +1254,12 @@ impl Target for SimTarget<'_> {
             if let Some((t, ev)) = self.outbox.pop_front() {
                 return Ok(Poll::Event(t, ev));
             }
-            match self.queue.peek() {
-                Some(Reverse((t, _, _))) if *t <= deadline => {
-                    let Some(Reverse((t, _, ev))) = self.queue.pop() else {
-                        continue;
-                    };
+            match self.queue.pop_due(deadline) {
+                Some((t, ev)) => {
                     self.now = self.now.max(t);
                     self.handle(ev);
                 }
-                _ => {
+                None => {
                     self.now = self.now.max(deadline);
                     return Ok(Poll::Deadline);
                 }
