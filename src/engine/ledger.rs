@@ -29,3 +29,27 @@ pub enum Ledger {
     /// The target cannot observe data loss (e.g. an emulator that does not replicate).
     NotMeasurable(String),
 }
+
+/// The acknowledged writes, in acknowledgement order, that did not survive, as runs of their
+/// indexes (what [`Ledger::Recorded`] holds): `lost(i)` says whether write `i` is missing.
+pub fn lost_runs(acked: usize, mut lost: impl FnMut(usize) -> bool) -> Vec<Range<u64>> {
+    let mut runs: Vec<Range<u64>> = Vec::new();
+    for i in (0..acked).filter(|&i| lost(i)) {
+        let i = i as u64;
+        match runs.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lost_writes_are_runs_of_indexes() {
+        let missing = [1, 2, 3, 5, 8, 9];
+        assert_eq!(super::lost_runs(10, |i| missing.contains(&i)), vec![1..4, 5..6, 8..10]);
+        assert!(super::lost_runs(3, |_| false).is_empty());
+    }
+}

@@ -20,7 +20,13 @@
 //!   what the drill changed is put back as the runbook says.
 
 pub mod canary;
+mod observers;
+mod preflight;
 pub mod probe;
+
+use observers::spawn_observers;
+use preflight::confirm;
+pub use preflight::{preflight, Preflight};
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -34,12 +40,12 @@ use crate::engine::Ledger;
 use crate::engine::{
     ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, Target, TargetError, Time, Timeline, Timers, Watch,
 };
-use crate::scenario::{Action, Resource, Scenario};
+use crate::scenario::Resource;
 use crate::targets::live::actions::{Done, Env, Names};
 use crate::targets::live::dns::Follow;
 use crate::targets::live::experiment::{self, Experiment};
 use crate::targets::live::runbook::{ManualPolicy, Runbook};
-use crate::targets::live::{observe, Clients, Connection};
+use crate::targets::live::{Clients, Connection};
 
 pub struct AwsOptions {
     pub out_dir: PathBuf,
@@ -57,80 +63,6 @@ pub struct AwsOptions {
     pub operator: Arc<dyn Operator>,
     /// Skip the confirmation prompt (`--yes`).
     pub yes: bool,
-}
-
-/// What the scenario allows and what the drill would do, checked before any call.
-#[derive(Debug, Clone)]
-pub struct Preflight {
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
-    pub probe_url: String,
-    /// The FIS actions, one per fault (fault id, FIS action id).
-    pub fis_actions: Vec<(String, String)>,
-}
-
-/// The checks a live drill needs from the scenario alone (no call is made). Each problem is a
-/// line of the error.
-pub fn preflight(s: &Scenario, account_hint: &str) -> Result<Preflight, String> {
-    let mut problems = Vec::new();
-    let a = s.aws.clone().unwrap_or_default();
-    if a.accounts.is_empty() {
-        problems.push("`aws.accounts` is empty: a live drill runs only in allow-listed account ids".to_string());
-    }
-    let regions = if a.regions.is_empty() {
-        vec![s.topology.primary_region.clone(), s.topology.dr_region.clone()]
-    } else {
-        a.regions.clone()
-    };
-    let mut touched = vec![s.topology.primary_region.clone(), s.topology.dr_region.clone()];
-    touched.extend(s.faults.iter().filter_map(|f| f.region.clone()));
-    for r in touched {
-        if !regions.contains(&r) {
-            problems.push(format!(
-                "region {r} is not allow-listed in `aws.regions` ({})",
-                regions.join(", ")
-            ));
-        }
-    }
-    let probe_url = a.probe_url.clone().unwrap_or_default();
-    if probe_url.is_empty() {
-        problems.push(
-            "`aws.probe_url` is missing: the RTO is measured by client probes of the service's health URL".into(),
-        );
-    }
-    let tpl = crate::targets::fis::template(s, account_hint);
-    for (id, why) in &tpl.skipped {
-        problems.push(format!("fault `{id}` cannot be injected on aws: {why}"));
-    }
-    for st in s.all_steps() {
-        if st.action == Action::IacDeploy {
-            problems.push(format!(
-                "step `{}` ({}) is outside the AWS API drillbit drives: make it a manual step",
-                st.id,
-                st.action.as_str()
-            ));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems.join("\n"));
-    }
-    let fis_actions = s
-        .faults
-        .iter()
-        .map(|f| {
-            let id = tpl.json["actions"][crate::targets::fis::slug(&f.id)]["actionId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            (f.id.clone(), id)
-        })
-        .collect();
-    Ok(Preflight {
-        accounts: a.accounts,
-        regions,
-        probe_url,
-        fis_actions,
-    })
 }
 
 #[derive(Debug)]
@@ -544,16 +476,7 @@ impl Target for AwsTarget {
                 )))
             }
         };
-        let mut lost: Vec<std::ops::Range<u64>> = Vec::new();
-        for (i, (seq, _, _)) in log.acked.iter().enumerate() {
-            if !survived.contains(seq) {
-                let i = i as u64;
-                match lost.last_mut() {
-                    Some(r) if r.end == i => r.end = i + 1,
-                    _ => lost.push(i..i + 1),
-                }
-            }
-        }
+        let lost = crate::engine::ledger::lost_runs(log.acked.len(), |i| !survived.contains(&log.acked[i].0));
         Ok(Ledger::Recorded {
             acks: log.acked.iter().map(|(_, _, t)| self.at(*t)).collect(),
             lost,
@@ -606,38 +529,6 @@ pub fn check(
         items.extend(rt.block_on(canary::readiness(&env)));
     }
     Ok((account, items))
-}
-
-/// The operator confirms a live drill by typing the account id; Ctrl-C (the `abort` flag)
-/// cancels too.
-fn confirm(
-    operator: &dyn Operator,
-    pf: &Preflight,
-    account: &str,
-    caller: &str,
-    s: &Scenario,
-    abort: &AtomicBool,
-) -> Result<(), TargetError> {
-    let mut summary = vec![
-        format!("LIVE drill `{}` in AWS account {account} as {caller}", s.name),
-        format!("  regions: {}", pf.regions.join(", ")),
-    ];
-    summary.extend(pf.fis_actions.iter().map(|(f, a)| format!("  fault {f}: FIS {a}")));
-    summary.extend(
-        s.runbook
-            .steps
-            .iter()
-            .map(|st| format!("  step {}: {}", st.id, st.action.as_str())),
-    );
-    if operator.confirm(&summary, account, abort) {
-        Ok(())
-    } else if abort.load(Ordering::SeqCst) {
-        Err(TargetError::Aborted(
-            "the live drill was not confirmed (interrupted)".into(),
-        ))
-    } else {
-        Err(TargetError::Aborted("the live drill was not confirmed".into()))
-    }
 }
 
 /// A live drill in an AWS account, end to end, as a scorecard. The FIS experiment is stopped
@@ -875,96 +766,10 @@ pub fn run(
     Ok(sc)
 }
 
-/// The background observers: client probes, and (every second) the FIS experiment, the
-/// primary region's health check and the DNS record's answer.
-fn spawn_observers(
-    t: &mut AwsTarget,
-    prober: probe::Prober,
-    interval: Duration,
-    timeout: Duration,
-    record: Option<String>,
-    seed: u64,
-) {
-    let tx = t.tx.clone();
-    let phase = interval.mul_f64((seed % 1000) as f64 / 1000.0);
-    t.background.push(t.rt.spawn(async move {
-        tokio::time::sleep(phase).await;
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let sent = Instant::now();
-            let ok = prober.probe(timeout).await.is_ok();
-            if tx.send((Instant::now(), Msg::Probe { ok, sent })).is_err() {
-                break;
-            }
-        }
-    }));
-    let tx = t.tx.clone();
-    let env = t.observe_env.clone();
-    let exp = t.fis.id.clone();
-    let primary = env.scenario.topology.primary_region.clone();
-    let hc = record
-        .as_ref()
-        .and_then(|r| env.names().health_check.get(&(r.clone(), primary.clone())).cloned());
-    t.background.push(t.rt.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Some(id) = &exp {
-                if let Ok(out) = env.clients.primary.fis.get_experiment().id(id).send().await {
-                    if let Some(e) = out.experiment() {
-                        let (status, reason) = e
-                            .state()
-                            .map(|s| {
-                                (
-                                    s.status().map_or("", |x| x.as_str()).to_string(),
-                                    s.reason().unwrap_or_default().to_string(),
-                                )
-                            })
-                            .unwrap_or_default();
-                        let started = e
-                            .actions()
-                            .into_iter()
-                            .flatten()
-                            .filter(|(_, a)| {
-                                a.state()
-                                    .and_then(|s| s.status())
-                                    .is_some_and(|s| matches!(s.as_str(), "running" | "completed"))
-                            })
-                            .map(|(k, _)| k.clone())
-                            .collect();
-                        let _ = tx.send((
-                            Instant::now(),
-                            Msg::Fis {
-                                status,
-                                reason,
-                                started,
-                            },
-                        ));
-                    }
-                }
-            }
-            if let Some(id) = &hc {
-                if let Ok(ok) = observe::health_check_ok(&env, id).await {
-                    let _ = tx.send((Instant::now(), Msg::Health { failing: !ok }));
-                }
-            }
-            if let Some(r) = &record {
-                if let Ok(region) = observe::dns_answer(&env, r).await {
-                    if tx.send((Instant::now(), Msg::Dns { region })).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    }));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Scenario;
 
     fn scenario(extra: &str) -> Scenario {
         let text = format!(

@@ -1,0 +1,95 @@
+//! The aws target's background observers: the client probes, and every second the FIS
+//! experiment's state, the primary region's health check and the DNS record's answer, each
+//! sent to the target stamped with when it was seen.
+
+use std::time::{Duration, Instant};
+
+use super::{probe, AwsTarget, Msg};
+use crate::targets::live::observe;
+
+/// The background observers: client probes, and (every second) the FIS experiment, the
+/// primary region's health check and the DNS record's answer.
+pub(super) fn spawn_observers(
+    t: &mut AwsTarget,
+    prober: probe::Prober,
+    interval: Duration,
+    timeout: Duration,
+    record: Option<String>,
+    seed: u64,
+) {
+    let tx = t.tx.clone();
+    let phase = interval.mul_f64((seed % 1000) as f64 / 1000.0);
+    t.background.push(t.rt.spawn(async move {
+        tokio::time::sleep(phase).await;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let sent = Instant::now();
+            let ok = prober.probe(timeout).await.is_ok();
+            if tx.send((Instant::now(), Msg::Probe { ok, sent })).is_err() {
+                break;
+            }
+        }
+    }));
+    let tx = t.tx.clone();
+    let env = t.observe_env.clone();
+    let exp = t.fis.id.clone();
+    let primary = env.scenario.topology.primary_region.clone();
+    let hc = record
+        .as_ref()
+        .and_then(|r| env.names().health_check.get(&(r.clone(), primary.clone())).cloned());
+    t.background.push(t.rt.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Some(id) = &exp {
+                if let Ok(out) = env.clients.primary.fis.get_experiment().id(id).send().await {
+                    if let Some(e) = out.experiment() {
+                        let (status, reason) = e
+                            .state()
+                            .map(|s| {
+                                (
+                                    s.status().map_or("", |x| x.as_str()).to_string(),
+                                    s.reason().unwrap_or_default().to_string(),
+                                )
+                            })
+                            .unwrap_or_default();
+                        let started = e
+                            .actions()
+                            .into_iter()
+                            .flatten()
+                            .filter(|(_, a)| {
+                                a.state()
+                                    .and_then(|s| s.status())
+                                    .is_some_and(|s| matches!(s.as_str(), "running" | "completed"))
+                            })
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        let _ = tx.send((
+                            Instant::now(),
+                            Msg::Fis {
+                                status,
+                                reason,
+                                started,
+                            },
+                        ));
+                    }
+                }
+            }
+            if let Some(id) = &hc {
+                if let Ok(ok) = observe::health_check_ok(&env, id).await {
+                    let _ = tx.send((Instant::now(), Msg::Health { failing: !ok }));
+                }
+            }
+            if let Some(r) = &record {
+                if let Ok(region) = observe::dns_answer(&env, r).await {
+                    if tx.send((Instant::now(), Msg::Dns { region })).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }));
+}
