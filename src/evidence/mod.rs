@@ -24,7 +24,8 @@
 //!   and archived copy (consistent otherwise) is detected; `--expect-head SEQ:HASH` pins a head
 //!   an auditor recorded.
 //!
-//! **Staged seal.** `run` and `simulate` write into a staging directory ([`crate::outdir`]);
+//! **Staged seal.** `run` and `simulate` write into a staging directory (named
+//! `.<name>.drillbit-stage-<pid>`, holding [`STAGE_MARKER`]; `crate::outdir` makes it);
 //! [`seal_staged`] hashes it, records the final directory in the chain, and publishes it (one
 //! rename) holding the tree's lock, before the index is renamed into place.
 //!
@@ -75,6 +76,10 @@ pub const CHAIN_SCHEMA: &str = "drillbit.chain/v1";
 pub const TIMELINE_SCHEMA: &str = "drillbit.timeline/v1";
 pub const HEAD: &str = "head.json";
 pub const HEAD_SCHEMA: &str = "drillbit.head/v1";
+/// A file in every staging directory: drillbit's own, removable by the next drill; not sealed.
+pub const STAGE_MARKER: &str = ".drillbit-stage";
+/// `<parent>/.<name>` + this + `<pid>`: a staging directory (`verify` skips it).
+pub const STAGE_INFIX: &str = ".drillbit-stage-";
 
 /// Manifests, indexes, signatures and keys larger than this are refused unread.
 const MAX_META_BYTES: u64 = 64 << 20;
@@ -93,4 +98,33 @@ pub enum Error {
 
 fn io_err(what: &Path, e: std::io::Error) -> Error {
     Error::Io(format!("{}: {e}", what.display()))
+}
+
+/// Whether `name` (one path component) is a staging directory's: `.<base>.drillbit-stage-<pid>`.
+/// Returns the base name.
+pub fn stage_base(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix('.')?;
+    let at = rest.rfind(STAGE_INFIX)?;
+    let (base, tail) = (&rest[..at], &rest[at + STAGE_INFIX.len()..]);
+    (!base.is_empty() && !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())).then_some(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names() {
+        assert_eq!(stage_base(".run.drillbit-stage-123"), Some("run"));
+        assert_eq!(stage_base(".a.b.drillbit-stage-1"), Some("a.b"));
+        for no in [
+            "run",
+            ".run.drillbit-stage-",
+            ".run.drillbit-stage-12x",
+            "..drillbit-stage-1",
+            ".run.drillbit-lock",
+        ] {
+            assert_eq!(stage_base(no), None, "{no}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ use super::manifest::{
 };
 use super::{
     io_err, Error, ARCHIVE, CHAIN_DIR, CHAIN_SCHEMA, HEAD, INDEX, LOCK_TIMEOUT, MANIFEST, MANIFEST_SCHEMA, SIGNATURE,
+    STAGE_MARKER,
 };
 use crate::report::write_atomic;
 
@@ -152,7 +153,7 @@ pub(super) fn final_path(dest: &Path) -> Result<PathBuf, Error> {
 /// before the index is extended: a crash before the rename leaves the previous drill and the
 /// index as they were (the archived copy of the unused sequence number is overwritten by the
 /// next seal); a crash after it leaves a manifest the index does not list, which `verify`
-/// names ("not in the chain index"). A top-level [`crate::outdir::STAGE_MARKER`] is not
+/// names ("not in the chain index"). A top-level [`STAGE_MARKER`] is not
 /// listed: `publish` removes it.
 pub fn seal_staged(
     stage: &Path,
@@ -190,7 +191,7 @@ pub fn seal_staged(
     }
     let mut files = Vec::new();
     for f in walk(&stage_canon).map_err(|e| io_err(stage, e))? {
-        if f.rel == crate::outdir::STAGE_MARKER && stage != dest {
+        if f.rel == STAGE_MARKER && stage != dest {
             continue;
         }
         let shown = dest.join(&f.rel);

@@ -10,7 +10,7 @@ use super::chain::{check_chain, verify_tree};
 use super::files::{hash_file, read_regular, walk, Kind, Slurp};
 use super::keys::{public_key_b64, recorded_key};
 use super::manifest::{canonical, check_structure, safe_rel, Manifest};
-use super::{Error, MANIFEST, SIGNATURE};
+use super::{stage_base, Error, MANIFEST, SIGNATURE};
 
 pub struct VerifyOptions<'a> {
     /// Require a signature by this key on every manifest checked.
@@ -107,7 +107,7 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<Vec<Report>, Error> {
 pub(super) fn is_staging(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| crate::outdir::stage_base(n).is_some())
+        .is_some_and(|n| stage_base(n).is_some())
 }
 
 pub(super) fn symlink_report(p: &Path) -> Report {
