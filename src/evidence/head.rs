@@ -13,10 +13,12 @@ use super::manifest::{canonical, is_hex64, rfc3339_utc, sha256_hex, Index, Signi
 use super::verify::{Report, VerifyOptions};
 use super::{Error, CHAIN_DIR, HEAD, HEAD_SCHEMA};
 
-/// What a signed head signs: the canonical JSON of this.
+/// `.drillbit-chain/head.json`, schema `drillbit.head/v1`: the chain's head, signed. The
+/// signature covers [`Head::signed_bytes`]: the canonical JSON of this record without its
+/// `signature` (every other field, in this order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeadBody {
+pub struct Head {
     pub schema: String,
     /// The number of entries of the index (its last sequence number).
     pub sequence: u64,
@@ -28,55 +30,40 @@ pub struct HeadBody {
     pub created: String,
     /// The raw 32-byte ed25519 public key, base64.
     pub public_key: String,
+    /// ed25519 signature of [`Head::signed_bytes`], base64. Required in `head.json`; None
+    /// only while the head is being signed (then it is left out of the JSON).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "required")]
+    pub signature: Option<String>,
 }
 
-/// `.drillbit-chain/head.json`, schema `drillbit.head/v1`: the chain's head, signed. The
-/// signature covers the canonical JSON of [`HeadBody`] (every field here but `signature`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Head {
-    pub schema: String,
-    pub sequence: u64,
-    pub manifest_sha256: String,
-    pub index_sha256: String,
-    pub created: String,
-    pub public_key: String,
-    /// ed25519 signature of the canonical JSON of the body, base64.
-    pub signature: String,
+/// A field that must be present (serde takes a missing `Option` as None otherwise).
+fn required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 impl Head {
-    pub fn body(&self) -> HeadBody {
-        HeadBody {
-            schema: self.schema.clone(),
-            sequence: self.sequence,
-            manifest_sha256: self.manifest_sha256.clone(),
-            index_sha256: self.index_sha256.clone(),
-            created: self.created.clone(),
-            public_key: self.public_key.clone(),
-        }
+    /// What the signature covers: the canonical JSON of the head without its signature.
+    pub fn signed_bytes(&self) -> String {
+        canonical(&Head {
+            signature: None,
+            ..self.clone()
+        })
     }
 }
 
 pub(super) fn sign_head(k: &SigningKey, seq: u64, manifest_sha: &str, index_sha: &str) -> Head {
-    let body = HeadBody {
+    let mut head = Head {
         schema: HEAD_SCHEMA.into(),
         sequence: seq,
         manifest_sha256: manifest_sha.into(),
         index_sha256: index_sha.into(),
         created: rfc3339_utc(std::time::SystemTime::now()),
         public_key: public_key_b64(&k.verifying_key()),
+        signature: None,
     };
-    let sig: Signature = k.sign(canonical(&body).as_bytes());
-    Head {
-        schema: body.schema,
-        sequence: body.sequence,
-        manifest_sha256: body.manifest_sha256,
-        index_sha256: body.index_sha256,
-        created: body.created,
-        public_key: body.public_key,
-        signature: Base64::encode_string(&sig.to_bytes()),
-    }
+    let sig: Signature = k.sign(head.signed_bytes().as_bytes());
+    head.signature = Some(Base64::encode_string(&sig.to_bytes()));
+    head
 }
 
 /// Parses `SEQ:HASH` (`verify --expect-head`).
@@ -146,7 +133,7 @@ pub(super) fn check_head(
                     algorithm: "ed25519".into(),
                     public_key: h.public_key.clone(),
                 });
-                let sig = Base64::decode_vec(&h.signature)
+                let sig = Base64::decode_vec(h.signature.as_deref().unwrap_or_default())
                     .ok()
                     .and_then(|raw| <[u8; 64]>::try_from(raw).ok())
                     .map(|raw| Signature::from_bytes(&raw));
@@ -167,7 +154,7 @@ pub(super) fn check_head(
                                 ));
                             }
                         }
-                        if key.verify_strict(canonical(&h.body()).as_bytes(), &sig).is_err() {
+                        if key.verify_strict(h.signed_bytes().as_bytes(), &sig).is_err() {
                             r.findings.push(format!(
                                 "chain: {}: signature does not verify with key {}",
                                 shown.display(),
@@ -226,4 +213,39 @@ pub(super) fn check_head(
         }
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes a head signs are those the former separate body record had: every field but
+    /// the signature, in order, pretty JSON and a newline; `head.json` adds the signature.
+    #[test]
+    fn a_head_signs_its_fields_without_the_signature_and_requires_one() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let h = sign_head(&key, 3, &"a".repeat(64), &"b".repeat(64));
+        let body = format!(
+            "{{\n  \"schema\": \"drillbit.head/v1\",\n  \"sequence\": 3,\n  \"manifest_sha256\": \"{}\",\n  \"index_sha256\": \"{}\",\n  \"created\": \"{}\",\n  \"public_key\": \"{}\"\n}}\n",
+            "a".repeat(64),
+            "b".repeat(64),
+            h.created,
+            public_key_b64(&key.verifying_key())
+        );
+        assert_eq!(h.signed_bytes(), body);
+        let sig = h.signature.clone().expect("signed");
+        let raw = <[u8; 64]>::try_from(Base64::decode_vec(&sig).expect("base64")).expect("64 bytes");
+        assert!(key
+            .verifying_key()
+            .verify_strict(body.as_bytes(), &Signature::from_bytes(&raw))
+            .is_ok());
+        let file = canonical(&h);
+        let fields = body.strip_suffix("\n}\n").expect("an object");
+        assert_eq!(file, format!("{fields},\n  \"signature\": \"{sig}\"\n}}\n"));
+        assert_eq!(serde_json::from_str::<Head>(&file).expect("parses"), h);
+        let unsigned = file.replace(&format!(",\n  \"signature\": \"{sig}\""), "");
+        let e = serde_json::from_str::<Head>(&unsigned).expect_err("no signature");
+        assert!(e.to_string().contains("missing field `signature`"), "{e}");
+        assert!(serde_json::from_str::<Head>(&file.replace(&format!("\"{sig}\""), "null")).is_err());
+    }
 }

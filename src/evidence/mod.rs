@@ -57,7 +57,7 @@ mod seal;
 mod timeline;
 mod verify;
 
-pub use head::{parse_head, Head, HeadBody};
+pub use head::{parse_head, Head};
 pub use keys::{keygen, load_signing_key, load_verifying_key, public_key_b64};
 pub use manifest::{
     canonical, rfc3339_utc, sha256_hex, FileEntry, Index, IndexEntry, Link, Manifest, SigningInfo, ToolRef,
