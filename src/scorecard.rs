@@ -11,8 +11,13 @@ use crate::engine::{Entry, Plan, Time, Timeline};
 use crate::measure::{self, Measurement};
 use crate::scenario::{Loaded, Scenario};
 
+mod read;
 mod verdict;
 
+pub use read::{
+    find, read_file, read_files, Recorded, RecordedMeasured, RecordedPhase, RecordedScenario, RecordedStep,
+    RecordedVerdict,
+};
 pub use verdict::{
     EffectVerdict, FailbackVerdict, HostFinalState, Overall, RpoVerdict, RtoVerdict, RunbookVerdict, SplitBrainVerdict,
     StepOutcome,

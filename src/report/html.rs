@@ -1058,7 +1058,7 @@ pub fn trend(t: &Trend) -> String {
             .map(|d| svg::Point {
                 t: d.at,
                 v: d.rpo,
-                met: d.rpo_verdict != "missed",
+                met: d.rpo_verdict != RpoVerdict::Missed,
                 regression: d.regressions.iter().any(|r| r.starts_with("RPO")),
                 title: drill_title(d),
             })
