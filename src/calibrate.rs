@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
 
 use crate::models::sample::Z95;
 use crate::scenario::duration::{compact, format_secs, Dur, PosDur};
@@ -30,47 +29,6 @@ pub struct Calibration {
     /// Every RTO phase (detect, decide, traffic-switch, client-healthy), fitted the same way.
     /// Written for the record: the simulator derives these from the scenario, not from models.
     pub phases: Vec<Fit>,
-}
-
-/// Every `scorecard.json` under the given directories (or the files themselves), sorted.
-pub fn find_scorecards(paths: &[PathBuf]) -> Vec<PathBuf> {
-    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
-        if p.is_file() {
-            out.push(p.to_path_buf());
-            return;
-        }
-        let Ok(rd) = std::fs::read_dir(p) else { return };
-        for e in rd.flatten() {
-            let q = e.path();
-            if q.is_dir() {
-                walk(&q, out);
-            } else if q.file_name().is_some_and(|n| n == "scorecard.json") {
-                out.push(q);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        walk(p, &mut out);
-    }
-    out.sort();
-    out
-}
-
-/// Reads scorecards; errors name the file.
-pub fn read_scorecards(files: &[PathBuf]) -> Result<Vec<serde_json::Value>, String> {
-    files
-        .iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| format!("{}: not a scorecard: {e}", f.display()))?;
-            if v["schema"] != "drillbit.scorecard/v1" {
-                return Err(format!("{}: not a drillbit.scorecard/v1 file", f.display()));
-            }
-            Ok(v)
-        })
-        .collect()
 }
 
 /// ln X ~ N(mu, sigma): the maximum-likelihood estimates.
@@ -147,40 +105,37 @@ pub fn fit(name: &str, samples: &[f64]) -> Fit {
     }
 }
 
-/// Fits every step that ended `ok` and the traffic-switch phase, across the scorecards.
-pub fn calibrate(cards: &[serde_json::Value]) -> Calibration {
+/// Fits every step that ended `ok` and the traffic-switch phase, across the scorecards (read
+/// with [`crate::scorecard::read_files`]).
+pub fn calibrate(cards: &[crate::scorecard::Recorded]) -> Calibration {
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut phase_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut names = std::collections::BTreeSet::new();
     let mut targets = std::collections::BTreeSet::new();
     for c in cards {
-        if let Some(n) = c["scenario"]["name"].as_str() {
-            names.insert(n.to_string());
-        }
-        if let Some(t) = c["target"].as_str() {
-            targets.insert(t.to_string());
-        }
-        for s in c["steps"].as_array().into_iter().flatten() {
+        names.insert(c.scenario.name.clone());
+        targets.insert(c.target.clone());
+        for s in &c.steps {
             // probe-until-healthy is measured by the engine, not modelled.
-            if s["outcome"] != "ok" || s["action"] == "probe-until-healthy" {
+            if s.outcome != Some(crate::scorecard::StepOutcome::Ok) || s.action == "probe-until-healthy" {
                 continue;
             }
-            if let (Some(id), Some(a), Some(b)) = (s["id"].as_str(), s["start_s"].as_f64(), s["end_s"].as_f64()) {
-                samples.entry(id.to_string()).or_default().push((b - a).max(0.0));
+            if let (Some(id), Some(a), Some(b)) = (&s.id, s.start_s, s.end_s) {
+                samples.entry(id.clone()).or_default().push((b - a).max(0.0));
             }
         }
-        for p in c["phases"].as_array().into_iter().flatten() {
-            let name = p["name"].as_str().unwrap_or("");
+        for p in &c.phases {
+            let name = p.name.as_str();
             if !name.starts_with("step:") {
-                if let (Some(a), Some(b)) = (p["start_s"].as_f64(), p["end_s"].as_f64()) {
+                if let (Some(a), Some(b)) = (p.start_s, p.end_s) {
                     phase_samples
                         .entry(name.to_string())
                         .or_default()
                         .push((b - a).max(0.0));
                 }
             }
-            if p["name"] == "traffic-switch" {
-                if let (Some(a), Some(b)) = (p["start_s"].as_f64(), p["end_s"].as_f64()) {
+            if p.name == "traffic-switch" {
+                if let (Some(a), Some(b)) = (p.start_s, p.end_s) {
                     samples
                         .entry("dns.client-cache".into())
                         .or_default()

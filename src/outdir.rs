@@ -21,12 +21,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+// The evidence layer defines the files (the manifest) and the staging names `verify` skips;
+// this module, above it, decides what may be replaced and writes through a staging directory.
+pub use crate::evidence::{stage_base, STAGE_INFIX, STAGE_MARKER};
 use crate::evidence::{Manifest, MANIFEST, SIGNATURE};
 
-/// A file in every staging directory: drillbit's own, removable by the next drill.
-pub const STAGE_MARKER: &str = ".drillbit-stage";
-/// `<parent>/.<name>` + this + `<pid>`: a staging directory.
-pub const STAGE_INFIX: &str = ".drillbit-stage-";
 /// `<parent>/.<name>` + this: the lock of one output directory.
 pub const LOCK_SUFFIX: &str = ".drillbit-lock";
 
@@ -54,15 +53,6 @@ pub enum State {
     Empty,
     /// A directory drillbit wrote (a previous drill).
     Drill,
-}
-
-/// Whether `name` (one path component) is a staging directory's: `.<base>.drillbit-stage-<pid>`.
-/// Returns the base name.
-pub fn stage_base(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix('.')?;
-    let at = rest.rfind(STAGE_INFIX)?;
-    let (base, tail) = (&rest[..at], &rest[at + STAGE_INFIX.len()..]);
-    (!base.is_empty() && !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())).then_some(base)
 }
 
 #[derive(Debug)]
@@ -571,21 +561,6 @@ mod tests {
         assert!(refused(&tmp.path().join("file")).contains("not a directory"));
         // Names that are not a directory's.
         assert!(matches!(Claim::acquire(Path::new("/")), Err(Error::Refused(_))));
-    }
-
-    #[test]
-    fn staging_names() {
-        assert_eq!(stage_base(".run.drillbit-stage-123"), Some("run"));
-        assert_eq!(stage_base(".a.b.drillbit-stage-1"), Some("a.b"));
-        for no in [
-            "run",
-            ".run.drillbit-stage-",
-            ".run.drillbit-stage-12x",
-            "..drillbit-stage-1",
-            ".run.drillbit-lock",
-        ] {
-            assert_eq!(stage_base(no), None, "{no}");
-        }
     }
 
     #[test]

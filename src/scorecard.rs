@@ -5,26 +5,38 @@
 //! Times in `phases` and `steps` are seconds since t_fault; `events[].t_s` and the `t_*_s`
 //! fields of `measured` are seconds since the start of the drill.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{Entry, Labels, Plan, Time, Timeline};
 use crate::measure::{self, Measurement};
 use crate::scenario::{Loaded, Scenario};
 
+mod read;
+mod verdict;
+
+pub use read::{
+    find, read_file, read_files, Recorded, RecordedMeasured, RecordedPhase, RecordedScenario, RecordedStep,
+    RecordedVerdict,
+};
+pub use verdict::{
+    EffectVerdict, FailbackVerdict, HostFinalState, Overall, RpoVerdict, RtoVerdict, RunbookVerdict, SplitBrainVerdict,
+    StepOutcome,
+};
+
 pub const SCHEMA: &str = "drillbit.scorecard/v1";
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
     pub locked_crates: Vec<String>,
 }
 
 impl Tool {
     pub fn current() -> Tool {
         Tool {
-            name: "drillbit",
-            version: env!("CARGO_PKG_VERSION"),
+            name: "drillbit".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
             locked_crates: env!("DRILLBIT_LOCKED_CRATES")
                 .split(',')
                 .filter(|s| !s.is_empty())
@@ -34,12 +46,12 @@ impl Tool {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ScenarioInfo {
     pub name: String,
     pub path: String,
     pub sha256: String,
-    pub strategy: &'static str,
+    pub strategy: String,
     pub description: String,
     pub primary_region: String,
     pub dr_region: String,
@@ -52,7 +64,7 @@ impl ScenarioInfo {
             name: s.name.clone(),
             path: l.path.clone(),
             sha256: l.sha256.clone(),
-            strategy: s.strategy.as_str(),
+            strategy: s.strategy.as_str().into(),
             description: s.description.clone(),
             primary_region: s.topology.primary_region.clone(),
             dr_region: s.topology.dr_region.clone(),
@@ -60,13 +72,13 @@ impl ScenarioInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Targets {
     pub rto_s: f64,
     pub rpo_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Measured {
     pub rto_s: Option<f64>,
     pub rpo_s: Option<f64>,
@@ -82,7 +94,7 @@ pub struct Measured {
     pub lost_after_recovery: u64,
     pub data_loss_note: Option<String>,
     /// How RPO is measured (the same words on every scorecard).
-    pub rpo_definition: &'static str,
+    pub rpo_definition: String,
     /// Seconds from t_fault until the DR side ran at the capacity the runbook scales it to
     /// (the end of its last scaling step; RTO when it scales nothing). None: not reached.
     pub time_to_full_capacity_s: Option<f64>,
@@ -102,7 +114,7 @@ pub const RPO_DEFINITION: &str = "the time span of acknowledged writes the recov
 from the acknowledgement of the last write before which nothing was lost to the later of t_fault and the \
 acknowledgement of the last lost write; 0 when nothing acknowledged was lost";
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SpanOut {
     pub start_s: f64,
     /// None: still open when the drill ended.
@@ -110,10 +122,10 @@ pub struct SpanOut {
 }
 
 /// One fault: when it was injected, and when and how its effect was first seen.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FaultOut {
     pub id: String,
-    pub kind: &'static str,
+    pub kind: String,
     /// A disruptive fault must show an effect for the drill to count.
     pub disruptive: bool,
     /// Seconds since the start of the drill.
@@ -128,42 +140,32 @@ pub struct FaultOut {
 }
 
 /// A database host drillbit watched directly through the drill.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HostOut {
     pub host: String,
-    /// "writer", "read-only" or "unreachable" when the drill ended.
-    pub final_state: Option<&'static str>,
+    /// When the drill ended; None: never seen.
+    pub final_state: Option<HostFinalState>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Margin {
     /// target - measured: positive is headroom, negative is the miss.
     pub rto_s: Option<f64>,
     pub rpo_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
-    /// "met" or "missed"
-    pub rto: &'static str,
-    /// "met", "missed" or "not_measured"
-    pub rpo: &'static str,
-    /// "ok", "failed" or "not_run": the rollback steps all succeeded and nothing the
-    /// recovered service acknowledged was lost.
-    pub failback: &'static str,
-    /// "observed" (every disruptive fault showed an effect), "not_observed" or
-    /// "no_disruptive_fault" (a planned failover).
-    pub effect: &'static str,
-    /// "ok", or "failed": a failover step failed or timed out and no fallback rescued it.
-    pub runbook: &'static str,
-    /// "none", "observed" (two writable hosts at once) or "not_watched" (no host watched).
-    pub split_brain: &'static str,
-    /// "pass", "fail", "inconclusive" (nothing shows that the faults took effect, or the
-    /// drill ended before the system settled) or "error" (a fault or repair command failed).
-    pub overall: &'static str,
+    pub rto: RtoVerdict,
+    pub rpo: RpoVerdict,
+    pub failback: FailbackVerdict,
+    pub effect: EffectVerdict,
+    pub runbook: RunbookVerdict,
+    pub split_brain: SplitBrainVerdict,
+    pub overall: Overall,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PhaseOut {
     pub name: String,
     pub start_s: f64,
@@ -171,19 +173,19 @@ pub struct PhaseOut {
     pub critical: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StepOut {
     pub id: String,
-    pub action: &'static str,
+    pub action: String,
     pub resource: Option<String>,
     pub start_s: Option<f64>,
     pub end_s: Option<f64>,
-    pub outcome: &'static str,
+    pub outcome: StepOutcome,
     pub attempts: u32,
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FailbackOut {
     pub start_s: f64,
     pub end_s: Option<f64>,
@@ -195,7 +197,7 @@ pub struct FailbackOut {
     pub steps: Vec<StepOut>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EventOut {
     pub t_s: f64,
     pub event: String,
@@ -204,9 +206,9 @@ pub struct EventOut {
     pub until_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scorecard {
-    pub schema: &'static str,
+    pub schema: String,
     pub tool: Tool,
     pub scenario: ScenarioInfo,
     pub target: String,
@@ -228,10 +230,10 @@ pub struct Scorecard {
     /// What brought the service back (a runbook step, an automatic switch, the system itself).
     pub recovered_by: Option<String>,
     pub faults: Vec<FaultOut>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostOut>,
     /// Spans with two writable hosts or more, in seconds since the start of the drill.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub split_brain: Vec<SpanOut>,
     /// Why the verdict is what it is, in words: every failing or inconclusive finding.
     pub findings: Vec<String>,
@@ -244,7 +246,7 @@ pub struct Scorecard {
     pub cost: Option<crate::scenario::Cost>,
     /// What the target says about how it measured (emulator: what was modelled, the moto
     /// version, provisioning, the FIS experiment).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
@@ -286,11 +288,11 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             });
             StepOut {
                 id: ps.id.clone(),
-                action: ps.action.as_str(),
+                action: ps.action.as_str().into(),
                 resource: ps.resource.map(|r| scenario.topology.resources[r].id().to_string()),
                 start_s: rel(r.start),
                 end_s: rel(r.end),
-                outcome: r.outcome.map_or("skipped", |o| o.as_str()),
+                outcome: r.outcome.map_or(StepOutcome::Skipped, StepOutcome::from),
                 attempts: r.attempts,
                 detail,
             }
@@ -309,7 +311,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         end_s: rel(tl.failback_end),
         duration_s: tl.failback_end.map(|e| secs(e.since(start))),
         completed: tl.failback_end.is_some()
-            && rollback_steps.iter().all(|s| s.outcome == "ok")
+            && rollback_steps.iter().all(|s| s.outcome == StepOutcome::Ok)
             && m.data.lost_after_recovery == 0,
         failed_probes: tl.failback_failed_probes,
         steps: rollback_steps,
@@ -339,7 +341,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         .enumerate()
         .map(|(f, pf)| FaultOut {
             id: pf.id.clone(),
-            kind: pf.kind.as_str(),
+            kind: pf.kind.as_str().into(),
             disruptive: pf.kind.is_disruptive(),
             injected_s: tl.fault_injected.get(f).copied().flatten().map(secs),
             repaired_s: tl.fault_repaired.get(f).copied().flatten().map(secs),
@@ -356,7 +358,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
     let v = judge(plan, tl, m, &faults, failback_failed, recovered_by.as_deref());
     let name = |h: usize| tl.hosts.get(h).map_or("?", String::as_str).to_string();
     Scorecard {
-        schema: SCHEMA,
+        schema: SCHEMA.into(),
         tool: Tool::current(),
         scenario: ScenarioInfo::of(cx.loaded),
         target: cx.target.to_string(),
@@ -378,7 +380,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             indeterminate_writes: m.data.indeterminate,
             lost_after_recovery: m.data.lost_after_recovery,
             data_loss_note: m.data.note.clone(),
-            rpo_definition: RPO_DEFINITION,
+            rpo_definition: RPO_DEFINITION.into(),
             time_to_full_capacity_s: measure::full_capacity(plan, tl)
                 .zip(tl.t_fault)
                 .map(|(c, f)| secs(c.since(f))),
@@ -396,16 +398,16 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             rpo_s: rpo_s.map(|r| round_ms(target_rpo - r)),
         },
         verdict: Verdict {
-            rto: if m.rto_met { "met" } else { "missed" },
+            rto: if m.rto_met { RtoVerdict::Met } else { RtoVerdict::Missed },
             rpo: match m.rpo_met {
-                Some(true) => "met",
-                Some(false) => "missed",
-                None => "not_measured",
+                Some(true) => RpoVerdict::Met,
+                Some(false) => RpoVerdict::Missed,
+                None => RpoVerdict::NotMeasured,
             },
             failback: match &failback {
-                None => "not_run",
-                Some(fb) if fb.completed => "ok",
-                Some(_) => "failed",
+                None => FailbackVerdict::NotRun,
+                Some(fb) if fb.completed => FailbackVerdict::Ok,
+                Some(_) => FailbackVerdict::Failed,
             },
             effect: v.effect,
             runbook: v.runbook,
@@ -429,7 +431,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         hosts: (0..tl.hosts.len())
             .map(|h| HostOut {
                 host: name(h),
-                final_state: tl.host_state.get(h).copied().flatten().map(|s| s.as_str()),
+                final_state: tl.host_state.get(h).copied().flatten().map(HostFinalState::from),
             })
             .collect(),
         split_brain: tl.split_brain.iter().map(span).collect(),
@@ -443,10 +445,10 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
 }
 
 struct Judgement {
-    effect: &'static str,
-    runbook: &'static str,
-    split_brain: &'static str,
-    overall: &'static str,
+    effect: EffectVerdict,
+    runbook: RunbookVerdict,
+    split_brain: SplitBrainVerdict,
+    overall: Overall,
     findings: Vec<String>,
 }
 
@@ -486,11 +488,11 @@ fn judge(
         inconclusive = true;
     }
     let effect = if disruptive.is_empty() {
-        "no_disruptive_fault"
+        EffectVerdict::NoDisruptiveFault
     } else if unproven.is_empty() {
-        "observed"
+        EffectVerdict::Observed
     } else {
-        "not_observed"
+        EffectVerdict::NotObserved
     };
     let unrescued = measure::unrescued_failures(plan, tl);
     for &s in &unrescued {
@@ -548,25 +550,29 @@ fn judge(
         inconclusive = true;
     }
     let overall = if tl.error.is_some() {
-        "error"
+        Overall::Error
     } else if failed {
-        "fail"
+        Overall::Fail
     } else if inconclusive {
-        "inconclusive"
+        Overall::Inconclusive
     } else if !m.rto_met {
-        "fail"
+        Overall::Fail
     } else {
-        "pass"
+        Overall::Pass
     };
     Judgement {
         effect,
-        runbook: if unrescued.is_empty() { "ok" } else { "failed" },
-        split_brain: if tl.hosts.is_empty() {
-            "not_watched"
-        } else if tl.split_brain.is_empty() {
-            "none"
+        runbook: if unrescued.is_empty() {
+            RunbookVerdict::Ok
         } else {
-            "observed"
+            RunbookVerdict::Failed
+        },
+        split_brain: if tl.hosts.is_empty() {
+            SplitBrainVerdict::NotWatched
+        } else if tl.split_brain.is_empty() {
+            SplitBrainVerdict::None
+        } else {
+            SplitBrainVerdict::Observed
         },
         overall,
         findings,

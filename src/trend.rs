@@ -18,9 +18,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::scenario::duration::format_secs;
+use crate::scorecard::{FailbackVerdict, Overall, Recorded, RpoVerdict, RtoVerdict};
 use crate::timestamp;
 
 /// Default RTO regression threshold: 20% worse than the previous drill.
@@ -92,10 +91,8 @@ pub struct Drill {
     pub rto: Option<f64>,
     pub rpo: Option<f64>,
     pub rto_met: bool,
-    /// "met", "missed" or "not_measured"
-    pub rpo_verdict: String,
-    /// "ok", "failed" or "not_run"
-    pub failback: String,
+    pub rpo_verdict: RpoVerdict,
+    pub failback: FailbackVerdict,
     pub passed: bool,
     /// The runbook restores data (a restore drill).
     pub restores: bool,
@@ -144,118 +141,21 @@ impl Trend {
     }
 }
 
-// What the trend reads of a scorecard; everything else is ignored, so scorecards with more
-// (or, for `started_at`, fewer) fields still read.
-#[derive(Deserialize)]
-struct In {
-    schema: String,
-    scenario: InScenario,
-    target: String,
-    #[serde(default)]
-    seed: u64,
-    #[serde(default)]
-    started_at: Option<String>,
-    targets: InTargets,
-    measured: InMeasured,
-    verdict: InVerdict,
-    #[serde(default)]
-    steps: Vec<InStep>,
-}
-
-#[derive(Deserialize)]
-struct InScenario {
-    name: String,
-    #[serde(default)]
-    strategy: String,
-}
-
-#[derive(Deserialize)]
-struct InTargets {
-    rto_s: f64,
-    rpo_s: f64,
-}
-
-#[derive(Deserialize)]
-struct InMeasured {
-    #[serde(default)]
-    rto_s: Option<f64>,
-    #[serde(default)]
-    rpo_s: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct InVerdict {
-    rto: String,
-    rpo: String,
-    #[serde(default = "not_run")]
-    failback: String,
-    overall: String,
-}
-
-fn not_run() -> String {
-    "not_run".into()
-}
-
-#[derive(Deserialize)]
-struct InStep {
-    #[serde(default)]
-    action: String,
-}
-
 const RESTORE_ACTIONS: &[&str] = &[
     "rds.restore-from-snapshot",
     "rds.restore-point-in-time",
     "backup.restore",
 ];
 
-/// Every `scorecard.json` under the given directories (recursively; a file given directly is
-/// taken as a scorecard), sorted. A path that does not exist or cannot be listed is an error.
-pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
-        if depth > 64 {
-            return Err(format!("{}: directories nested too deep", dir.display()));
-        }
-        let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
-        for e in rd {
-            let e = e.map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
-            let p = e.path();
-            // file_type does not follow symbolic links: a link loop cannot recurse forever.
-            let ft = e.file_type().map_err(|e| format!("{}: {e}", p.display()))?;
-            if ft.is_dir() {
-                walk(&p, out, depth + 1)?;
-            } else if p.file_name().is_some_and(|n| n == "scorecard.json") {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if meta.is_dir() {
-            walk(p, &mut out, 0)?;
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
+/// Reads one scorecard ([`crate::scorecard::read_file`]) as a drill of the trend; every error
+/// names the file.
+pub fn read(file: &Path) -> Result<Drill, String> {
+    drill(file, crate::scorecard::read_file(file)?)
 }
 
-/// Reads one scorecard; every error names the file.
-pub fn read(file: &Path) -> Result<Drill, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
-    let v: In =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a drillbit scorecard: {e}", file.display()))?;
-    if v.schema != crate::scorecard::SCHEMA {
-        return Err(format!(
-            "{}: schema `{}` is not {}",
-            file.display(),
-            v.schema,
-            crate::scorecard::SCHEMA
-        ));
-    }
+/// A scorecard read back, as the trend needs it: durations checked, the time it ran (from
+/// `started_at`, or the file's modification time for scorecards written before it existed).
+pub fn drill(file: &Path, v: Recorded) -> Result<Drill, String> {
     let finite = |x: f64, what: &str| {
         if x.is_finite() && x >= 0.0 {
             Ok(x)
@@ -300,10 +200,10 @@ pub fn read(file: &Path) -> Result<Drill, String> {
         rpo_target,
         rto,
         rpo,
-        rto_met: v.verdict.rto == "met",
+        rto_met: v.verdict.rto == RtoVerdict::Met,
         rpo_verdict: v.verdict.rpo,
         failback: v.verdict.failback,
-        passed: v.verdict.overall == "pass",
+        passed: v.verdict.overall == Overall::Pass,
         restores: v.steps.iter().any(|s| RESTORE_ACTIONS.contains(&s.action.as_str())),
         regressions: Vec::new(),
     })
@@ -334,14 +234,14 @@ pub fn regressions(prev: &Drill, cur: &Drill, rto_threshold: f64) -> Vec<String>
             None => "not recovered; the previous drill met the RTO target".to_string(),
         });
     }
-    if prev.rpo_verdict == "met" && cur.rpo_verdict == "missed" {
+    if prev.rpo_verdict == RpoVerdict::Met && cur.rpo_verdict == RpoVerdict::Missed {
         out.push(format!(
             "RPO target missed ({} against {}); the previous drill met it",
             cur.rpo.map_or("n/a".to_string(), format_secs),
             format_secs(cur.rpo_target)
         ));
     }
-    if prev.failback == "ok" && cur.failback == "failed" {
+    if prev.failback == FailbackVerdict::Ok && cur.failback == FailbackVerdict::Failed {
         out.push("failback failed; the previous drill's succeeded".to_string());
     }
     if let (Some(p), Some(c)) = (prev.rto, cur.rto) {
@@ -420,7 +320,7 @@ pub fn analyze(
 mod tests {
     use super::*;
 
-    fn drill(at_day: i64, rto: Option<f64>, rto_met: bool, rpo: &str, passed: bool) -> Drill {
+    fn drill(at_day: i64, rto: Option<f64>, rto_met: bool, rpo: RpoVerdict, passed: bool) -> Drill {
         Drill {
             file: PathBuf::from(format!("d{at_day}/scorecard.json")),
             scenario: "s".into(),
@@ -434,8 +334,8 @@ mod tests {
             rto,
             rpo: Some(1.0),
             rto_met,
-            rpo_verdict: rpo.into(),
-            failback: "not_run".into(),
+            rpo_verdict: rpo,
+            failback: FailbackVerdict::NotRun,
             passed,
             restores: false,
             regressions: Vec::new(),
@@ -446,11 +346,11 @@ mod tests {
     fn flags_a_newly_missed_target_and_a_slower_rto() {
         let t = analyze(
             vec![
-                drill(30, Some(50.0), true, "met", true),
-                drill(10, Some(40.0), true, "met", true),
-                drill(20, Some(40.0), true, "met", true),
-                drill(40, Some(150.0), false, "missed", false),
-                drill(50, Some(151.0), false, "missed", false),
+                drill(30, Some(50.0), true, RpoVerdict::Met, true),
+                drill(10, Some(40.0), true, RpoVerdict::Met, true),
+                drill(20, Some(40.0), true, RpoVerdict::Met, true),
+                drill(40, Some(150.0), false, RpoVerdict::Missed, false),
+                drill(50, Some(151.0), false, RpoVerdict::Missed, false),
             ],
             60 * 86_400,
             0.2,
@@ -482,8 +382,8 @@ mod tests {
     fn drills_after_the_report_date_are_left_out() {
         let t = analyze(
             vec![
-                drill(10, Some(40.0), true, "met", true),
-                drill(90, Some(40.0), true, "met", true),
+                drill(10, Some(40.0), true, RpoVerdict::Met, true),
+                drill(90, Some(40.0), true, RpoVerdict::Met, true),
             ],
             50 * 86_400,
             0.2,
@@ -496,10 +396,10 @@ mod tests {
 
     #[test]
     fn compares_only_drills_on_the_same_target() {
-        let mut live = drill(20, Some(500.0), true, "met", true);
+        let mut live = drill(20, Some(500.0), true, RpoVerdict::Met, true);
         live.target = "local".into();
         let t = analyze(
-            vec![drill(10, Some(40.0), true, "met", true), live],
+            vec![drill(10, Some(40.0), true, RpoVerdict::Met, true), live],
             21 * 86_400,
             0.2,
             &BTreeMap::new(),
@@ -510,13 +410,13 @@ mod tests {
 
     #[test]
     fn freshness_follows_the_schedule() {
-        let mut restore = drill(0, Some(40.0), true, "met", true);
+        let mut restore = drill(0, Some(40.0), true, RpoVerdict::Met, true);
         restore.restores = true;
         let t = analyze(vec![restore], 32 * 86_400, 0.2, &BTreeMap::new(), vec![]);
         assert_eq!(t.scenarios[0].cadence, MONTHLY_RESTORE);
         assert!(t.scenarios[0].overdue, "32 days > 31");
         let never = analyze(
-            vec![drill(0, None, false, "met", false)],
+            vec![drill(0, None, false, RpoVerdict::Met, false)],
             86_400,
             0.2,
             &BTreeMap::new(),
@@ -526,7 +426,7 @@ mod tests {
         let mut weekly = BTreeMap::new();
         weekly.insert("s".to_string(), WEEKLY_HEALTH_CHECK);
         let t = analyze(
-            vec![drill(0, Some(1.0), true, "met", true)],
+            vec![drill(0, Some(1.0), true, RpoVerdict::Met, true)],
             8 * 86_400,
             0.2,
             &weekly,

@@ -338,7 +338,7 @@ fn failback_restores_the_primary_side_and_runs_the_rollback_graph() {
         fb.start_s
     );
     let (back, shrink) = (&fb.steps[0], &fb.steps[1]);
-    assert_eq!((back.outcome, shrink.outcome), ("ok", "ok"));
+    assert_eq!((back.outcome.as_str(), shrink.outcome.as_str()), ("ok", "ok"));
     // The record change is api 1 s + propagation 10 s; scaling in is the API call alone.
     assert!((back.end_s.unwrap() - back.start_s.unwrap() - 11.0).abs() < 1e-6);
     assert!((shrink.end_s.unwrap() - shrink.start_s.unwrap() - 1.0).abs() < 1e-6);

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use drillbit::report;
+use drillbit::scorecard::{FailbackVerdict, Overall, RpoVerdict, RtoVerdict, StepOutcome};
 use serde_json::Value;
 
 fn drillbit() -> Command {
@@ -85,7 +86,7 @@ fn script_in_scenario_text_is_escaped_in_every_report() {
     sc.started_at = Some(EVIL.into());
     sc.steps[0].id = EVIL.into();
     sc.steps[0].detail = Some(EVIL.into());
-    sc.steps[0].outcome = "failed";
+    sc.steps[0].outcome = StepOutcome::Failed;
     sc.phases[2].name = format!("step:{EVIL}");
     sc.critical_path = vec![EVIL.into()];
     sc.models_overridden = vec![EVIL.into()];
@@ -742,16 +743,16 @@ fn edge_cases_say_what_happened() {
     sc.measured.data_loss_note = Some("S3 has no local counterpart".into());
     sc.measured.rpo_s = None;
     sc.margin.rpo_s = None;
-    sc.verdict.rpo = "not_measured";
+    sc.verdict.rpo = RpoVerdict::NotMeasured;
     sc.measured.recovered = false;
     sc.measured.rto_s = None;
     sc.margin.rto_s = None;
-    sc.verdict.rto = "missed";
-    sc.verdict.overall = "fail";
-    sc.verdict.failback = "failed";
+    sc.verdict.rto = RtoVerdict::Missed;
+    sc.verdict.overall = Overall::Fail;
+    sc.verdict.failback = FailbackVerdict::Failed;
     if let Some(fb) = sc.failback.as_mut() {
         fb.completed = false;
-        fb.steps[1].outcome = "failed";
+        fb.steps[1].outcome = StepOutcome::Failed;
         fb.steps[1].detail = Some("replica creation refused".into());
     }
     let html = report::html::drill(&sc);

@@ -529,9 +529,9 @@ fn calibrated_simulation_predicts_further_drills_within_15_percent() {
         run(100 + i, &dir.path().join("train").join(i.to_string()));
         run(200 + i, &dir.path().join("test").join(i.to_string()));
     }
-    let train =
-        drillbit::calibrate::read_scorecards(&drillbit::calibrate::find_scorecards(&[dir.path().join("train")]))
-            .expect("train scorecards");
+    let train = drillbit::scorecard::find(&[dir.path().join("train")])
+        .and_then(|files| drillbit::scorecard::read_files(&files))
+        .expect("train scorecards");
     assert_eq!(train.len(), 5);
     let cal = drillbit::calibrate::calibrate(&train);
     let names: Vec<&str> = cal.fits.iter().map(|f| f.name.as_str()).collect();
@@ -544,9 +544,10 @@ fn calibrated_simulation_predicts_further_drills_within_15_percent() {
         .expect("simulate")
         .rto_s
         .p50;
-    let test = drillbit::calibrate::read_scorecards(&drillbit::calibrate::find_scorecards(&[dir.path().join("test")]))
+    let test = drillbit::scorecard::find(&[dir.path().join("test")])
+        .and_then(|files| drillbit::scorecard::read_files(&files))
         .expect("test scorecards");
-    let mut measured: Vec<f64> = test.iter().filter_map(|c| c["measured"]["rto_s"].as_f64()).collect();
+    let mut measured: Vec<f64> = test.iter().filter_map(|c| c.measured.rto_s).collect();
     measured.sort_by(f64::total_cmp);
     assert_eq!(measured.len(), 5);
     let median = measured[2];

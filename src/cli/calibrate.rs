@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use drillbit::calibrate;
 use drillbit::scenario::duration::format_secs as f;
-use drillbit::{exit, report};
+use drillbit::{exit, report, scorecard};
 
 use super::{apply_models, load, Failure};
 
@@ -20,13 +20,13 @@ pub struct CalibrateArgs {
 }
 
 pub fn calibrate(a: CalibrateArgs) -> Result<i32, Failure> {
-    let files = calibrate::find_scorecards(&a.dirs);
+    let files = scorecard::find(&a.dirs).map_err(Failure::Usage)?;
     if files.is_empty() {
         return Err(Failure::Usage(
             "no scorecard.json found under the given directories".into(),
         ));
     }
-    let cards = calibrate::read_scorecards(&files).map_err(Failure::Usage)?;
+    let cards = scorecard::read_files(&files).map_err(Failure::Usage)?;
     let c = calibrate::calibrate(&cards);
     if c.fits.is_empty() {
         return Err(Failure::Usage("the scorecards hold no successful step to fit".into()));
@@ -69,11 +69,13 @@ pub struct CompareArgs {
 pub fn compare(a: CompareArgs) -> Result<i32, Failure> {
     let mut loaded = load(&a.file)?;
     let fitted = apply_models(&mut loaded, &a.models)?;
-    let cards = calibrate::read_scorecards(&calibrate::find_scorecards(&a.measured)).map_err(Failure::Usage)?;
+    let cards = scorecard::find(&a.measured)
+        .and_then(|files| scorecard::read_files(&files))
+        .map_err(Failure::Usage)?;
     let mut measured: Vec<f64> = cards
         .iter()
-        .filter(|c| c["scenario"]["name"] == loaded.scenario.name.as_str())
-        .filter_map(|c| c["measured"]["rto_s"].as_f64())
+        .filter(|c| c.scenario.name == loaded.scenario.name)
+        .filter_map(|c| c.measured.rto_s)
         .collect();
     if measured.is_empty() {
         return Err(Failure::Usage(format!(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use drillbit::{exit, report, timestamp, trend};
+use drillbit::{exit, report, scorecard, timestamp, trend};
 
 use super::Failure;
 
@@ -64,7 +64,7 @@ fn trend_cmd(a: TrendArgs) -> Result<i32, Failure> {
         let c = trend::parse_cadence(cadence).map_err(|e| Failure::Usage(format!("--schedule {name}: {e}")))?;
         schedules.insert(name.to_string(), c);
     }
-    let files = trend::find(&a.dirs).map_err(Failure::Usage)?;
+    let files = scorecard::find(&a.dirs).map_err(Failure::Usage)?;
     let inputs: Vec<String> = a.dirs.iter().map(|d| d.display().to_string()).collect();
     if files.is_empty() {
         return Err(Failure::Usage(format!("no scorecard.json under {}", inputs.join(", "))));

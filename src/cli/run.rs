@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use drillbit::scorecard::Overall;
 use drillbit::{exit, report};
 
 use super::{default_out, load, Failure, TargetArg};
@@ -216,10 +217,10 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         eprintln!("error: the drill ended early: {e}");
     }
     Ok(match sc.verdict.overall {
-        "pass" => exit::TARGETS_MET,
-        "error" => exit::INFRASTRUCTURE,
-        // "fail", and "inconclusive": a drill that proved nothing is not a pass.
-        _ => exit::TARGET_MISSED,
+        Overall::Pass => exit::TARGETS_MET,
+        Overall::Error => exit::INFRASTRUCTURE,
+        // A drill that proved nothing (inconclusive) is not a pass.
+        Overall::Fail | Overall::Inconclusive => exit::TARGET_MISSED,
     })
 }
 

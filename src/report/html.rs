@@ -8,7 +8,7 @@ use std::fmt::Write;
 use super::svg::{self, esc, GanttRow, Marker};
 use crate::montecarlo::{MonteCarlo, Probability, Stats};
 use crate::scenario::duration::format_secs as f;
-use crate::scorecard::{Scorecard, StepOut};
+use crate::scorecard::{RpoVerdict, RtoVerdict, Scorecard, StepOut, StepOutcome};
 use crate::timestamp;
 use crate::trend::{TimeSource, Trend};
 
@@ -180,13 +180,13 @@ fn card_with(o: &mut String, label: &str, big: &str, sub: &str, v: &str, text: &
 
 fn outcome_cell(s: &StepOut) -> String {
     let class = match s.outcome {
-        "ok" => "met",
-        "skipped" => "na",
+        StepOutcome::Ok => "met",
+        StepOutcome::Skipped => "na",
         _ => "missed",
     };
     let mut t = format!(
         "<span class=\"verdict {class}\">{}</span>",
-        esc(&s.outcome.replace('_', " "))
+        esc(&s.outcome.as_str().replace('_', " "))
     );
     if let Some(d) = &s.detail {
         let _ = write!(t, "<br><span class=\"mono\">{}</span>", esc(d));
@@ -205,7 +205,7 @@ fn steps_table(o: &mut String, steps: &[StepOut], critical: &[String]) {
             o,
             "<tr><td class=\"wrap\"><b>{}</b></td><td><code>{}</code></td><td class=\"wrap\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&s.id),
-            esc(s.action),
+            esc(&s.action),
             esc(s.resource.as_deref().unwrap_or("")),
             s.start_s.map_or(String::new(), f),
             if s.start_s.is_some() { s.end_s.map_or(String::new(), f) } else { String::new() },
@@ -231,11 +231,11 @@ fn step_rows(steps: &[StepOut], origin: f64, critical: &[String]) -> Vec<GanttRo
             };
             let crit = critical.contains(&s.id);
             let mut note = if ran { f((b - a).max(0.0)) } else { String::new() };
-            if s.outcome != "ok" {
+            if s.outcome != StepOutcome::Ok {
                 if !note.is_empty() {
                     note.push_str(" · ");
                 }
-                note.push_str(&s.outcome.replace('_', " "));
+                note.push_str(&s.outcome.as_str().replace('_', " "));
             }
             if crit && ran {
                 note.push_str(" · critical path");
@@ -245,7 +245,7 @@ fn step_rows(steps: &[StepOut], origin: f64, critical: &[String]) -> Vec<GanttRo
                 kind: "step",
                 start: a,
                 end: b,
-                class: if s.outcome != "ok" && ran {
+                class: if s.outcome != StepOutcome::Ok && ran {
                     "bad"
                 } else if crit {
                     "critical"
@@ -270,10 +270,10 @@ fn phase_rows(sc: &Scorecard) -> Vec<GanttRow> {
                 None => ("", p.name.replace('-', " ")),
             };
             let step = sc.steps.iter().find(|s| kind == "step" && s.id == label);
-            let failed = step.is_some_and(|s| s.outcome != "ok");
+            let failed = step.is_some_and(|s| s.outcome != StepOutcome::Ok);
             let mut note = f((p.end_s - p.start_s).max(0.0));
             if let Some(s) = step.filter(|_| failed) {
-                let _ = write!(note, " · {}", s.outcome.replace('_', " "));
+                let _ = write!(note, " · {}", s.outcome.as_str().replace('_', " "));
             }
             if p.critical {
                 note.push_str(" · critical path");
@@ -311,7 +311,7 @@ fn phase_rows(sc: &Scorecard) -> Vec<GanttRow> {
                 class: "normal",
                 bar: false,
                 critical: false,
-                note: s.outcome.replace('_', " "),
+                note: s.outcome.as_str().replace('_', " "),
             });
         }
     }
@@ -342,7 +342,7 @@ fn findings_and_faults(o: &mut String, sc: &Scorecard) {
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&x.id),
-                esc(x.kind),
+                esc(&x.kind),
                 esc(&opt(x.injected_s)),
                 esc(&effect),
                 esc(x.effect.as_deref().unwrap_or("")),
@@ -356,7 +356,7 @@ fn findings_and_faults(o: &mut String, sc: &Scorecard) {
 /// The drill report.
 pub fn drill(sc: &Scorecard) -> String {
     let mut o = String::new();
-    let (overall, overall_class) = verdict(sc.verdict.overall);
+    let (overall, overall_class) = verdict(sc.verdict.overall.as_str());
     let name = &sc.scenario.name;
     o.push_str("<header>\n<p class=\"kicker\">drillbit · drill report</p>\n");
     let _ = writeln!(
@@ -380,12 +380,12 @@ pub fn drill(sc: &Scorecard) -> String {
         "<p class=\"meta\">target <b>{}</b> · seed {} · strategy {} · {} → {}{} · {} {}</p>\n</header>",
         esc(&sc.target),
         sc.seed,
-        esc(sc.scenario.strategy),
+        esc(&sc.scenario.strategy),
         esc(&sc.scenario.primary_region),
         esc(&sc.scenario.dr_region),
         esc(&started),
-        esc(sc.tool.name),
-        esc(sc.tool.version)
+        esc(&sc.tool.name),
+        esc(&sc.tool.version)
     );
 
     // Verdicts at a glance.
@@ -401,13 +401,13 @@ pub fn drill(sc: &Scorecard) -> String {
         "RTO",
         &rto_big,
         &format!("target {} · {}", f(sc.targets.rto_s), margin(sc.margin.rto_s)),
-        sc.verdict.rto,
+        sc.verdict.rto.as_str(),
     );
     let rpo_sub = match &m.data_loss_note {
         Some(_) => format!("target {} · not measurable on this target", f(sc.targets.rpo_s)),
         None => format!("target {} · {}", f(sc.targets.rpo_s), margin(sc.margin.rpo_s)),
     };
-    card(&mut o, "RPO", &opt(m.rpo_s), &rpo_sub, sc.verdict.rpo);
+    card(&mut o, "RPO", &opt(m.rpo_s), &rpo_sub, sc.verdict.rpo.as_str());
     if let Some(fb) = &sc.failback {
         let big = fb.duration_s.map_or("did not finish".to_string(), f);
         card(
@@ -418,7 +418,7 @@ pub fn drill(sc: &Scorecard) -> String {
                 "{} failed probes · {} writes lost after recovery",
                 fb.failed_probes, m.lost_after_recovery
             ),
-            sc.verdict.failback,
+            sc.verdict.failback.as_str(),
         );
     }
     let loss_big = if m.data_loss_note.is_some() {
@@ -430,7 +430,7 @@ pub fn drill(sc: &Scorecard) -> String {
         ("not_measured", "NOT MEASURED")
     } else if m.lost_writes == 0 {
         ("met", "NONE LOST")
-    } else if sc.verdict.rpo == "met" {
+    } else if sc.verdict.rpo == RpoVerdict::Met {
         ("met", "WITHIN RPO")
     } else {
         ("missed", "BEYOND RPO")
@@ -458,7 +458,7 @@ pub fn drill(sc: &Scorecard) -> String {
         "RTO against its target",
         if m.recovered { m.rto_s } else { None },
         sc.targets.rto_s,
-        sc.verdict.rto == "met",
+        sc.verdict.rto == RtoVerdict::Met,
         "not recovered before the drill horizon",
     ));
     o.push_str("<h3>RPO: how far before the fault acknowledged data was lost</h3>\n");
@@ -466,7 +466,7 @@ pub fn drill(sc: &Scorecard) -> String {
         "RPO against its target",
         m.rpo_s,
         sc.targets.rpo_s,
-        sc.verdict.rpo == "met",
+        sc.verdict.rpo == RpoVerdict::Met,
         "not measurable on this target",
     ));
     o.push_str("</section>\n");
@@ -483,7 +483,7 @@ pub fn drill(sc: &Scorecard) -> String {
         markers.push(Marker {
             at: r,
             label: format!("recovered {}", f(r)),
-            class: if sc.verdict.rto == "met" {
+            class: if sc.verdict.rto == RtoVerdict::Met {
                 "recovered"
             } else {
                 "missedline"
@@ -515,7 +515,7 @@ pub fn drill(sc: &Scorecard) -> String {
 
     if let Some(fb) = &sc.failback {
         o.push_str("<section class=\"long\">\n<h2>Failback</h2>\n");
-        let (t, class) = verdict(sc.verdict.failback);
+        let (t, class) = verdict(sc.verdict.failback.as_str());
         let _ = writeln!(
             o,
             "<p>Failback <span class=\"verdict {class}\">{t}</span>: started {} after the fault; {}; {} failed client probes during failback; {} writes the recovered service had acknowledged were lost.</p>",
@@ -674,9 +674,9 @@ pub fn drill(sc: &Scorecard) -> String {
     let _ = writeln!(
         o,
         "<footer>Written by {} {} from a {} scorecard. Self-contained: no scripts, no network.</footer>",
-        esc(sc.tool.name),
-        esc(sc.tool.version),
-        esc(sc.schema)
+        esc(&sc.tool.name),
+        esc(&sc.tool.version),
+        esc(&sc.schema)
     );
     page(&format!("Drill report: {name} ({overall})"), &o)
 }
@@ -759,8 +759,8 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
         esc(mc.target),
         mc.seed,
         esc(mc.scenario.strategy),
-        esc(mc.tool.name),
-        esc(mc.tool.version)
+        esc(&mc.tool.name),
+        esc(&mc.tool.version)
     );
 
     o.push_str("<section>\n<h2>Probability of meeting the targets</h2>\n<div class=\"cards\">\n");
@@ -933,8 +933,8 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
     let _ = writeln!(
         o,
         "<footer>Written by {} {} from a {} summary. Self-contained: no scripts, no network.</footer>",
-        esc(mc.tool.name),
-        esc(mc.tool.version),
+        esc(&mc.tool.name),
+        esc(&mc.tool.version),
         esc(mc.schema)
     );
     page(&format!("Monte Carlo: {name}"), &o)
@@ -1058,7 +1058,7 @@ pub fn trend(t: &Trend) -> String {
             .map(|d| svg::Point {
                 t: d.at,
                 v: d.rpo,
-                met: d.rpo_verdict != "missed",
+                met: d.rpo_verdict != RpoVerdict::Missed,
                 regression: d.regressions.iter().any(|r| r.starts_with("RPO")),
                 title: drill_title(d),
             })

@@ -4,7 +4,7 @@
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::scenario::duration::format_secs as f;
-use crate::scorecard::Scorecard;
+use crate::scorecard::{EffectVerdict, RunbookVerdict, Scorecard, SplitBrainVerdict};
 
 fn case(
     name: &str,
@@ -67,7 +67,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
     let not_recovered = !sc.measured.recovered;
     let mut rto = case(
         "RTO",
-        sc.verdict.rto,
+        sc.verdict.rto.as_str(),
         sc.targets.rto_s,
         sc.measured.rto_s,
         sc.margin.rto_s,
@@ -76,7 +76,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
     rto.set_classname(sc.scenario.name.as_str());
     let mut rpo = case(
         "RPO",
-        sc.verdict.rpo,
+        sc.verdict.rpo.as_str(),
         sc.targets.rpo_s,
         sc.measured.rpo_s,
         sc.margin.rpo_s,
@@ -87,7 +87,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
     // What makes the figures mean anything: the faults took effect, the runbook worked, one
     // writer at a time, the drill ran to its end.
     let mut extra = Vec::new();
-    if sc.verdict.effect != "no_disruptive_fault" {
+    if sc.verdict.effect != EffectVerdict::NoDisruptiveFault {
         let unproven: Vec<&str> = sc
             .faults
             .iter()
@@ -112,7 +112,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
     let runbook_findings: Vec<&String> = sc.findings.iter().filter(|x| x.starts_with("runbook step")).collect();
     extra.push(check(
         "runbook",
-        sc.verdict.runbook == "ok",
+        sc.verdict.runbook == RunbookVerdict::Ok,
         "runbook step failed",
         if runbook_findings.is_empty() {
             "every failover step succeeded or was rescued by its fallback".to_string()
@@ -124,11 +124,11 @@ pub fn scorecard(sc: &Scorecard) -> String {
                 .join("; ")
         },
     ));
-    if sc.verdict.split_brain != "not_watched" {
+    if sc.verdict.split_brain != SplitBrainVerdict::NotWatched {
         let sb: Vec<&String> = sc.findings.iter().filter(|x| x.starts_with("split brain")).collect();
         extra.push(check(
             "single writer",
-            sc.verdict.split_brain == "none",
+            sc.verdict.split_brain == SplitBrainVerdict::None,
             "split brain",
             if sb.is_empty() {
                 "never two writable hosts at once".to_string()

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::montecarlo::MonteCarlo;
 use crate::scenario::duration::format_secs as f;
-use crate::scorecard::Scorecard;
+use crate::scorecard::{Scorecard, StepOutcome};
 
 fn opt(x: Option<f64>) -> String {
     x.map_or("n/a".into(), f)
@@ -24,7 +24,7 @@ fn steps_table(o: &mut String, steps: &[crate::scorecard::StepOut]) {
     let _ = writeln!(o, "|---|---|---|---|---|---|---|");
     for s in steps {
         let outcome = match &s.detail {
-            Some(d) if s.outcome != "ok" => format!("{} ({d})", s.outcome),
+            Some(d) if s.outcome != StepOutcome::Ok => format!("{} ({d})", s.outcome),
             _ => s.outcome.to_string(),
         };
         let _ = writeln!(
@@ -43,7 +43,7 @@ fn steps_table(o: &mut String, steps: &[crate::scorecard::StepOut]) {
 
 pub fn scorecard(sc: &Scorecard) -> String {
     let mut o = String::new();
-    let badge = sc.verdict.overall.to_uppercase();
+    let badge = sc.verdict.overall.as_str().to_uppercase();
     let _ = writeln!(o, "# Drill scorecard: {} ({badge})\n", sc.scenario.name);
     if !sc.scenario.description.is_empty() {
         let _ = writeln!(o, "{}\n", sc.scenario.description);

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::montecarlo::MonteCarlo;
 use crate::scenario::duration::format_secs as f;
-use crate::scorecard::Scorecard;
+use crate::scorecard::{Scorecard, StepOutcome};
 
 pub fn drill(sc: &Scorecard) -> String {
     let mut o = String::new();
@@ -14,7 +14,7 @@ pub fn drill(sc: &Scorecard) -> String {
         sc.scenario.name,
         sc.target,
         sc.seed,
-        sc.verdict.overall.to_uppercase()
+        sc.verdict.overall.as_str().to_uppercase()
     );
     let rto = match sc.measured.rto_s {
         Some(r) => f(r),
@@ -69,12 +69,12 @@ pub fn drill(sc: &Scorecard) -> String {
             fb.failed_probes,
             sc.measured.lost_after_recovery
         );
-        for s in fb.steps.iter().filter(|s| s.outcome != "ok") {
+        for s in fb.steps.iter().filter(|s| s.outcome != StepOutcome::Ok) {
             let detail = s.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
             let _ = writeln!(o, "  rollback step {} {}{detail}", s.id, s.outcome);
         }
     }
-    for s in sc.steps.iter().filter(|s| s.outcome != "ok") {
+    for s in sc.steps.iter().filter(|s| s.outcome != StepOutcome::Ok) {
         let _ = writeln!(
             o,
             "  step {} {}{}",
