@@ -85,3 +85,29 @@ pub fn last_pass(s: &ScenarioTrend) -> String {
 pub fn left_out(t: &Trend) -> Option<String> {
     (t.later > 0).then(|| format!("{} drills after this date left out", t.later))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failback_sentence_says_how_it_ended() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pilot-light.yaml");
+        let loaded = crate::scenario::load_file(&path).expect("valid");
+        let sc = crate::drill::simulate_once_with(&loaded, 1, true).expect("drill");
+        let mut fb = sc.failback.expect("a failback");
+        fb.start_s = 90.0;
+        fb.duration_s = Some(60.0);
+        fb.completed = true;
+        fb.failed_probes = 2;
+        assert_eq!(
+            failback(&fb, 3),
+            "1m 30s after the fault; completed in 1m 00s; 2 failed client probes during failback; 3 writes \
+             the recovered service had acknowledged were lost."
+        );
+        fb.completed = false;
+        assert!(failback(&fb, 0).contains("; finished in 1m 00s with failures;"));
+        fb.duration_s = None;
+        assert!(failback(&fb, 0).contains("; did not finish before the drill horizon;"));
+    }
+}

@@ -40,9 +40,10 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 const CSS: &str = include_str!("../templates/report.css");
 
-/// The auto-escaping of every template: [`svg::esc`], through [`format`]. A name of its own,
-/// so that nothing in the engine escapes in any other way (its own HTML escaping would write
-/// `'` and `/` differently).
+/// The auto-escaping of every template: [`svg::esc`], through [`format`]. A mode of its own
+/// rather than the engine's `Html`, so that every escape the engine makes (printing, `|e`,
+/// joining markup to text) goes through [`format`], never through the engine's own HTML
+/// escaping (which writes `'` and `/` differently).
 const ESCAPE: &str = "drillbit-html";
 
 static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -237,5 +238,59 @@ fn margin(x: Option<f64>) -> String {
         Some(m) if m >= 0.0 => format!("{} to spare", f(m)),
         Some(m) => format!("{} over", f(-m)),
         None => "no margin".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_str(source: &str, context: Value) -> Result<String, Error> {
+        TEMPLATE_ENV.render_str(source, context)
+    }
+
+    #[test]
+    fn templates_escape_every_value_as_esc_does_and_print_trusted_markup_as_it_is() {
+        let evil = "<script>alert(\"x\" & 'y')</script>/\u{1}";
+        let out = render_str(
+            "<p title=\"{{ t }}\">{{ t }}</p>{{ chart }}",
+            minijinja::context! { t => evil, chart => trusted("<svg><text>a &amp; b</text></svg>".into()) },
+        )
+        .expect("renders");
+        assert_eq!(
+            out,
+            format!(
+                "<p title=\"{0}\">{0}</p><svg><text>a &amp; b</text></svg>",
+                svg::esc(evil)
+            )
+        );
+    }
+
+    #[test]
+    fn the_engines_own_escaping_is_esc_too() {
+        let ctx = || minijinja::context! { t => "<b>'/", chart => trusted("<svg/>".into()) };
+        let esc = svg::esc("<b>'/");
+        for (source, want) in [
+            ("{{ t|e }}", esc.clone()),
+            ("{{ t|e|e }}", esc.clone()),
+            ("{{ t ~ chart }}", format!("{esc}<svg/>")),
+        ] {
+            assert_eq!(render_str(source, ctx()).expect(source), want, "{source}");
+        }
+    }
+
+    #[test]
+    fn a_missing_value_is_an_error_not_a_word() {
+        for source in ["{{ nothing }}", "{{ none }}", "{{ t.nothing }}"] {
+            let r = render_str(source, minijinja::context! { t => "x" });
+            assert!(r.is_err(), "{source}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        for (name, _) in TEMPLATES {
+            assert!(TEMPLATE_ENV.get_template(name).is_ok(), "{name}");
+        }
     }
 }
