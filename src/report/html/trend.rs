@@ -112,42 +112,47 @@ pub fn trend(t: &Trend) -> String {
 
 fn scenario(s: &ScenarioTrend) -> Scenario<'_> {
     let latest = s.drills.last();
-    let rto_pts: Vec<svg::Point> = s
-        .drills
-        .iter()
-        .map(|d| svg::Point {
-            t: d.at,
-            v: d.rto,
-            met: d.rto_met,
-            regression: !d.regressions.is_empty(),
-            title: drill_title(d),
-        })
-        .collect();
-    let rpo_pts: Vec<svg::Point> = s
-        .drills
-        .iter()
-        .map(|d| svg::Point {
-            t: d.at,
-            v: d.rpo,
-            met: d.rpo_verdict != "missed",
-            regression: d.regressions.iter().any(|r| r.starts_with("RPO")),
-            title: drill_title(d),
-        })
-        .collect();
+    // One chart per measure: a point per drill, against the latest drill's target.
+    let chart = |what: &str,
+                 value: fn(&Drill) -> Option<f64>,
+                 met: fn(&Drill) -> bool,
+                 regression: fn(&Drill) -> bool,
+                 target: fn(&Drill) -> f64| {
+        let points: Vec<svg::Point> = s
+            .drills
+            .iter()
+            .map(|d| svg::Point {
+                t: d.at,
+                v: value(d),
+                met: met(d),
+                regression: regression(d),
+                title: drill_title(d),
+            })
+            .collect();
+        trusted(svg::time_series(
+            &format!("{what} of {} over time", s.name),
+            &points,
+            latest.map_or(0.0, target),
+        ))
+    };
     Scenario {
         name: &s.name,
         strategy: &s.strategy,
         drill_count: s.drills.len(),
-        rto_chart: trusted(svg::time_series(
-            &format!("RTO of {} over time", s.name),
-            &rto_pts,
-            latest.map_or(0.0, |d| d.rto_target),
-        )),
-        rpo_chart: trusted(svg::time_series(
-            &format!("RPO of {} over time", s.name),
-            &rpo_pts,
-            latest.map_or(0.0, |d| d.rpo_target),
-        )),
+        rto_chart: chart(
+            "RTO",
+            |d| d.rto,
+            |d| d.rto_met,
+            |d| !d.regressions.is_empty(),
+            |d| d.rto_target,
+        ),
+        rpo_chart: chart(
+            "RPO",
+            |d| d.rpo,
+            |d| d.rpo_verdict != "missed",
+            |d| d.regressions.iter().any(|r| r.starts_with("RPO")),
+            |d| d.rpo_target,
+        ),
         drills: s.drills.iter().rev().map(drill_row).collect(),
     }
 }
