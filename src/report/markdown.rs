@@ -2,13 +2,10 @@
 
 use std::fmt::Write;
 
-use crate::montecarlo::MonteCarlo;
+use super::text::{self, opt};
+use crate::montecarlo::{MonteCarlo, Probability, Stats};
 use crate::scenario::duration::format_secs as f;
 use crate::scorecard::{Scorecard, StepOutcome};
-
-fn opt(x: Option<f64>) -> String {
-    x.map_or("n/a".into(), f)
-}
 
 fn margin(x: Option<f64>) -> String {
     match x {
@@ -50,16 +47,11 @@ pub fn scorecard(sc: &Scorecard) -> String {
     }
     let _ = writeln!(o, "| | target | measured | margin | verdict |");
     let _ = writeln!(o, "|---|---|---|---|---|");
-    let rto = if sc.measured.recovered {
-        opt(sc.measured.rto_s)
-    } else {
-        "not recovered".into()
-    };
     let _ = writeln!(
         o,
         "| RTO | {} | {} | {} | {} |",
         f(sc.targets.rto_s),
-        rto,
+        text::measured_rto(&sc.measured),
         margin(sc.margin.rto_s),
         sc.verdict.rto
     );
@@ -127,15 +119,8 @@ pub fn scorecard(sc: &Scorecard) -> String {
     if let Some(fb) = &sc.failback {
         let _ = writeln!(
             o,
-            "\n## Failback\n\nStarted {} after the fault; {}; {} failed client probes during failback; {} writes the recovered service had acknowledged were lost.\n",
-            f(fb.start_s),
-            match fb.duration_s {
-                Some(d) if fb.completed => format!("completed in {}", f(d)),
-                Some(d) => format!("finished in {} with failed steps", f(d)),
-                None => "did not finish before the horizon".to_string(),
-            },
-            fb.failed_probes,
-            sc.measured.lost_after_recovery
+            "\n## Failback\n\nStarted {}\n",
+            text::failback(fb, sc.measured.lost_after_recovery)
         );
         steps_table(&mut o, &fb.steps);
     }
@@ -166,12 +151,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
     );
     let _ = writeln!(o, "- tool: {} {}", sc.tool.name, sc.tool.version);
     if let Some(c) = &sc.cost {
-        let ratio = c
-            .primary_monthly_usd
-            .filter(|p| *p > 0.0)
-            .map(|p| format!(" ({:.0}% of primary)", c.dr_monthly_usd / p * 100.0))
-            .unwrap_or_default();
-        let _ = writeln!(o, "- DR standing cost: ${:.0}/month{ratio}", c.dr_monthly_usd);
+        let _ = writeln!(o, "- DR standing cost: {}", text::cost(c));
     }
     if !sc.models_overridden.is_empty() {
         let _ = writeln!(
@@ -192,38 +172,22 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
     );
     let _ = writeln!(o, "| | target | p50 | p90 | p95 | p99 | max | P(meet) [95% CI] |");
     let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
-    let pm = |p: &crate::montecarlo::Probability| {
-        format!(
-            "{:.1}% [{:.1}%, {:.1}%]",
-            p.estimate * 100.0,
-            p.ci95[0] * 100.0,
-            p.ci95[1] * 100.0
-        )
+    let pm = |p: &Probability| format!("{} {}", text::percent(p), text::interval(p));
+    let mut row = |name: &str, target: f64, r: &Stats, p: &Probability| {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            f(target),
+            f(r.p50),
+            f(r.p90),
+            f(r.p95),
+            f(r.p99),
+            f(r.max),
+            pm(p)
+        );
     };
-    let r = &mc.rto_s;
-    let _ = writeln!(
-        o,
-        "| RTO | {} | {} | {} | {} | {} | {} | {} |",
-        f(mc.targets.rto_s),
-        f(r.p50),
-        f(r.p90),
-        f(r.p95),
-        f(r.p99),
-        f(r.max),
-        pm(&mc.p_meet_rto)
-    );
-    let r = &mc.rpo_s;
-    let _ = writeln!(
-        o,
-        "| RPO | {} | {} | {} | {} | {} | {} | {} |",
-        f(mc.targets.rpo_s),
-        f(r.p50),
-        f(r.p90),
-        f(r.p95),
-        f(r.p99),
-        f(r.max),
-        pm(&mc.p_meet_rpo)
-    );
+    row("RTO", mc.targets.rto_s, &mc.rto_s, &mc.p_meet_rto);
+    row("RPO", mc.targets.rpo_s, &mc.rpo_s, &mc.p_meet_rpo);
     let _ = writeln!(
         o,
         "\nP(meet both): {}. Runs that never recovered before the horizon: {}.",
@@ -259,7 +223,7 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
 
 /// The trend over past drills (`drillbit report trend`).
 pub fn trend(t: &crate::trend::Trend) -> String {
-    use crate::timestamp::{format_date, format_human};
+    use crate::timestamp::format_date;
     let mut o = String::new();
     let _ = writeln!(o, "# Drill trend as of {}\n", format_date(t.as_of));
     let _ = writeln!(
@@ -268,11 +232,7 @@ pub fn trend(t: &crate::trend::Trend) -> String {
         t.drills(),
         t.scenarios.len(),
         t.inputs.join(", "),
-        if t.later > 0 {
-            format!(" ({} drills after this date left out)", t.later)
-        } else {
-            String::new()
-        },
+        text::left_out(t).map_or(String::new(), |l| format!(" ({l})")),
         t.regressions(),
         t.overdue()
     );
@@ -287,18 +247,13 @@ pub fn trend(t: &crate::trend::Trend) -> String {
     let _ = writeln!(o, "| scenario | schedule | last passing drill | days since | status |");
     let _ = writeln!(o, "|---|---|---|---|---|");
     for s in &t.scenarios {
-        let last = s.last_pass.map(|i| &s.drills[i]);
         let _ = writeln!(
             o,
             "| {} | {} ({} days) | {} | {} | {} |",
             cell(&s.name),
             s.cadence.name,
             s.cadence.days,
-            last.map_or("never".to_string(), |d| format!(
-                "{} on {}",
-                format_date(d.at),
-                cell(&d.target)
-            )),
+            cell(&text::last_pass(s)),
             s.days_since_pass.map_or("n/a".to_string(), |d| d.to_string()),
             if s.overdue { "**OVERDUE**" } else { "fresh" }
         );
@@ -311,20 +266,13 @@ pub fn trend(t: &crate::trend::Trend) -> String {
         );
         let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
         for d in &s.drills {
-            let when = match d.time_source {
-                crate::trend::TimeSource::Scorecard => format_human(d.at),
-                crate::trend::TimeSource::FileTime => format!("{} (file time)", format_human(d.at)),
-            };
             let _ = writeln!(
                 o,
-                "| {when} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                text::drill_started(d),
                 cell(&d.target),
                 d.seed,
-                if d.rto.is_none() {
-                    "not recovered".to_string()
-                } else {
-                    opt(d.rto)
-                },
+                text::drill_rto(d),
                 f(d.rto_target),
                 opt(d.rpo),
                 f(d.rpo_target),

@@ -7,9 +7,10 @@ pub mod markdown;
 pub mod runbook;
 pub mod svg;
 pub mod terminal;
+mod text;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::montecarlo::MonteCarlo;
 use crate::scorecard::Scorecard;
@@ -48,35 +49,38 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// The files of one drill: scorecard.json, scorecard.md, junit.xml, report.html.
-pub fn write_drill(dir: &Path, sc: &Scorecard) -> std::io::Result<Vec<std::path::PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let files = [
-        ("scorecard.json", json(sc)),
-        ("scorecard.md", markdown::scorecard(sc)),
-        ("junit.xml", junit::scorecard(sc)),
-        ("report.html", html::drill(sc)),
-    ];
-    let mut out = Vec::new();
-    for (name, body) in files {
-        let p = dir.join(name);
-        write_atomic(&p, &body)?;
-        out.push(p);
-    }
-    Ok(out)
+pub fn write_drill(dir: &Path, sc: &Scorecard) -> std::io::Result<Vec<PathBuf>> {
+    write_all(
+        dir,
+        &[
+            ("scorecard.json", json(sc)),
+            ("scorecard.md", markdown::scorecard(sc)),
+            ("junit.xml", junit::scorecard(sc)),
+            ("report.html", html::drill(sc)),
+        ],
+    )
 }
 
 /// The files of one Monte Carlo batch: montecarlo.json, montecarlo.md, report.html.
-pub fn write_montecarlo(dir: &Path, mc: &MonteCarlo) -> std::io::Result<Vec<std::path::PathBuf>> {
+pub fn write_montecarlo(dir: &Path, mc: &MonteCarlo) -> std::io::Result<Vec<PathBuf>> {
+    write_all(
+        dir,
+        &[
+            ("montecarlo.json", json(mc)),
+            ("montecarlo.md", markdown::montecarlo(mc)),
+            ("report.html", html::montecarlo(mc)),
+        ],
+    )
+}
+
+/// Writes each (name, contents) into `dir` (created if need be), atomically, in order;
+/// returns the paths written.
+fn write_all(dir: &Path, files: &[(&str, String)]) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let files = [
-        ("montecarlo.json", json(mc)),
-        ("montecarlo.md", markdown::montecarlo(mc)),
-        ("report.html", html::montecarlo(mc)),
-    ];
     let mut out = Vec::new();
     for (name, body) in files {
         let p = dir.join(name);
-        write_atomic(&p, &body)?;
+        write_atomic(&p, body)?;
         out.push(p);
     }
     Ok(out)

@@ -1,0 +1,113 @@
+//! What the HTML and the Markdown reports both say, written once so that they say it alike:
+//! the failback sentence, the DR cost, the measured RTO, probabilities and their intervals,
+//! the trend's cells. Plain text; each report escapes or marks it up its own way.
+
+use crate::montecarlo::Probability;
+use crate::scenario::duration::format_secs as f;
+use crate::scenario::Cost;
+use crate::scorecard::{FailbackOut, Measured};
+use crate::timestamp;
+use crate::trend::{Drill, ScenarioTrend, TimeSource, Trend};
+
+/// A duration, or `n/a`.
+pub fn opt(x: Option<f64>) -> String {
+    x.map_or("n/a".into(), f)
+}
+
+/// The measured RTO, or `not recovered` when the service never recovered.
+pub fn measured_rto(m: &Measured) -> String {
+    if m.recovered {
+        opt(m.rto_s)
+    } else {
+        "not recovered".into()
+    }
+}
+
+/// The failback after the word "started": when it began, how it ended, what it cost.
+pub fn failback(fb: &FailbackOut, lost_after_recovery: u64) -> String {
+    format!(
+        "{} after the fault; {}; {} failed client probes during failback; {} writes the recovered service had acknowledged were lost.",
+        f(fb.start_s),
+        match fb.duration_s {
+            Some(d) if fb.completed => format!("completed in {}", f(d)),
+            Some(d) => format!("finished in {} with failures", f(d)),
+            None => "did not finish before the drill horizon".to_string(),
+        },
+        fb.failed_probes,
+        lost_after_recovery
+    )
+}
+
+/// The DR side's standing cost, with its share of the primary's when that is known.
+pub fn cost(c: &Cost) -> String {
+    let ratio = c
+        .primary_monthly_usd
+        .filter(|p| *p > 0.0)
+        .map(|p| format!(" ({:.0}% of primary)", c.dr_monthly_usd / p * 100.0))
+        .unwrap_or_default();
+    format!("${:.0}/month{ratio}", c.dr_monthly_usd)
+}
+
+/// A probability's estimate, as a percentage.
+pub fn percent(p: &Probability) -> String {
+    format!("{:.1}%", p.estimate * 100.0)
+}
+
+/// A probability's 95% interval, as percentages in brackets.
+pub fn interval(p: &Probability) -> String {
+    format!("[{:.1}%, {:.1}%]", p.ci95[0] * 100.0, p.ci95[1] * 100.0)
+}
+
+/// When a drill in the trend started, and whether that is only its file's time.
+pub fn drill_started(d: &Drill) -> String {
+    match d.time_source {
+        TimeSource::Scorecard => timestamp::format_human(d.at),
+        TimeSource::FileTime => format!("{} (file time)", timestamp::format_human(d.at)),
+    }
+}
+
+/// A trend drill's RTO, or `not recovered`.
+pub fn drill_rto(d: &Drill) -> String {
+    match d.rto {
+        None => "not recovered".into(),
+        rto => opt(rto),
+    }
+}
+
+/// A scenario's last passing drill in the trend: its date and target, or `never`.
+pub fn last_pass(s: &ScenarioTrend) -> String {
+    s.last_pass.map(|i| &s.drills[i]).map_or("never".to_string(), |d| {
+        format!("{} on {}", timestamp::format_date(d.at), d.target)
+    })
+}
+
+/// How many drills the trend left out for starting after its date, if any.
+pub fn left_out(t: &Trend) -> Option<String> {
+    (t.later > 0).then(|| format!("{} drills after this date left out", t.later))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failback_sentence_says_how_it_ended() {
+        let mut fb = crate::scorecard::FailbackOut {
+            start_s: 90.0,
+            end_s: Some(150.0),
+            duration_s: Some(60.0),
+            completed: true,
+            failed_probes: 2,
+            steps: Vec::new(),
+        };
+        assert_eq!(
+            failback(&fb, 3),
+            "1m 30s after the fault; completed in 1m 00s; 2 failed client probes during failback; 3 writes \
+             the recovered service had acknowledged were lost."
+        );
+        fb.completed = false;
+        assert!(failback(&fb, 0).contains("; finished in 1m 00s with failures;"));
+        fb.duration_s = None;
+        assert!(failback(&fb, 0).contains("; did not finish before the drill horizon;"));
+    }
+}
