@@ -410,10 +410,10 @@ fn failback_resyncs_promotes_back_and_loses_nothing_in_a_planned_switch() {
     assert_eq!(sc.verdict.overall, "fail");
 }
 
-/// The live view (a watch on the timeline) sees every entry as it is recorded, in the words
-/// of the reports, and client probes only when their outcome changes.
+/// A watch on the timeline (the live view) sees every entry as it is recorded, and client
+/// probes only when their outcome changes.
 #[test]
-fn the_live_view_sees_the_timeline_in_the_reports_words() {
+fn a_watch_sees_the_timeline_as_it_is_recorded() {
     use drillbit::engine::{timeline::describe, Engine, Entry, Labels, Timeline, Watch};
     use drillbit::targets::sim::{SimModel, SimTarget};
     use std::sync::{Arc, Mutex};
@@ -426,8 +426,8 @@ fn the_live_view_sees_the_timeline_in_the_reports_words() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut tl = Timeline::new(true);
     let sink = seen.clone();
-    tl.watch = Some(Watch::new(move |t, line| {
-        sink.lock().unwrap().push((t, line.to_string()))
+    tl.watch = Some(Watch::new(move |t, e, labels, hosts| {
+        sink.lock().unwrap().push((t, describe(labels, hosts, e)))
     }));
     drill::run_on(&mut Engine::new(), &model.plan, &mut target, &mut tl).expect("drill");
     let seen = seen.lock().unwrap().clone();

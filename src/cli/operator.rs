@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::time::Duration;
 
-use drillbit::engine::{Operator, StepAnswer, Watch};
+use drillbit::engine::timeline::describe;
+use drillbit::engine::{Entry, Labels, Operator, Outcome, StepAnswer, Watch};
 
 /// The person at this terminal.
 pub struct Terminal {
@@ -19,6 +20,10 @@ impl Operator for Terminal {
         if !self.quiet {
             eprintln!("drillbit: {msg}");
         }
+    }
+
+    fn warn(&self, msg: &str) {
+        eprintln!("drillbit: {msg}");
     }
 
     /// Enter: done; `fail`: failed; stdin closed: failed.
@@ -61,7 +66,43 @@ impl Operator for Terminal {
     }
 }
 
-/// The live view on stderr: `[    12.300s] step promote started (attempt 1)`.
+/// The live view on stderr, one line per timeline entry: `[   12.300s] step `promote` done`.
 pub fn live_view() -> Watch {
-    Watch::new(|t, line| eprintln!("[{:>10}] {line}", t.to_string()))
+    Watch::new(|t, e, labels, hosts| eprintln!("[{:>10}] {}", t.to_string(), live_line(e, labels, hosts)))
+}
+
+/// A timeline entry as the live view says it: the steps' and faults' names quoted, a step's
+/// end as done or in capitals when it failed; the rest in the reports' words.
+fn live_line(e: &Entry, labels: &Labels, hosts: &[String]) -> String {
+    let step = |s: &usize| labels.steps.get(*s).map_or("?", String::as_str);
+    let fault = |f: &usize| labels.faults.get(*f).map_or("?", String::as_str);
+    match e {
+        Entry::AttemptStarted { step: s, attempt } => format!("step `{}` started (attempt {attempt})", step(s)),
+        Entry::AttemptEnded {
+            step: s,
+            outcome: Outcome::Ok,
+            ..
+        } => format!("step `{}` done", step(s)),
+        Entry::AttemptEnded {
+            step: s,
+            outcome,
+            detail,
+            ..
+        } => {
+            let what = match outcome {
+                Outcome::Failed => "FAILED".to_string(),
+                o => o.as_str().replace('_', " "),
+            };
+            match detail {
+                Some(d) => format!("step `{}` {what}: {d}", step(s)),
+                None => format!("step `{}` {what}", step(s)),
+            }
+        }
+        Entry::FaultActive { fault: f } => format!("fault `{}` active", fault(f)),
+        Entry::FaultRepaired { fault: f } => format!("fault `{}` repaired", fault(f)),
+        Entry::FaultEffect { fault: f, how } => format!("fault `{}` took effect: {how}", fault(f)),
+        Entry::TrafficSwitched => "clients now reach the DR region".into(),
+        Entry::Probes { ok, .. } => format!("client probes {}", if *ok { "succeed" } else { "fail" }),
+        other => describe(labels, hosts, other),
+    }
 }

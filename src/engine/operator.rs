@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::Time;
+use super::{Entry, Labels, Time};
 
 /// How a person answered a manual runbook step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +22,12 @@ pub enum StepAnswer {
 
 /// The people running a drill, as the library reaches them.
 pub trait Operator: Send + Sync {
-    /// A progress message (installing or starting an emulator, provisioning, leftovers).
+    /// A progress message (installing or starting an emulator, provisioning); `--quiet`
+    /// silences it.
     fn say(&self, msg: &str);
+    /// Something the person must know whatever the verbosity (what teardown left behind, why a
+    /// live drill was aborted).
+    fn warn(&self, msg: &str);
     /// Game day: the person carries out manual step `step` (`what` says what to do); blocks
     /// until they answer.
     fn manual_step(&self, step: &str, what: &str) -> StepAnswer;
@@ -39,6 +43,7 @@ pub struct Unattended;
 
 impl Operator for Unattended {
     fn say(&self, _msg: &str) {}
+    fn warn(&self, _msg: &str) {}
     fn manual_step(&self, _step: &str, _what: &str) -> StepAnswer {
         StepAnswer::Failed("no operator to carry out the step".into())
     }
@@ -47,20 +52,21 @@ impl Operator for Unattended {
     }
 }
 
-/// A subscriber to a timeline's entries as they are recorded: the instant and the entry in
-/// the reports' words. Client probes are given only when their outcome changes.
+/// A subscriber to a timeline's entries as they are recorded: the instant, the entry, and
+/// the names it refers to by index (the plan's steps and faults, the watched hosts). Client
+/// probes are given only when their outcome changes.
 #[derive(Clone)]
 pub struct Watch(Arc<WatchFn>);
 
-type WatchFn = dyn Fn(Time, &str) + Send + Sync;
+type WatchFn = dyn Fn(Time, &Entry, &Labels, &[String]) + Send + Sync;
 
 impl Watch {
-    pub fn new(f: impl Fn(Time, &str) + Send + Sync + 'static) -> Watch {
+    pub fn new(f: impl Fn(Time, &Entry, &Labels, &[String]) + Send + Sync + 'static) -> Watch {
         Watch(Arc::new(f))
     }
 
-    pub fn see(&self, t: Time, line: &str) {
-        (self.0)(t, line)
+    pub fn see(&self, t: Time, e: &Entry, labels: &Labels, hosts: &[String]) {
+        (self.0)(t, e, labels, hosts)
     }
 }
 

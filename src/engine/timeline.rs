@@ -199,7 +199,7 @@ impl Timeline {
 
     fn tell(&self, t: Time, e: &Entry) {
         if let Some(w) = &self.watch {
-            w.see(t, &describe(&self.watch_labels, &self.hosts, e));
+            w.see(t, e, &self.watch_labels, &self.hosts);
         }
     }
 

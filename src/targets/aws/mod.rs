@@ -324,7 +324,7 @@ impl AwsTarget {
             self.rt.block_on(async {
                 w.stop().await;
                 for what in w.clean(&env).await {
-                    self.operator.say(&format!("left behind: {what}"));
+                    self.operator.warn(&format!("left behind: {what}"));
                 }
             });
         }
@@ -434,7 +434,7 @@ impl Target for AwsTarget {
             w.stop().await;
             let s = w.survivors(&env).await;
             for what in w.clean(&env).await {
-                self.operator.say(&format!("left behind: {what}"));
+                self.operator.warn(&format!("left behind: {what}"));
             }
             s
         });
@@ -737,7 +737,7 @@ pub fn run(
             };
             t.teardown();
             for n in &t.notes {
-                opts.operator.say(n);
+                opts.operator.warn(n);
             }
             return Err(TargetError::Aborted(format!(
                 "{why}; FIS experiment stopped; {summary}"

@@ -521,7 +521,7 @@ impl EmulatorTarget {
             let env = self.env.clone();
             let left = self.rt.block_on(crate::targets::live::deprovision::deprovision(&env));
             for l in &left {
-                self.operator.say(&format!("left behind in the emulator: {l}"));
+                self.operator.warn(&format!("left behind in the emulator: {l}"));
             }
             self.notes.push(if left.is_empty() {
                 format!("teardown: deleted the {n} resources drillbit created in the emulator")
