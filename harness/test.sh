@@ -26,10 +26,10 @@ fi
 echo "== format"
 cargo fmt --all -- --check
 echo "== clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
-cargo test --all-targets --locked
-cargo test --doc --locked
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
 echo "== scenarios"
 # The binary the tests just built: `cargo run` would rebuild the AWS SDK crates with the
 # features of a plain build (minutes on 2 cores) for the same program.

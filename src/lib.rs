@@ -1,26 +1,15 @@
 //! drillbit: disaster-recovery drills with measured RTO and RPO.
 //!
-//! Pipeline: scenario file -> [`scenario`] (validated model) -> [`engine`] (one runbook
-//! executor; a target is an adapter) -> timeline -> [`measure`] (RTO phases, data loss) ->
-//! [`scorecard`] -> [`report`] (terminal, JSON, Markdown, JUnit, HTML). [`montecarlo`]
-//! repeats the simulated drill with independent seeded streams; [`trend`] reads past
-//! scorecards back.
+//! The core (scenario, engine, measurement, scorecard, reports, evidence) is the
+//! `drillbit-core` crate, re-exported here at the same paths; this crate adds the targets a
+//! drill runs on ([`targets`]: sim, local, emulator, aws) and the binary's CLI.
 
-pub mod calibrate;
-pub mod catalogue;
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+
+pub use drillbit_core::{
+    calibrate, catalogue, drill, engine, evidence, exit, lint, measure, models, montecarlo, outdir, report, scenario,
+    scorecard, timestamp, trend,
+};
+
 pub mod conninfo;
-pub mod drill;
-pub mod engine;
-pub mod evidence;
-pub mod exit;
-pub mod lint;
-pub mod measure;
-pub mod models;
-pub mod montecarlo;
-pub mod outdir;
-pub mod report;
-pub mod scenario;
-pub mod scorecard;
 pub mod targets;
-pub mod timestamp;
-pub mod trend;

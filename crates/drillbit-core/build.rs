@@ -1,7 +1,7 @@
 //! Records the Cargo.lock'd versions of the crates that shape results, for every scorecard.
 fn main() {
-    println!("cargo:rerun-if-changed=Cargo.lock");
-    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    println!("cargo:rerun-if-changed=../../Cargo.lock");
+    let lock = std::fs::read_to_string("../../Cargo.lock").unwrap_or_default();
     let wanted = ["rand_chacha", "rand_core", "saphyr-parser", "serde_json", "schemars"];
     let mut found = Vec::new();
     let mut name: Option<String> = None;
