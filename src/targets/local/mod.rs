@@ -251,16 +251,12 @@ fn redact_pairs(text: &str) -> String {
 }
 
 async fn prepare_bound(conninfo: &str) -> Result<(), String> {
-    let (client, conn) = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_postgres::connect(conninfo, tokio_postgres::NoTls),
-    )
-    .await
-    .map_err(|_| format!("connecting to {} timed out", redacted(conninfo)))?
-    .map_err(|e| format!("connecting to {}: {e}", redacted(conninfo)))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let client = pg::client::connect(conninfo, Duration::from_secs(10))
+        .await
+        .map_err(|e| match e {
+            pg::client::ConnectError::TimedOut => format!("connecting to {} timed out", redacted(conninfo)),
+            e => format!("connecting to {}: {e}", redacted(conninfo)),
+        })?;
     // drillbit owns these two tables on the bound database; each drill starts them empty.
     client
         .batch_execute(
@@ -637,13 +633,8 @@ async fn health_check(
             continue;
         }
         let ok = tokio::time::timeout(budget, async {
-            match tokio_postgres::connect(&primary, tokio_postgres::NoTls).await {
-                Ok((client, conn)) => {
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    client.simple_query("SELECT 1").await.is_ok()
-                }
+            match pg::client::connect(&primary, budget).await {
+                Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
                 Err(_) => false,
             }
         })

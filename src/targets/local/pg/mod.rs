@@ -13,24 +13,29 @@
 //! removes the SysV shared-memory segments that SIGKILLed postmasters leak, and removes the temp
 //! dir unless [`ClusterOptions::keep`] asks to keep it.
 //!
-//! SQL is run through the `psql` binary (no Rust client), each call under a short connect timeout
-//! and a process timeout enforced here, so a hung server cannot hang the caller. PostgreSQL refuses
-//! to run as root: as root, every PostgreSQL program runs as the system user `drillbit`, created on
-//! first use.
+//! SQL goes through tokio-postgres connections over TCP loopback ([`client`]), each call under a
+//! short connect timeout and a timeout over the whole call, so a hung server cannot hang the
+//! caller; the server programs (initdb, pg_ctl, pg_basebackup) run only to set servers up and stop
+//! them. PostgreSQL refuses to run as root: as root, every PostgreSQL program runs as the system
+//! user `drillbit`, created on first use.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub(crate) mod client;
+
+use client::QueryError;
 
 use super::procs::{all_procs, cwd_of, members, read_stat, remove_orphaned_shm, wait_until, ProcId, ProcStat};
 
@@ -53,8 +58,8 @@ const PROMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 const PROMOTE_POLL: Duration = Duration::from_millis(5);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 const KILL_GRACE: Duration = Duration::from_secs(5);
-/// libpq's connect_timeout cannot go below 2 s.
-const CONNECT_TIMEOUT_SECS: &str = "2";
+/// How long a connection's set-up may take (libpq's `connect_timeout`, which psql had here).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 const DDL_TIMEOUT: Duration = Duration::from_secs(60);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -188,21 +193,9 @@ impl PgBinaries {
         })
     }
 
-    /// Path of a program in the bin dir; psql (a client program, packaged separately on some
-    /// systems) is taken from PATH when the bin dir lacks it.
+    /// Path of a program in the bin dir.
     fn program(&self, name: &str) -> PathBuf {
-        let own = self.bin_dir.join(name);
-        if is_executable(&own) || name != "psql" {
-            return own;
-        }
-        if let Some(path) = std::env::var_os("PATH") {
-            for dir in std::env::split_paths(&path) {
-                if is_executable(&dir.join(name)) {
-                    return dir.join(name);
-                }
-            }
-        }
-        own
+        self.bin_dir.join(name)
     }
 }
 
@@ -431,98 +424,6 @@ fn log_tail(path: &Path, lines: usize) -> String {
     )
 }
 
-/// A psql process reading commands from a pipe; after each command it echoes a marker line
-/// saying whether the command failed (psql's `ERROR` and `LAST_ERROR_MESSAGE` variables).
-/// Killed when dropped.
-struct PsqlSession {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<Vec<u8>>,
-    marker: String,
-}
-
-impl PsqlSession {
-    fn start(mut cmd: Command) -> std::io::Result<PsqlSession> {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn()?;
-        let stderr = drain(child.stderr.take());
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::other("psql without pipes"));
-        };
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let marker = format!(
-            "drillbit-{}-{}",
-            std::process::id(),
-            DIR_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        Ok(PsqlSession {
-            child,
-            stdin,
-            lines,
-            stderr,
-            marker,
-        })
-    }
-
-    /// Outer error: the session is unusable (timed out, psql gone). Inner: the command's output
-    /// lines, or its error message.
-    fn run(&mut self, sql: &str, timeout: Duration) -> Result<Result<Vec<String>, String>, String> {
-        let m = &self.marker;
-        let sql = sql.trim().trim_end_matches(';');
-        let script =
-            format!("{sql};\n\\if :ERROR\n\\echo {m}:fail :LAST_ERROR_MESSAGE\n\\else\n\\echo {m}:ok\n\\endif\n");
-        self.stdin
-            .write_all(script.as_bytes())
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| format!("psql session: {e}"))?;
-        let deadline = Instant::now() + timeout;
-        let mut output = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(status) = line.strip_prefix(m.as_str()) {
-                        return Ok(match status.strip_prefix(":fail") {
-                            Some(msg) => Err(msg.trim().to_owned()),
-                            None => Ok(output),
-                        });
-                    }
-                    output.push(line);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(format!("psql session: no answer within {:.1} s", timeout.as_secs_f64()))
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                    let stderr = self.stderr.recv_timeout(Duration::from_millis(200)).unwrap_or_default();
-                    return Err(format!(
-                        "psql session ended ({status}): {}",
-                        String::from_utf8_lossy(&stderr).trim()
-                    ));
-                }
-            }
-        }
-    }
-}
-
-impl Drop for PsqlSession {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Nodes and the cluster
 // ---------------------------------------------------------------------------------------------
@@ -560,6 +461,11 @@ impl Node {
     /// libpq-style connection string over TCP loopback.
     pub fn conninfo(&self) -> String {
         format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
+    }
+
+    /// [`Node::conninfo`] for drillbit's own statements on the server.
+    fn admin_conninfo(&self) -> String {
+        format!("{} application_name=drillbit", self.conninfo())
     }
 
     /// The server's log file (`pg_ctl -l`).
@@ -883,47 +789,9 @@ impl Cluster {
     fn promote_node(&self, role: Role, step: &str) -> Result<Duration, PgError> {
         let node = self.node(role);
         let fail = |what: String| step_err(step, format!("{what}{}", node.log_tail()));
-        // One psql session polls, so the poll interval is not dominated by starting psql and
-        // connecting (about 8 ms a time here). Each INSERT is its own transaction, and a
-        // transaction's read-only status is decided when it starts.
-        let mut first = self.session(node)?;
-        first.run("SELECT 1", QUERY_TIMEOUT).map_err(fail)?.map_err(fail)?;
-        let started = Instant::now();
-        let answer = first.run("SELECT pg_promote(false)", QUERY_TIMEOUT).map_err(fail)?;
-        let mut session = Some(first);
-        match answer {
-            Ok(lines) if lines == ["t"] => {}
-            Ok(lines) => return Err(fail(format!("pg_promote(false) returned {lines:?}"))),
-            Err(msg) => return Err(fail(format!("pg_promote(false): {msg}"))),
-        }
-        loop {
-            let left = PROMOTE_TIMEOUT.saturating_sub(started.elapsed());
-            let per_try = left.clamp(Duration::from_millis(100), Duration::from_secs(5));
-            let last = match session.as_mut() {
-                Some(s) => match s.run(PROBE_WRITE, per_try) {
-                    Ok(Ok(_)) => return Ok(started.elapsed()),
-                    Ok(Err(msg)) => msg,
-                    Err(broken) => {
-                        session = None; // reconnect on the next round
-                        broken
-                    }
-                },
-                None => match self.session(node) {
-                    Ok(s) => {
-                        session = Some(s);
-                        continue;
-                    }
-                    Err(e) => e.to_string(),
-                },
-            };
-            if started.elapsed() >= PROMOTE_TIMEOUT {
-                return Err(fail(format!(
-                    "no write succeeded within {} s after pg_promote (last: {last})",
-                    PROMOTE_TIMEOUT.as_secs()
-                )));
-            }
-            thread::sleep(PROMOTE_POLL);
-        }
+        client::block_on(promote(node.admin_conninfo()))
+            .map_err(&fail)?
+            .map_err(fail)
     }
 
     /// Clones `source` into `data_dir` with pg_basebackup -R (a standby configuration) through
@@ -1076,67 +944,17 @@ impl Cluster {
             .map(|s| s.trim().to_owned())
     }
 
-    /// Runs SQL on a node through psql over TCP loopback (each `;`-separated statement of a
-    /// single string runs in one transaction) and returns psql's unaligned, tuples-only output.
-    /// psql is killed after `timeout`.
+    /// Runs SQL on a node over TCP loopback (the `;`-separated statements of one string run in
+    /// one transaction) and returns the rows as psql's unaligned, tuples-only output prints them,
+    /// each line ended by a newline. The whole call, connecting included, takes at most
+    /// `timeout`.
     pub fn sql(&self, node: &Node, sql: &str, timeout: Duration) -> Result<String, PgError> {
-        self.psql(node, sql, false, timeout)
-    }
-
-    fn psql(&self, node: &Node, sql: &str, script: bool, timeout: Duration) -> Result<String, PgError> {
         let step = format!("sql on {}", node.name);
-        let mut cmd = self.command("psql");
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-        ])
-        .args(["-d", "postgres", "-p"])
-        .arg(node.port.to_string())
-        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS)
-        .env("PGAPPNAME", "drillbit");
-        let out = if script {
-            cmd.args(["-f", "-"]);
-            run_with_timeout(cmd, Some(sql), &step, timeout)?
-        } else {
-            cmd.arg("-c").arg(sql);
-            run_with_timeout(cmd, None, &step, timeout)?
-        };
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(step_err(step, failure(&out)))
-        }
-    }
-
-    fn session(&self, node: &Node) -> Result<PsqlSession, PgError> {
-        let mut cmd = self.command("psql");
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-f",
-            "-",
-            "-p",
-        ])
-        .arg(node.port.to_string())
-        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS)
-        .env("PGAPPNAME", "drillbit");
-        PsqlSession::start(cmd).map_err(|e| step_err(format!("psql session on {}", node.name), e.to_string()))
+        let (conninfo, sql) = (node.admin_conninfo(), sql.to_owned());
+        let rows = client::block_on(async move { client::query_once(&conninfo, &sql, CONNECT_TIMEOUT, timeout).await })
+            .map_err(|e| step_err(&step, e))?
+            .map_err(|e| step_err(&step, e.to_string()))?;
+        Ok(rows.into_iter().map(|row| row + "\n").collect())
     }
 
     /// Stops both servers (SIGCONT first, `pg_ctl stop -m immediate`, SIGKILL of whatever is left
@@ -1491,6 +1309,58 @@ impl Cluster {
     }
 }
 
+/// `pg_promote(false)` on the server at `conninfo`, then a write into `drill_probe` every 5 ms
+/// until one succeeds (timeout 30 s); the time from the promote call to that write. One
+/// connection polls, reopened when it breaks. Each INSERT is its own transaction, and a
+/// transaction's read-only status is decided when it starts.
+async fn promote(conninfo: String) -> Result<Duration, String> {
+    let connect = || async {
+        client::connect(&conninfo, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| format!("connecting: {e}"))
+    };
+    let first = connect().await?;
+    client::query(&first, "SELECT 1", QUERY_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    match client::query(&first, "SELECT pg_promote(false)", QUERY_TIMEOUT).await {
+        Ok(lines) if lines == ["t"] => {}
+        Ok(lines) => return Err(format!("pg_promote(false) returned {lines:?}")),
+        Err(QueryError::Sql(msg)) => return Err(format!("pg_promote(false): {msg}")),
+        Err(QueryError::Broken(msg)) => return Err(msg),
+    }
+    let mut session = Some(first);
+    loop {
+        let left = PROMOTE_TIMEOUT.saturating_sub(started.elapsed());
+        let per_try = left.clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let last = match &session {
+            Some(c) => match client::query(c, PROBE_WRITE, per_try).await {
+                Ok(_) => return Ok(started.elapsed()),
+                Err(QueryError::Sql(msg)) => msg,
+                Err(QueryError::Broken(msg)) => {
+                    session = None; // reconnect on the next round
+                    msg
+                }
+            },
+            None => match connect().await {
+                Ok(c) => {
+                    session = Some(c);
+                    continue;
+                }
+                Err(e) => e,
+            },
+        };
+        if started.elapsed() >= PROMOTE_TIMEOUT {
+            return Err(format!(
+                "no write succeeded within {} s after pg_promote (last: {last})",
+                PROMOTE_TIMEOUT.as_secs()
+            ));
+        }
+        tokio::time::sleep(PROMOTE_POLL).await;
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if !self.torn_down {
@@ -1666,11 +1536,9 @@ mod tests {
     fn kill_postmaster_then_promote_keeps_rows() {
         let Some(b) = bins() else { return };
         let mut c = up(&b, SyncMode::Async);
-        let script: String = (1..=100)
-            .map(|i| format!("INSERT INTO drill_ledger (seq) VALUES ({i});\n"))
-            .collect();
-        c.psql(&c.primary, &script, true, Duration::from_secs(30))
-            .expect("inserts");
+        for i in 1..=100 {
+            query(&c, &c.primary, &format!("INSERT INTO drill_ledger (seq) VALUES ({i})"));
+        }
         assert!(wait_until(Duration::from_secs(5), || count(&c, &c.standby) == 100));
         let old_pid = c.primary.pid().unwrap();
 
