@@ -3,12 +3,13 @@
 //! timeout); and watching a signalled process for the signal's effect.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
+use super::exec::{self, Stop};
+use super::procs::{read_pid_file, read_stat};
 use super::router::LinkMode;
 use super::topology::Topology;
 use super::{infra, LocalTarget};
@@ -91,13 +92,7 @@ pub(super) fn watch_pid(pid: i32, signal: Signal, fault: usize, tx: Sender<(Inst
     std::thread::spawn(move || {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            // Field 3 of /proc/PID/stat, after the parenthesised command name.
-            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|st| {
-                    st.rsplit_once(')')
-                        .and_then(|(_, rest)| rest.trim_start().chars().next())
-                });
+            let state = read_stat(pid).map(|s| s.state);
             let how = match (signal, state) {
                 (Signal::Kill | Signal::Term, None | Some('Z' | 'X')) => Some(format!("process {pid} exited")),
                 (Signal::Stop, Some('T' | 't')) => Some(format!("process {pid} is stopped (SIGSTOP)")),
@@ -118,104 +113,42 @@ pub(super) fn watch_pid(pid: i32, signal: Signal, fault: usize, tx: Sender<(Inst
     });
 }
 
-pub(super) fn read_pid(path: &PathBuf) -> Result<i32, TargetError> {
-    let text = std::fs::read_to_string(path).map_err(|e| infra(&format!("pid file {}", path.display()), e))?;
-    text.lines()
-        .next()
-        .and_then(|l| l.trim().parse::<i32>().ok())
+pub(super) fn read_pid(path: &Path) -> Result<i32, TargetError> {
+    let what = format!("pid file {}", path.display());
+    read_pid_file(path)
+        .map_err(|e| infra(&what, e))?
+        .pid
         .filter(|&p| p > 1)
-        .ok_or_else(|| {
-            infra(
-                &format!("pid file {}", path.display()),
-                "the first line is not a process id",
-            )
-        })
+        .ok_or_else(|| infra(&what, "the first line is not a process id"))
 }
 
 /// Runs `command` with `sh -c` in a process group of its own. It is stopped (SIGTERM to the
 /// group, SIGKILL 2 s later, then waited for) when it outlives `timeout` or the drill is
 /// interrupted; its stderr's tail explains a failure.
 pub(super) fn run_shell(command: &str, timeout: Duration, abort: &AtomicBool) -> Result<(), TargetError> {
-    use std::io::Read;
-    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::os::unix::process::ExitStatusExt;
     let what = format!("command `{command}`");
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| infra(&format!("fault {what}"), e))?;
-    // Read stderr on a thread, so a chatty command never blocks on a full pipe. A daemon the
-    // command started may hold the pipe open for good: its tail is taken without waiting for
-    // the end of the pipe.
-    let tail = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let (done_tx, done_rx) = channel::<()>();
-    if let Some(mut pipe) = child.stderr.take() {
-        let tail = tail.clone();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut t) = tail.lock() {
-                    t.extend_from_slice(&chunk[..n]);
-                    let excess = t.len().saturating_sub(64 * 1024);
-                    t.drain(..excess);
-                }
-            }
-            let _ = done_tx.send(());
-        });
-    }
-    let started = Instant::now();
-    let stopped_because = loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break None,
-            Ok(None) => {}
-            Err(e) => break Some(format!("waiting for it failed: {e}")),
-        }
-        if abort.load(Ordering::SeqCst) {
-            break Some("interrupted".to_string());
-        }
-        if started.elapsed() >= timeout {
-            break Some(format!(
-                "timed out after {}",
-                crate::scenario::duration::format_secs(timeout.as_secs_f64())
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(command);
+    let spec = exec::Spec {
+        timeout,
+        stdout: false,
+        group: true,
+        abort: Some(abort),
     };
-    if let Some(why) = &stopped_because {
-        let group = child.id() as i32;
-        // SAFETY: signals a process group this function created; no memory is passed.
-        unsafe { libc::kill(-group, libc::SIGTERM) };
-        let grace = Instant::now();
-        while grace.elapsed() < Duration::from_secs(2) && matches!(child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: as above; whatever of the group is left is killed.
-        unsafe { libc::kill(-group, libc::SIGKILL) };
-        let _ = child.wait();
-        if why == "interrupted" {
-            return Err(TargetError::Aborted(format!("{what} interrupted")));
-        }
-    }
-    let status = child.wait().map_err(|e| infra(&what, e))?;
-    let _ = done_rx.recv_timeout(Duration::from_millis(500));
-    let stderr = tail.lock().map(|t| t.clone()).unwrap_or_default();
-    if stopped_because.is_none() && status.success() {
-        return Ok(());
-    }
-    let status = match (&stopped_because, status.code()) {
-        (Some(why), _) => format!("{why}, stopped"),
+    let f = exec::run(cmd, &spec).map_err(|e| infra(&format!("fault {what}"), e))?;
+    let status = match (&f.stopped, f.status.code()) {
+        (None, _) if f.status.success() => return Ok(()),
+        (Some(Stop::Interrupted), _) => return Err(TargetError::Aborted(format!("{what} interrupted"))),
+        (Some(Stop::TimedOut), _) => format!(
+            "timed out after {}, stopped",
+            crate::scenario::duration::format_secs(timeout.as_secs_f64())
+        ),
+        (Some(Stop::WaitFailed(e)), _) => format!("waiting for it failed: {e}, stopped"),
         (None, Some(c)) => format!("exit status {c}"),
-        (None, None) => format!("killed by signal {}", status.signal().unwrap_or(0)),
+        (None, None) => format!("killed by signal {}", f.status.signal().unwrap_or(0)),
     };
-    let stderr = String::from_utf8_lossy(&stderr);
-    let lines: Vec<&str> = stderr.trim().lines().collect();
+    let lines: Vec<&str> = f.stderr.trim().lines().collect();
     let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
     let tail = if tail.is_empty() {
         "no output on stderr".to_string()

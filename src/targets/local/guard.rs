@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use super::procs::{all_procs, cwd_of, read_stat, remove_orphaned_shm, wait_until, ProcId};
+use super::procs::{
+    all_procs, cwd_of, read_pid_file, read_stat, remove_orphaned_shm, wait_until, PidFile, ProcId, Shm,
+};
 
 /// In every environment's root: `PID START` of the drillbit that owns it, or `kept`.
 pub const OWNER_FILE: &str = "drillbit-owner";
@@ -335,15 +337,14 @@ fn clean_root(root: &Path, owner_pid: i32) -> String {
         }
     }
     for pf in pid_files(root) {
-        let Ok(text) = fs::read_to_string(&pf) else { continue };
-        let lines: Vec<&str> = text.lines().collect();
-        let pm: Option<i32> = lines.first().and_then(|l| l.trim().parse().ok());
-        let shmid: Option<i32> = lines
-            .get(6)
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok());
-        let (Some(pm), Some(id)) = (pm, shmid) else { continue };
-        if remove_orphaned_shm(id, &[pm], None).is_some() {
+        let Ok(PidFile {
+            pid: Some(pm),
+            shmid: Some(id),
+        }) = read_pid_file(&pf)
+        else {
+            continue;
+        };
+        if matches!(remove_orphaned_shm(id, &[pm], None), Shm::Removed { .. }) {
             did.push(format!("removed shared memory segment {id} of postmaster {pm}"));
         }
     }

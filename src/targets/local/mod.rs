@@ -13,6 +13,7 @@
 //! the monotonic clock. Resources and actions with no local counterpart are reported
 //! "unsupported on the local target", never silently dropped.
 
+mod exec;
 mod faults;
 pub mod guard;
 pub mod hosts;

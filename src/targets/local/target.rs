@@ -9,7 +9,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use super::topology::Topology;
-use super::{hosts, infra, workload, LocalTarget};
+use super::{hosts, infra, pg, workload, LocalTarget};
 use crate::engine::{ActionResult, Event, HostState, Poll, Target, TargetError, Time};
 use crate::measure::Ledger;
 use crate::scenario::Action;
@@ -215,10 +215,7 @@ impl Target for LocalTarget {
                     standby_conninfo,
                     ..
                 } => {
-                    let current = format!(
-                        "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                        router.backend().port()
-                    );
+                    let current = pg::loopback_conninfo(router.backend().port());
                     self.rt
                         .block_on(workload::survivors(&current))
                         .or_else(|_| self.rt.block_on(workload::survivors(standby_conninfo)))

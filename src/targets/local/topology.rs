@@ -96,11 +96,7 @@ pub(super) async fn prepare_bound(conninfo: &str) -> Result<(), String> {
         })?;
     // drillbit owns these two tables on the bound database; each drill starts them empty.
     client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS drill_ledger (seq bigint PRIMARY KEY, acked_at timestamptz NOT NULL DEFAULT clock_timestamp());
-             CREATE TABLE IF NOT EXISTS drill_probe (id int PRIMARY KEY, n bigint, at timestamptz);
-             TRUNCATE drill_ledger, drill_probe;",
-        )
+        .batch_execute(&format!("{} TRUNCATE drill_ledger, drill_probe;", pg::DRILL_TABLES))
         .await
         .map_err(|e| format!("preparing the drill tables: {e}"))
 }
@@ -171,10 +167,7 @@ pub(super) fn build_topology(
     };
     let (primary_entry, dr_entry) = (entry(0, primary_addr), entry(1, standby_addr));
     let router = Router::start(handle, primary_entry).map_err(|e| infra("router", e))?;
-    let client = format!(
-        "host=127.0.0.1 port={} user=postgres dbname=postgres",
-        router.addr().port()
-    );
+    let client = pg::loopback_conninfo(router.addr().port());
     let standby_conninfo = cluster.standby.conninfo();
     Ok((
         Topology::Built {

@@ -70,7 +70,7 @@ impl PgBinaries {
     pub(super) fn from_dir(dir: &Path) -> Result<PgBinaries, PgError> {
         let mut cmd = Command::new(dir.join("postgres"));
         cmd.arg("--version");
-        let out = run_with_timeout(cmd, None, "postgres --version", Duration::from_secs(10))
+        let out = run_with_timeout(cmd, "postgres --version", Duration::from_secs(10))
             .map_err(|e| PgError::NotFound(format!("{}: {e}", dir.display())))?;
         // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
         let version = out

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::super::procs::{cwd_of, read_stat, ProcId};
+use super::super::procs::{cwd_of, read_pid_file, read_stat, ProcId};
 use super::bins::PgBinaries;
 use super::client;
 use super::node::{append_conf, conf_quote, file_len, free_ports, read_from, Node, Role};
@@ -118,7 +118,11 @@ impl Cluster {
         cluster.configure_primary()?;
         cluster.start_node(Role::Primary, "prepare: start primary")?;
         cluster
-            .sql(&cluster.primary, BOOTSTRAP_DDL, DDL_TIMEOUT)
+            .sql(
+                &cluster.primary,
+                &format!("SET synchronous_commit = local; {DRILL_TABLES}"),
+                DDL_TIMEOUT,
+            )
             .map_err(|e| with_detail(e, &cluster.primary.log_tail()))
             .map_err(|e| match e {
                 PgError::Step { detail, .. } => step_err("prepare: create drill tables", detail),
@@ -146,46 +150,71 @@ impl Cluster {
         self.primary
             .live_postmaster(STEP)
             .map_err(|e| with_detail(e, &self.primary.log_tail()))?;
-        if self.standby.data_dir.exists() {
-            fs::remove_dir_all(&self.standby.data_dir)?; // left by an earlier failed attempt
-        }
-
-        let step = "start_standby: pg_basebackup";
-        self.basebackup(&self.standby.data_dir, replication_port, &self.primary, step)?;
-        let auto_conf = fs::read_to_string(self.standby.data_dir.join("postgresql.auto.conf")).unwrap_or_default();
-        if !auto_conf.contains("primary_conninfo") || !self.standby.data_dir.join("standby.signal").exists() {
-            return Err(step_err(step, "pg_basebackup -R wrote no standby configuration"));
-        }
-        // The standby inherits synchronous_standby_names from the primary: clear it, or every
-        // write hangs after promotion.
-        append_conf(
-            &self.standby.data_dir,
-            &format!(
-                "\n# drillbit standby\nport = {}\nunix_socket_directories = {}\ncluster_name = '{STANDBY_APP_NAME}'\n\
-                 synchronous_standby_names = ''\nhot_standby = on\nwal_retrieve_retry_interval = '{WAL_RETRY_MS}ms'\n",
-                self.standby.port,
-                conf_quote(&self.standby.socket_dir.to_string_lossy()),
-            ),
-        )?;
-        self.start_node(Role::Standby, "start_standby: start standby")?;
-        self.wait_streaming()
+        self.clone_standby(Role::Standby, replication_port, STANDBY_APP_NAME, "standby", STEP)
     }
 
-    pub(super) fn wait_streaming(&self) -> Result<(), PgError> {
-        let step = "start_standby: wait for streaming";
+    /// Makes `role`'s server a streaming standby of the other one: its data directory (left by
+    /// an earlier attempt, or discarded) replaced by a clone through `port` (pg_basebackup -R,
+    /// so its WAL stream later runs through that port too), configured as `app_name`, started,
+    /// and waited for until the other reports it streaming. `what` names it in its
+    /// configuration; errors name `step`.
+    pub(super) fn clone_standby(
+        &mut self,
+        role: Role,
+        port: u16,
+        app_name: &str,
+        what: &str,
+        step: &str,
+    ) -> Result<(), PgError> {
+        let upstream = match role {
+            Role::Primary => Role::Standby,
+            Role::Standby => Role::Primary,
+        };
+        let node = self.node(role);
+        if node.data_dir.exists() {
+            fs::remove_dir_all(&node.data_dir)?;
+        }
+        let clone_step = format!("{step}: pg_basebackup");
+        self.basebackup(&node.data_dir, port, self.node(upstream), &clone_step)?;
+        let auto_conf = fs::read_to_string(node.data_dir.join("postgresql.auto.conf")).unwrap_or_default();
+        if !auto_conf.contains("primary_conninfo") || !node.data_dir.join("standby.signal").exists() {
+            return Err(step_err(clone_step, "pg_basebackup -R wrote no standby configuration"));
+        }
+        // A clone inherits synchronous_standby_names from its source: cleared, or every write
+        // hangs after its promotion.
+        append_conf(
+            &node.data_dir,
+            &format!(
+                "\n# drillbit {what}\nport = {}\nunix_socket_directories = {}\ncluster_name = '{app_name}'\n\
+                 synchronous_standby_names = ''\nhot_standby = on\nwal_retrieve_retry_interval = '{WAL_RETRY_MS}ms'\n",
+                node.port,
+                conf_quote(&node.socket_dir.to_string_lossy()),
+            ),
+        )?;
+        self.start_node(role, &format!("{step}: start {what}"))?;
+        self.wait_streaming(role, app_name, &format!("{step}: wait for streaming"))
+    }
+
+    /// Waits until the server upstream of `role`'s reports `app_name` streaming; fails early
+    /// when `role`'s server exits.
+    fn wait_streaming(&self, role: Role, app_name: &str, step: &str) -> Result<(), PgError> {
+        let (node, upstream) = match role {
+            Role::Primary => (&self.primary, &self.standby),
+            Role::Standby => (&self.standby, &self.primary),
+        };
         let query = format!(
-            "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{STANDBY_APP_NAME}' \
+            "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{app_name}' \
              AND state = 'streaming'"
         );
         let started = Instant::now();
         loop {
-            let last = match self.sql(&self.primary, &query, Duration::from_secs(5)) {
+            let last = match self.sql(upstream, &query, Duration::from_secs(5)) {
                 Ok(n) if n.trim().parse::<u32>().unwrap_or(0) > 0 => return Ok(()),
                 Ok(n) => format!("{} streaming standby(s) in pg_stat_replication", n.trim()),
                 Err(e) => e.to_string(),
             };
-            if self.standby.pid().is_none() {
-                return Err(step_err(step, format!("the standby exited{}", self.standby.log_tail())));
+            if node.pid().is_none() {
+                return Err(step_err(step, format!("the {} exited{}", node.name, node.log_tail())));
             }
             if started.elapsed() >= STREAMING_TIMEOUT {
                 return Err(step_err(
@@ -193,7 +222,7 @@ impl Cluster {
                     format!(
                         "not streaming after {} s (last: {last}){}",
                         STREAMING_TIMEOUT.as_secs(),
-                        self.standby.log_tail()
+                        node.log_tail()
                     ),
                 ));
             }
@@ -222,8 +251,7 @@ impl Cluster {
             ])
             .arg(port.to_string())
             .env("PGCONNECT_TIMEOUT", "5");
-        let out =
-            run_with_timeout(cmd, None, step, BASEBACKUP_TIMEOUT).map_err(|e| with_detail(e, &source.log_tail()))?;
+        let out = run_with_timeout(cmd, step, BASEBACKUP_TIMEOUT).map_err(|e| with_detail(e, &source.log_tail()))?;
         if !out.status.success() {
             return Err(step_err(
                 step,
@@ -256,7 +284,7 @@ impl Cluster {
             "--locale=C",
             "--no-instructions",
         ]);
-        let out = run_with_timeout(cmd, None, step, INITDB_TIMEOUT)?;
+        let out = run_with_timeout(cmd, step, INITDB_TIMEOUT)?;
         if !out.status.success() {
             return Err(step_err(step, failure(&out)));
         }
@@ -308,7 +336,7 @@ impl Cluster {
                 .arg(&node.data_dir)
                 .arg("-l")
                 .arg(&node.log_file);
-            let result = run_with_timeout(cmd, None, step, Duration::from_secs(START_WAIT_SECS + 15));
+            let result = run_with_timeout(cmd, step, Duration::from_secs(START_WAIT_SECS + 15));
             self.record_postmaster(role);
             let node = self.node(role);
             let out = result.map_err(|e| with_detail(e, &node.log_tail()))?;
@@ -336,19 +364,13 @@ impl Cluster {
     /// in that data dir) and its shared memory segment id.
     pub(super) fn record_postmaster(&mut self, role: Role) {
         let data_dir = self.node(role).data_dir.clone();
-        let Ok(text) = fs::read_to_string(data_dir.join("postmaster.pid")) else {
+        let Ok(file) = read_pid_file(&data_dir.join("postmaster.pid")) else {
             return;
         };
-        let lines: Vec<&str> = text.lines().collect();
-        // Line 7 is "key shmid" of the SysV segment.
-        if let Some(shmid) = lines
-            .get(6)
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-        {
+        if let Some(shmid) = file.shmid {
             self.shm_ids.insert(shmid);
         }
-        let Some(stat) = lines.first().and_then(|l| l.trim().parse().ok()).and_then(read_stat) else {
+        let Some(stat) = file.pid.and_then(read_stat) else {
             return;
         };
         if !stat.live() || cwd_of(stat.pid).as_deref() != Some(data_dir.as_path()) {

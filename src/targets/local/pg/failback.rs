@@ -1,12 +1,11 @@
 //! Failback: the old primary rebuilt as a standby of the promoted one, then a planned switch
 //! back to it that leaves no acknowledged write behind.
 
-use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::super::procs::wait_until;
-use super::node::{append_conf, conf_quote, Role};
+use super::node::Role;
 use super::*;
 
 impl Cluster {
@@ -28,48 +27,8 @@ impl Cluster {
             return Err(step_err(STEP, "the old primary's processes did not exit"));
         }
         self.remove_leaked_shm();
-        if self.primary.data_dir.exists() {
-            fs::remove_dir_all(&self.primary.data_dir)?;
-        }
-        self.basebackup(
-            &self.primary.data_dir,
-            self.standby.port,
-            &self.standby,
-            "rebuild_primary: pg_basebackup",
-        )?;
-        append_conf(
-            &self.primary.data_dir,
-            &format!(
-                "\n# drillbit: old primary rebuilt as a standby\nport = {}\nunix_socket_directories = {}\n\
-                 cluster_name = '{REBUILT_APP_NAME}'\nsynchronous_standby_names = ''\nhot_standby = on\n\
-                 wal_retrieve_retry_interval = '{WAL_RETRY_MS}ms'\n",
-                self.primary.port,
-                conf_quote(&self.primary.socket_dir.to_string_lossy()),
-            ),
-        )?;
-        self.start_node(Role::Primary, "rebuild_primary: start")?;
-        let query = format!(
-            "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{REBUILT_APP_NAME}' AND state = 'streaming'"
-        );
-        let started = Instant::now();
-        loop {
-            if let Ok(n) = self.sql(&self.standby, &query, Duration::from_secs(5)) {
-                if n.trim().parse::<u32>().unwrap_or(0) > 0 {
-                    return Ok(());
-                }
-            }
-            if started.elapsed() >= STREAMING_TIMEOUT {
-                return Err(step_err(
-                    "rebuild_primary: wait for streaming",
-                    format!(
-                        "not streaming after {} s{}",
-                        STREAMING_TIMEOUT.as_secs(),
-                        self.primary.log_tail()
-                    ),
-                ));
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        let port = self.standby.port;
+        self.clone_standby(Role::Primary, port, REBUILT_APP_NAME, "rebuilt primary", STEP)
     }
 
     /// Failback, second half: a planned switchover back to the rebuilt primary. The current

@@ -44,7 +44,7 @@ mod tests;
 
 pub use bins::PgBinaries;
 pub use cluster::Cluster;
-pub use node::Node;
+pub use node::{loopback_conninfo, Node};
 
 /// System user the servers run as when this process is root.
 const RUN_USER: &str = "drillbit";
@@ -77,9 +77,11 @@ const LOG_TAIL_LINES: usize = 20;
 /// 5 s instead of 30 ms here. The price: a dead primary is retried every 100 ms (log lines).
 const WAL_RETRY_MS: u32 = 100;
 
-const BOOTSTRAP_DDL: &str = "SET synchronous_commit = local; \
-CREATE TABLE drill_ledger (seq bigint PRIMARY KEY, acked_at timestamptz NOT NULL DEFAULT clock_timestamp()); \
-CREATE TABLE drill_probe (id int PRIMARY KEY, n bigint, at timestamptz);";
+/// The drill's two tables, created where they are absent: the writer's ledger and the prober's
+/// row. drillbit's own primary gets them at set-up; a bound database before each drill.
+pub(crate) const DRILL_TABLES: &str = "CREATE TABLE IF NOT EXISTS drill_ledger \
+(seq bigint PRIMARY KEY, acked_at timestamptz NOT NULL DEFAULT clock_timestamp()); \
+CREATE TABLE IF NOT EXISTS drill_probe (id int PRIMARY KEY, n bigint, at timestamptz);";
 
 const PROBE_WRITE: &str = "INSERT INTO drill_probe (id, n, at) VALUES (0, 1, clock_timestamp()) \
 ON CONFLICT (id) DO UPDATE SET n = drill_probe.n + 1, at = excluded.at";

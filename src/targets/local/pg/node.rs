@@ -41,7 +41,7 @@ impl Node {
 
     /// libpq-style connection string over TCP loopback.
     pub fn conninfo(&self) -> String {
-        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
+        loopback_conninfo(self.port)
     }
 
     /// [`Node::conninfo`] for drillbit's own statements on the server.
@@ -93,6 +93,12 @@ impl Node {
         }
         hit.into_iter().collect()
     }
+}
+
+/// The connection string of drillbit's servers, and of what stands in front of them, on a
+/// loopback port.
+pub fn loopback_conninfo(port: u16) -> String {
+    format!("host=127.0.0.1 port={port} user=postgres dbname=postgres")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,15 +1,13 @@
 //! Running the PostgreSQL programs: to their end under a timeout, as the unprivileged user when
 //! drillbit is root, in the cluster's temp dir with the C locale.
 
-use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::super::exec;
 use super::{step_err, Cluster, PgError, RUN_USER};
 
 pub(super) struct Outcome {
@@ -18,71 +16,30 @@ pub(super) struct Outcome {
     pub(super) stderr: String,
 }
 
-pub(super) fn drain(source: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut source) = source {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = source.read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
-    }
-    rx
-}
-
 /// Runs a program to completion, killing it after `timeout`. A timeout or a failure to start is
 /// an error naming `step`; a non-zero exit is returned for the caller to judge.
-pub(super) fn run_with_timeout(
-    mut cmd: Command,
-    input: Option<&str>,
-    step: &str,
-    timeout: Duration,
-) -> Result<Outcome, PgError> {
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| {
-        step_err(
-            step,
-            format!("cannot run {}: {e}", Path::new(cmd.get_program()).display()),
-        )
-    })?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        let text = text.to_owned();
-        thread::spawn(move || {
-            let _ = stdin.write_all(text.as_bytes());
-        });
-    }
-    let out_rx = drain(child.stdout.take());
-    let err_rx = drain(child.stderr.take());
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if started.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
+pub(super) fn run_with_timeout(cmd: Command, step: &str, timeout: Duration) -> Result<Outcome, PgError> {
+    let program = Path::new(cmd.get_program()).display().to_string();
+    let spec = exec::Spec {
+        timeout,
+        stdout: true,
+        group: false,
+        abort: None,
     };
-    // A grandchild holding the pipes must not block us: give up on the output after a second.
-    let text = |rx: mpsc::Receiver<Vec<u8>>| {
-        rx.recv_timeout(Duration::from_secs(1))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
-    let (stdout, stderr) = (text(out_rx), text(err_rx));
-    match status {
-        Some(status) => Ok(Outcome { status, stdout, stderr }),
-        None => Err(step_err(
+    let f = exec::run(cmd, &spec).map_err(|e| step_err(step, format!("cannot run {program}: {e}")))?;
+    match f.stopped {
+        None => Ok(Outcome {
+            status: f.status,
+            stdout: f.stdout,
+            stderr: f.stderr,
+        }),
+        Some(exec::Stop::WaitFailed(e)) => Err(step_err(step, format!("waiting for {program}: {e}"))),
+        Some(_) => Err(step_err(
             step,
             format!(
                 "timed out after {:.1} s and was killed; stderr: {}",
                 timeout.as_secs_f64(),
-                stderr.trim()
+                f.stderr.trim()
             ),
         )),
     }
@@ -133,7 +90,7 @@ pub(super) fn ensure_run_user() -> Result<RunAs, PgError> {
     }
     let mut cmd = Command::new("useradd");
     cmd.args(["-r", "-M", "-s", "/usr/sbin/nologin", RUN_USER]);
-    let out = run_with_timeout(cmd, None, "create user drillbit", Duration::from_secs(30))?;
+    let out = run_with_timeout(cmd, "create user drillbit", Duration::from_secs(30))?;
     // Another process may have created it meanwhile: look again before judging the exit code.
     lookup_user(RUN_USER).ok_or_else(|| step_err("create user drillbit", format!("useradd: {}", failure(&out))))
 }

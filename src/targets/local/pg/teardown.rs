@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use super::super::procs::{all_procs, members, remove_orphaned_shm, wait_until, ProcId, ProcStat};
+use super::super::procs::{all_procs, members, remove_orphaned_shm, wait_until, ProcId, ProcStat, Shm};
 use super::node::Role;
 use super::run::{failure, run_with_timeout};
 use super::*;
@@ -43,7 +43,7 @@ impl Cluster {
                     let t = Instant::now();
                     let mut cmd = self.command("pg_ctl");
                     cmd.args(["stop", "-m", "immediate", "-W", "-D"]).arg(&node.data_dir);
-                    let how = match run_with_timeout(cmd, None, "teardown: pg_ctl stop", Duration::from_secs(10)) {
+                    let how = match run_with_timeout(cmd, "teardown: pg_ctl stop", Duration::from_secs(10)) {
                         Ok(out) if out.status.success() => "pg_ctl stop -m immediate".to_owned(),
                         other => {
                             let why = match other {
@@ -175,18 +175,17 @@ impl Cluster {
         let owner = self.run_as.map(|u| u.uid).unwrap_or_else(|| unsafe { libc::geteuid() });
         let mut done = Vec::new();
         for id in ids {
-            // SAFETY: shmid_ds is plain data, filled in by shmctl(IPC_STAT).
-            let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
-            if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } != 0 {
-                self.shm_ids.remove(&id); // already gone
-                continue;
-            }
-            if let Some(size) = remove_orphaned_shm(id, &our_pids, Some(owner)) {
-                self.shm_ids.remove(&id);
-                done.push(format!(
-                    "removed leaked SysV shared memory segment {id} ({size} bytes) of postmaster {}",
-                    ds.shm_cpid
-                ));
+            match remove_orphaned_shm(id, &our_pids, Some(owner)) {
+                Shm::Gone => {
+                    self.shm_ids.remove(&id);
+                }
+                Shm::Kept => {}
+                Shm::Removed { size, creator } => {
+                    self.shm_ids.remove(&id);
+                    done.push(format!(
+                        "removed leaked SysV shared memory segment {id} ({size} bytes) of postmaster {creator}"
+                    ));
+                }
             }
         }
         done
