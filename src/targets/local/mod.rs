@@ -2,7 +2,7 @@
 //!
 //! Two ways to get a topology:
 //! - **Built**: the scenario's database becomes a PostgreSQL primary and a streaming standby
-//!   (`pg.rs`) reached through a link proxy, its Route 53 record becomes drillbit's TCP router
+//!   (`pg/`) reached through a link proxy, its Route 53 record becomes drillbit's TCP router
 //!   (`router.rs`), and the runbook promotes and repoints for real.
 //! - **Bound**: the database resource has `bind: { connection: ... }`, a system drillbit did not
 //!   build (an HA manager, a libpq multi-host endpoint). drillbit injects faults (by pid file or
@@ -12,6 +12,11 @@
 //! In both, a real client writes and probes (`workload.rs`) and the shared engine measures on
 //! the monotonic clock. Resources and actions with no local counterpart are reported
 //! "unsupported on the local target", never silently dropped.
+//!
+//! Here: `LocalTarget` (start, teardown) and `run`; `topology.rs` what is built or bound (and
+//! the health check); `faults.rs` how each fault is made and undone; `target.rs` the engine's
+//! `Target` (actions, events, the ledger's read-back); `exec.rs` programs run under a timeout;
+//! `redact.rs` connection strings fit to print.
 
 mod exec;
 mod faults;
