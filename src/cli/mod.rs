@@ -215,12 +215,19 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(exit::TARGETS_MET)
         }
-        Command::Guard { owner, parent } => drillbit::targets::local::guard::run_guard(&owner, &parent)
-            .map(|_| exit::TARGETS_MET)
-            .map_err(Failure::Usage),
-        Command::Task { backend } => drillbit::targets::local::services::run_task(backend)
-            .map(|_| exit::TARGETS_MET)
-            .map_err(|e| Failure::Infrastructure(format!("task: {e}"))),
+        Command::Guard { owner, parent } => {
+            let said = drillbit::targets::local::guard::run_guard(&owner, &parent, std::io::stdin().lock())
+                .map_err(Failure::Usage)?;
+            for line in &said {
+                eprintln!("{line}");
+            }
+            Ok(exit::TARGETS_MET)
+        }
+        Command::Task { backend } => {
+            drillbit::targets::local::services::run_task(backend, std::io::stdin().lock(), Emitter { stderr: false })
+                .map(|_| exit::TARGETS_MET)
+                .map_err(|e| Failure::Infrastructure(format!("task: {e}")))
+        }
     }
 }
 
@@ -275,6 +282,22 @@ pub fn emit(stderr: bool, args: std::fmt::Arguments<'_>) {
     };
     if !ok {
         closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// [`emit`] as a writer, for the library's functions that write to a stream they are given.
+pub struct Emitter {
+    pub stderr: bool,
+}
+
+impl std::io::Write for Emitter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        emit(self.stderr, format_args!("{}", String::from_utf8_lossy(buf)));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

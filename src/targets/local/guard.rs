@@ -17,12 +17,14 @@
 //!   owners that are no longer alive, and never one of a live drill or one kept by `--keep-env`.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use super::procs::{all_procs, cwd_of, read_stat, remove_orphaned_shm, wait_until, ProcId};
+use super::procs::{
+    all_procs, cwd_of, read_pid_file, read_stat, remove_orphaned_shm, wait_until, PidFile, ProcId, Shm,
+};
 
 /// In every environment's root: `PID START` of the drillbit that owns it, or `kept`.
 pub const OWNER_FILE: &str = "drillbit-owner";
@@ -149,9 +151,10 @@ impl Drop for Guard {
     }
 }
 
-/// `drillbit guard`: waits for drillbit to end; unless it said `done`, resumes what it stopped
-/// and removes its environments. Returns the messages it printed.
-pub fn run_guard(owner: &str, parent: &Path) -> Result<Vec<String>, String> {
+/// `drillbit guard`: reads drillbit's lines from `input` (its pipe) until drillbit ends; unless
+/// it said `done`, resumes what it stopped and removes its environments. Returns what it did,
+/// a message a line, for the caller to print.
+pub fn run_guard(owner: &str, parent: &Path, input: impl BufRead) -> Result<Vec<String>, String> {
     let (pid, start) = owner
         .split_once(':')
         .and_then(|(p, s)| Some((p.parse::<i32>().ok()?, s.parse::<u64>().ok()?)))
@@ -163,9 +166,38 @@ pub fn run_guard(owner: &str, parent: &Path) -> Result<Vec<String>, String> {
             libc::signal(sig, libc::SIG_IGN);
         }
     }
+    let (done, stopped) = read_orders(input);
+    if done {
+        return Ok(Vec::new());
+    }
+    let mut said = Vec::new();
+    for p in &stopped {
+        if p.signal(libc::SIGCONT) {
+            said.push(format!("resumed process {} that drillbit had stopped", p.pid));
+        }
+    }
+    for r in environments(parent) {
+        if r.owner == Owner::Process(owner) {
+            said.push(clean_root(&r.root, owner.pid));
+        }
+    }
+    Ok(said
+        .into_iter()
+        .map(|m| {
+            format!(
+                "drillbit guard: drillbit (pid {}) ended without its teardown; {m}",
+                owner.pid
+            )
+        })
+        .collect())
+}
+
+/// Reads drillbit's lines until its pipe closes: whether it said `done`, and the processes it
+/// stopped and did not say it resumed.
+fn read_orders(input: impl BufRead) -> (bool, Vec<ProcId>) {
     let mut stopped: Vec<ProcId> = Vec::new();
     let mut done = false;
-    for line in BufReader::new(std::io::stdin().lock()).lines() {
+    for line in input.lines() {
         let Ok(line) = line else { break };
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
@@ -183,33 +215,7 @@ pub fn run_guard(owner: &str, parent: &Path) -> Result<Vec<String>, String> {
             _ => {}
         }
     }
-    if done {
-        return Ok(Vec::new());
-    }
-    let mut said = Vec::new();
-    for p in &stopped {
-        if p.signal(libc::SIGCONT) {
-            said.push(format!("resumed process {} that drillbit had stopped", p.pid));
-        }
-    }
-    for r in environments(parent) {
-        if r.owner == Owner::Process(owner) {
-            said.push(clean_root(&r.root, owner.pid));
-        }
-    }
-    let said: Vec<String> = said
-        .into_iter()
-        .map(|m| {
-            format!(
-                "drillbit guard: drillbit (pid {}) ended without its teardown; {m}",
-                owner.pid
-            )
-        })
-        .collect();
-    for m in &said {
-        eprintln!("{m}");
-    }
-    Ok(said)
+    (done, stopped)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,15 +337,14 @@ fn clean_root(root: &Path, owner_pid: i32) -> String {
         }
     }
     for pf in pid_files(root) {
-        let Ok(text) = fs::read_to_string(&pf) else { continue };
-        let lines: Vec<&str> = text.lines().collect();
-        let pm: Option<i32> = lines.first().and_then(|l| l.trim().parse().ok());
-        let shmid: Option<i32> = lines
-            .get(6)
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok());
-        let (Some(pm), Some(id)) = (pm, shmid) else { continue };
-        if remove_orphaned_shm(id, &[pm], None).is_some() {
+        let Ok(PidFile {
+            pid: Some(pm),
+            shmid: Some(id),
+        }) = read_pid_file(&pf)
+        else {
+            continue;
+        };
+        if matches!(remove_orphaned_shm(id, &[pm], None), Shm::Removed { .. }) {
             did.push(format!("removed shared memory segment {id} of postmaster {pm}"));
         }
     }
@@ -362,6 +367,16 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn the_guard_reads_what_drillbit_stopped_and_resumed_and_whether_it_ended_normally() {
+        let (done, stopped) = read_orders("stopped 10 111\nstopped 11 222\nresumed 10\nnoise\n".as_bytes());
+        assert!(!done);
+        assert_eq!(stopped, [ProcId { pid: 11, start: 222 }]);
+        let (done, stopped) = read_orders("stopped 12 333\ndone\n".as_bytes());
+        assert!(done);
+        assert_eq!(stopped.len(), 1);
     }
 
     #[test]

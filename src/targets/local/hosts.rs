@@ -9,6 +9,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::pg::client::connect;
 use crate::engine::{Event, HostState};
 
 /// One host of a (possibly multi-host) connection string: a label and a single-host
@@ -102,7 +103,7 @@ pub async fn watch(
         // counted as writable for the second the query took to time out).
         let asked = Instant::now();
         if client.as_ref().is_none_or(|c: &tokio_postgres::Client| c.is_closed()) {
-            client = super::workload::connect(&conninfo, timeout).await;
+            client = connect(&conninfo, timeout).await.ok();
         }
         let state = match &client {
             Some(c) => state_of(c, timeout).await,
@@ -126,9 +127,9 @@ pub async fn watch(
 
 /// A host's state, once, with a fresh connection (the read-back after the drill).
 pub async fn state_now(conninfo: &str) -> HostState {
-    match super::workload::connect(conninfo, Duration::from_secs(2)).await {
-        Some(c) => state_of(&c, Duration::from_secs(2)).await,
-        None => HostState::Unreachable,
+    match connect(conninfo, Duration::from_secs(2)).await {
+        Ok(c) => state_of(&c, Duration::from_secs(2)).await,
+        Err(_) => HostState::Unreachable,
     }
 }
 

@@ -124,16 +124,90 @@ pub(crate) fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> b
     }
 }
 
+/// What became of a SysV shared memory segment drillbit asked to remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shm {
+    /// There is no such segment (any more).
+    Gone,
+    /// Still attached, or not one of ours: left alone.
+    Kept,
+    /// Removed: its size, and the process that created it.
+    Removed { size: usize, creator: i32 },
+}
+
 /// Removes SysV shared memory segment `id` when nothing is attached to it any more and it was
-/// created by one of `creators` (and, with `owner`, belongs to that uid); returns its size.
-/// PostgreSQL leaves its segment behind when its postmaster is killed.
-pub(crate) fn remove_orphaned_shm(id: i32, creators: &[i32], owner: Option<u32>) -> Option<usize> {
+/// created by one of `creators` (and, with `owner`, belongs to that uid). PostgreSQL leaves its
+/// segment behind when its postmaster is killed.
+pub(crate) fn remove_orphaned_shm(id: i32, creators: &[i32], owner: Option<u32>) -> Shm {
     // SAFETY: shmid_ds is plain data, filled in by shmctl(IPC_STAT).
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
     if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } != 0 {
-        return None;
+        return Shm::Gone;
     }
     let ours = ds.shm_nattch == 0 && creators.contains(&ds.shm_cpid) && owner.is_none_or(|u| ds.shm_perm.uid == u);
     // SAFETY: IPC_RMID takes no buffer.
-    (ours && unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } == 0).then_some(ds.shm_segsz)
+    if ours && unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } == 0 {
+        Shm::Removed {
+            size: ds.shm_segsz,
+            creator: ds.shm_cpid,
+        }
+    } else {
+        Shm::Kept
+    }
+}
+
+/// What a pid file says: the pid on its first line and, in a PostgreSQL `postmaster.pid`, the
+/// SysV shared memory segment on its seventh (`KEY SHMID`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PidFile {
+    pub pid: Option<i32>,
+    pub shmid: Option<i32>,
+}
+
+pub(crate) fn read_pid_file(path: &Path) -> std::io::Result<PidFile> {
+    let text = fs::read_to_string(path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    Ok(PidFile {
+        pid: lines.first().and_then(|l| l.trim().parse().ok()),
+        shmid: lines
+            .get(6)
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postmaster_pid_file_gives_the_pid_and_the_shared_memory_id() {
+        let dir = std::env::temp_dir().join(format!("drillbit-procs-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pm = dir.join("postmaster.pid");
+        fs::write(
+            &pm,
+            "4242\n/data\n1700000000\n5432\n/sock\n127.0.0.1\n  5432001    98306\nready\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_pid_file(&pm).unwrap(),
+            PidFile {
+                pid: Some(4242),
+                shmid: Some(98306)
+            }
+        );
+        fs::write(&pm, " 77 \n").unwrap();
+        assert_eq!(
+            read_pid_file(&pm).unwrap(),
+            PidFile {
+                pid: Some(77),
+                shmid: None
+            }
+        );
+        fs::write(&pm, "not a pid\n").unwrap();
+        assert_eq!(read_pid_file(&pm).unwrap().pid, None);
+        assert!(read_pid_file(&dir.join("absent")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -7,7 +7,7 @@
 //! Tasks exit by themselves when drillbit goes away: each watches its stdin, a pipe from
 //! drillbit, and stops when it closes, so even a SIGKILLed drillbit leaves no task behind.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -162,24 +162,40 @@ impl Drop for Service {
     }
 }
 
-/// The body of `drillbit task`: forward 127.0.0.1:<free port> to `backend`, print
-/// "listening ADDR", and run until stdin closes.
-pub fn run_task(backend: SocketAddr) -> std::io::Result<()> {
+/// The body of `drillbit task`: forward 127.0.0.1:<free port> to `backend`, write
+/// "listening ADDR" to `out`, and run until `input` (drillbit's pipe) closes.
+pub fn run_task(backend: SocketAddr, mut input: impl Read, mut out: impl Write) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     let router = Router::start(rt.handle(), backend)?;
-    println!("listening {}", router.addr());
-    use std::io::{Read, Write};
-    std::io::stdout().flush()?;
+    writeln!(out, "listening {}", router.addr())?;
+    out.flush()?;
     let mut sink = [0u8; 64];
-    let mut stdin = std::io::stdin();
-    while let Ok(n) = stdin.read(&mut sink) {
+    while let Ok(n) = input.read(&mut sink) {
         if n == 0 {
             break;
         }
     }
     router.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_says_where_it_listens_and_ends_when_its_input_closes() {
+        let mut out = Vec::new();
+        run_task("127.0.0.1:9".parse().unwrap(), std::io::empty(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let addr: SocketAddr = text
+            .strip_prefix("listening ")
+            .and_then(|a| a.strip_suffix('\n'))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{text:?}"));
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    }
 }

@@ -12,7 +12,9 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+use super::pg::client::connect;
 
 use crate::engine::Event;
 
@@ -39,19 +41,6 @@ pub struct WorkloadConfig {
     pub probe_offset: Duration,
     pub ledger_path: Option<PathBuf>,
     pub start: Instant,
-}
-
-pub(crate) async fn connect(conninfo: &str, timeout: Duration) -> Option<Client> {
-    let fut = tokio_postgres::connect(conninfo, NoTls);
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok((client, conn))) => {
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            Some(client)
-        }
-        _ => None,
-    }
 }
 
 impl Workload {
@@ -109,7 +98,7 @@ async fn writer(
     let mut last_flush = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if client.is_none() {
-            client = connect(&conninfo, Duration::from_millis(500)).await;
+            client = connect(&conninfo, Duration::from_millis(500)).await.ok();
             if client.is_none() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
@@ -204,7 +193,7 @@ async fn prober(
         let started = Instant::now();
         let ok = tokio::time::timeout(budget, async {
             if client.is_none() {
-                client = connect(&conninfo, budget).await;
+                client = connect(&conninfo, budget).await.ok();
             }
             match client.as_ref() {
                 Some(c) => probe_once(c, n).await,
@@ -227,7 +216,7 @@ async fn prober(
 pub async fn survivors(conninfo: &str) -> Result<Vec<i64>, String> {
     let client = connect(conninfo, Duration::from_secs(5))
         .await
-        .ok_or_else(|| format!("cannot connect to {}", super::redacted(conninfo)))?;
+        .map_err(|_| format!("cannot connect to {}", super::redacted(conninfo)))?;
     let rows = tokio::time::timeout(
         Duration::from_secs(30),
         client.query("SELECT seq FROM drill_ledger ORDER BY seq", &[]),

@@ -1,0 +1,262 @@
+//! The engine's side of the local target: faults, runbook actions, events and the ledger's
+//! read-back from every host.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use super::topology::Topology;
+use super::{hosts, infra, pg, workload, LocalTarget};
+use crate::engine::Ledger;
+use crate::engine::{ActionResult, Event, HostState, Poll, Target, TargetError, Time};
+use crate::scenario::Action;
+
+impl Target for LocalTarget {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn hosts(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| h.label.clone()).collect()
+    }
+
+    fn inject(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
+        self.inject_fault(fault)
+    }
+
+    fn repair(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
+        self.repair_fault(fault)
+    }
+
+    fn start_action(&mut self, step: usize, attempt: u32, _now: Time) -> Result<(), TargetError> {
+        let tx = self.tx.clone();
+        let done = move |result: ActionResult| {
+            let _ = tx.send((Instant::now(), Event::ActionDone { step, attempt, result }));
+        };
+        let (action, duration) = self.steps[step].clone();
+        let promote = matches!(
+            action,
+            Action::RdsPromoteReadReplica | Action::AuroraFailoverGlobalCluster | Action::AuroraSwitchoverGlobalCluster
+        );
+        let rebuild = action == Action::RdsCreateReadReplica;
+        let repoint = matches!(
+            action,
+            Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary
+        );
+        match (&self.topology, action) {
+            (Topology::Bound { .. }, _) if promote || repoint || rebuild => done(ActionResult::Unsupported(
+                Cow::Borrowed("the bound system fails over by itself: drillbit does not promote or repoint it"),
+            )),
+            (Topology::Built { cluster, .. }, Action::RdsCreateReadReplica) => {
+                let cluster = cluster.clone();
+                std::thread::spawn(move || {
+                    let r = match cluster.lock() {
+                        Ok(mut c) => c.rebuild_primary_from_standby(),
+                        Err(_) => return done(ActionResult::Failed("cluster lock poisoned".into())),
+                    };
+                    done(match r {
+                        Ok(()) => ActionResult::Ok,
+                        Err(e) => ActionResult::Failed(Cow::Owned(e.to_string())),
+                    })
+                });
+            }
+            (Topology::Built { cluster, .. }, _) if promote => {
+                let cluster = cluster.clone();
+                // Promoting the primary-side copy is the failback switchover; the DR copy is the
+                // failover promotion.
+                let back = self.promotes_primary[step];
+                std::thread::spawn(move || {
+                    let r = match cluster.lock() {
+                        Ok(c) if back => c.switch_back_to_primary(),
+                        Ok(c) => c.promote_standby(),
+                        Err(_) => return done(ActionResult::Failed("cluster lock poisoned".into())),
+                    };
+                    done(match r {
+                        Ok(_) => ActionResult::Ok,
+                        Err(e) => ActionResult::Failed(Cow::Owned(e.to_string())),
+                    })
+                });
+            }
+            (
+                Topology::Built {
+                    router,
+                    primary_addr,
+                    standby_addr,
+                    ..
+                },
+                _,
+            ) if repoint => {
+                let to = if action == Action::Route53FailoverToSecondary {
+                    *standby_addr
+                } else {
+                    *primary_addr
+                };
+                router.set_backend(to, true);
+                // The step ends when the router has moved; clients follow at once (no DNS cache
+                // here), so the traffic switch is stamped right after the step's end.
+                done(ActionResult::Ok);
+                let _ = self.tx.send((Instant::now(), Event::TrafficSwitched));
+            }
+            (
+                Topology::Built {
+                    services: Some([_, dr]),
+                    ..
+                },
+                Action::EcsUpdateService | Action::AutoscalingUpdateGroup,
+            ) => {
+                let dr = dr.clone();
+                let desired = self.desired[step];
+                std::thread::spawn(move || {
+                    let r = match (dr.lock(), desired) {
+                        (Ok(mut g), Some(n)) => g.scale(n).map(|_| ()),
+                        (Ok(_), None) => Err("no desired count".to_string()),
+                        (Err(_), _) => Err("service lock poisoned".to_string()),
+                    };
+                    done(match r {
+                        Ok(()) => ActionResult::Ok,
+                        Err(e) => ActionResult::Failed(Cow::Owned(e)),
+                    })
+                });
+            }
+            (_, Action::Wait) => {
+                let d = duration.map_or(0.0, |d| d.median_secs());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs_f64(d));
+                    done(ActionResult::Ok)
+                });
+            }
+            // Local drills run unattended: a human step is approved at once (a game day on a
+            // live target prompts instead).
+            (_, Action::Manual) => done(ActionResult::Ok),
+            (_, Action::ProbeUntilHealthy) => {}
+            (_, other) => done(ActionResult::Unsupported(Cow::Owned(format!(
+                "{} has no counterpart on the local target",
+                other.as_str()
+            )))),
+        }
+        Ok(())
+    }
+
+    fn cancel_action(&mut self, _step: usize, _now: Time) {}
+
+    fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
+        let limit = self.start + Duration::from_micros(deadline.0).min(Duration::from_secs(366 * 86_400));
+        loop {
+            if self.abort.load(Ordering::SeqCst) {
+                return Err(TargetError::Aborted("interrupted".into()));
+            }
+            let now = Instant::now();
+            if now >= limit {
+                return Ok(Poll::Deadline);
+            }
+            let wait = (limit - now).min(Duration::from_millis(50));
+            match self.rx.recv_timeout(wait) {
+                Ok((i, ev)) => return Ok(Poll::Event(self.at(i), ev)),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            }
+        }
+    }
+
+    fn ledger(&mut self, _end: Time) -> Result<Ledger, TargetError> {
+        let Some(mut w) = self.workload.take() else {
+            return Ok(Ledger::NotMeasurable("the workload was not running".into()));
+        };
+        w.stop(self.rt.handle());
+        self.stop_watch.store(true, Ordering::SeqCst);
+        let log = std::mem::take(&mut *w.log.lock().map_err(|_| infra("ledger", "lock poisoned"))?);
+        // Read back after the system settled (the engine ended the drill only then), from every
+        // host: the final writer's copy is what survived.
+        let states: Vec<HostState> = self
+            .hosts
+            .iter()
+            .map(|h| self.rt.block_on(hosts::state_now(&h.conninfo)))
+            .collect();
+        let writers: Vec<usize> = (0..states.len()).filter(|&n| states[n] == HostState::Writer).collect();
+        let per_host: Vec<Option<HashSet<i64>>> = self
+            .hosts
+            .iter()
+            .zip(&states)
+            .map(|(h, st)| {
+                (*st != HostState::Unreachable)
+                    .then(|| self.rt.block_on(workload::survivors(&h.conninfo)).ok())
+                    .flatten()
+                    .map(|v| v.into_iter().collect())
+            })
+            .collect();
+        let final_writer = match (writers.as_slice(), &self.topology) {
+            ([w], Topology::Bound { .. }) => Some(*w),
+            _ => None,
+        };
+        if writers.len() > 1 {
+            self.notes.push(format!(
+                "read-back: {} hosts were writable when the drill ended ({}): the final writer is ambiguous",
+                writers.len(),
+                writers
+                    .iter()
+                    .map(|&n| self.hosts[n].label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        // What survived is what the recovery side holds: on a bound system the one writable
+        // host; on drillbit's own, the endpoint clients now reach if it answers, else the
+        // standby (the DR copy).
+        let survived = match (&self.topology, final_writer) {
+            (Topology::Bound { .. }, Some(w)) if per_host[w].is_some() => {
+                Ok(per_host[w].clone().unwrap_or_default().into_iter().collect())
+            }
+            (_, _) => match &self.topology {
+                Topology::Built {
+                    router,
+                    standby_conninfo,
+                    ..
+                } => {
+                    let current = pg::loopback_conninfo(router.backend().port());
+                    self.rt
+                        .block_on(workload::survivors(&current))
+                        .or_else(|_| self.rt.block_on(workload::survivors(standby_conninfo)))
+                }
+                Topology::Bound { conninfo } => self.rt.block_on(workload::survivors(conninfo)),
+            },
+        }
+        .map_err(|e| infra("reading back the ledger", e))?;
+        let survived: HashSet<i64> = survived.into_iter().collect();
+        // Compare every reachable host with what survived: a write another host holds and the
+        // final copy lacks is lost all the same, and says where the divergence was.
+        for (n, h) in self.hosts.iter().enumerate() {
+            let acked_here = per_host[n]
+                .as_ref()
+                .map(|set| log.acked.iter().filter(|(seq, _)| set.contains(seq)).count());
+            let extra = per_host[n].as_ref().map(|set| {
+                log.acked
+                    .iter()
+                    .filter(|(seq, _)| set.contains(seq) && !survived.contains(seq))
+                    .count()
+            });
+            self.notes.push(match (acked_here, extra) {
+                (Some(a), Some(x)) => format!(
+                    "read-back from {} ({}): holds {a} of {} acknowledged writes{}",
+                    h.label,
+                    states[n].as_str(),
+                    log.acked.len(),
+                    if x > 0 {
+                        format!(", {x} of them missing from the final copy (diverged)")
+                    } else {
+                        String::new()
+                    }
+                ),
+                _ => format!("read-back from {}: {}", h.label, states[n].as_str()),
+            });
+        }
+        let lost = crate::engine::ledger::lost_runs(log.acked.len(), |i| !survived.contains(&log.acked[i].0));
+        let acks = log.acked.iter().map(|(_, t)| self.at(*t)).collect();
+        Ok(Ledger::Recorded {
+            acks,
+            lost,
+            indeterminate: log.indeterminate.len() as u64,
+        })
+    }
+}
