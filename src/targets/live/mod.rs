@@ -19,6 +19,7 @@ pub mod dns;
 pub mod experiment;
 pub mod observe;
 pub mod pgtls;
+mod planned;
 pub mod provision;
 pub mod runbook;
 
