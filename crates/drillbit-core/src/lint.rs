@@ -40,13 +40,7 @@ pub fn lint(s: &Scenario, simulated_p50_rto: Option<f64>) -> Vec<Finding> {
         Resource::RdsInstance(db) => db.backups.as_ref().is_some_and(|b| b.replicate_to_dr),
         _ => false,
     });
-    if backups
-        && !has(&[
-            Action::BackupRestore,
-            Action::RdsRestoreFromSnapshot,
-            Action::RdsRestorePointInTime,
-        ])
-    {
+    if backups && !has(&Action::RESTORES) {
         out.push(Finding {
             rule: "untested-backups",
             message: "backups are configured but no runbook step restores one".into(),

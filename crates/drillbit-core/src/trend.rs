@@ -141,12 +141,6 @@ impl Trend {
     }
 }
 
-const RESTORE_ACTIONS: &[&str] = &[
-    "rds.restore-from-snapshot",
-    "rds.restore-point-in-time",
-    "backup.restore",
-];
-
 /// Reads one scorecard ([`crate::scorecard::read_file`]) as a drill of the trend; every error
 /// names the file.
 pub fn read(file: &Path) -> Result<Drill, String> {
@@ -204,7 +198,10 @@ pub fn drill(file: &Path, v: Recorded) -> Result<Drill, String> {
         rpo_verdict: v.verdict.rpo,
         failback: v.verdict.failback,
         passed: v.verdict.overall == Overall::Pass,
-        restores: v.steps.iter().any(|s| RESTORE_ACTIONS.contains(&s.action.as_str())),
+        restores: v
+            .steps
+            .iter()
+            .any(|s| crate::scenario::Action::RESTORES.iter().any(|a| a.as_str() == s.action)),
         regressions: Vec::new(),
     })
 }

@@ -559,16 +559,9 @@ pub fn run(
     let clients = rt.block_on(Clients::new(&p, &d, &conn));
     let observe_clients = rt.block_on(Clients::new_with_retries(&p, &d, &conn, 1));
     // Who are we? Refuse any account the scenario does not allow-list.
-    let ident = rt
-        .block_on(clients.primary.sts.get_caller_identity().send())
-        .map_err(|e| {
-            infra(
-                "the caller identity",
-                crate::targets::live::api_error("GetCallerIdentity", e),
-            )
-        })?;
-    let account = ident.account().unwrap_or_default().to_string();
-    let caller = ident.arn().unwrap_or_default().to_string();
+    let (account, caller) = rt
+        .block_on(clients.caller())
+        .map_err(|e| infra("the caller identity", e))?;
     if !pf.accounts.contains(&account) {
         return Err(TargetError::Infrastructure(format!(
             "refusing to drill: the credentials are for account {account}, which `aws.accounts` of {} does not allow ({})",

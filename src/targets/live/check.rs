@@ -29,15 +29,7 @@ pub async fn discover_bound(env: &Env) -> Result<(), ApiError> {
 
 async fn discover_records(env: &Env, bound_only: bool) -> Result<(), ApiError> {
     let s = env.scenario.clone();
-    let ident = env
-        .clients
-        .primary
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| api_error("GetCallerIdentity", e))?;
-    env.names().account = ident.account().unwrap_or_default().to_string();
+    env.names().account = env.clients.caller().await?.0;
     for r in &s.topology.resources {
         let Resource::Route53Record(rec) = r else { continue };
         if bound_only && rec.bind.is_none() {

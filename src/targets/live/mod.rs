@@ -236,6 +236,22 @@ impl Clients {
         }
     }
 
+    /// Who the credentials are (STS GetCallerIdentity in the primary region): the account id
+    /// and the caller's ARN, empty where the answer has none.
+    pub async fn caller(&self) -> Result<(String, String), ApiError> {
+        let ident = self
+            .primary
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| api_error("GetCallerIdentity", e))?;
+        Ok((
+            ident.account().unwrap_or_default().to_string(),
+            ident.arn().unwrap_or_default().to_string(),
+        ))
+    }
+
     pub fn region(&self, name: &str) -> &Regional {
         if name == self.dr.region {
             &self.dr

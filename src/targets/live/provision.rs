@@ -26,15 +26,12 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
     let s = env.scenario.clone();
     let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
     let mut done = Provisioned::default();
-    let ident = env
-        .clients
-        .primary
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| api_error("GetCallerIdentity", e))?;
-    env.names().account = ident.account().unwrap_or("123456789012").to_string();
+    let (account, _) = env.clients.caller().await?;
+    env.names().account = if account.is_empty() {
+        "123456789012".into()
+    } else {
+        account
+    };
     let app = s.name.clone();
     for region in [&p, &d] {
         env.names().endpoint.insert(region.clone(), endpoint(&app, region));

@@ -1047,6 +1047,13 @@ pub fn action_resource_kinds(a: Action) -> Option<&'static [&'static str]> {
 }
 
 impl Action {
+    /// The actions that restore data from a backup: what proves a backup can be restored.
+    pub const RESTORES: [Action; 3] = [
+        Action::RdsRestoreFromSnapshot,
+        Action::RdsRestorePointInTime,
+        Action::BackupRestore,
+    ];
+
     pub fn as_str(self) -> &'static str {
         use Action::*;
         match self {
