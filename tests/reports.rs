@@ -74,6 +74,16 @@ fn every_aws_step_of_every_shipped_scenario_renders_its_command() {
                 f.display(),
                 st.id
             );
+            // Every AWS call `drillbit plan` prints has all its names filled in.
+            for call in report::runbook::form(&l.scenario, st).map_or(&[][..], |f| f.calls) {
+                assert!(
+                    report::runbook::fill(call.1, &l.scenario, st).is_some(),
+                    "{}: {} of step {} has a name the scenario does not give",
+                    f.display(),
+                    call.1,
+                    st.id
+                );
+            }
             if st.action != drillbit::scenario::Action::Manual {
                 let cmd = report::runbook::command(&l.scenario, st);
                 assert!(

@@ -32,7 +32,6 @@ fn p95(m: &crate::models::sample::Sampler) -> f64 {
 pub fn lint(s: &Scenario, simulated_p50_rto: Option<f64>) -> Vec<Finding> {
     let mut out = Vec::new();
     let steps: Vec<_> = s.all_steps().collect();
-    let has = |a: &[Action]| steps.iter().any(|st| a.contains(&st.action));
 
     // 1. Backups without tested restores.
     let backups = s.topology.resources.iter().any(|r| match r {
@@ -40,7 +39,7 @@ pub fn lint(s: &Scenario, simulated_p50_rto: Option<f64>) -> Vec<Finding> {
         Resource::RdsInstance(db) => db.backups.as_ref().is_some_and(|b| b.replicate_to_dr),
         _ => false,
     });
-    if backups && !has(&Action::RESTORES) {
+    if backups && !steps.iter().any(|st| st.action.restores()) {
         out.push(Finding {
             rule: "untested-backups",
             message: "backups are configured but no runbook step restores one".into(),

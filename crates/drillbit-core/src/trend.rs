@@ -201,7 +201,7 @@ pub fn drill(file: &Path, v: Recorded) -> Result<Drill, String> {
         restores: v
             .steps
             .iter()
-            .any(|s| crate::scenario::Action::RESTORES.iter().any(|a| a.as_str() == s.action)),
+            .any(|s| crate::scenario::Action::named(&s.action).is_some_and(|a| a.restores())),
         regressions: Vec::new(),
     })
 }

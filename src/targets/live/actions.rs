@@ -288,7 +288,32 @@ pub async fn run(env: &Env, step: &Step) -> Done {
         (Action::IacDeploy, _) => Err(ApiError::Unsupported(
             "an IaC deployment is run by its own tool (cloudformation deploy / terraform apply), not through the AWS API".into(),
         )),
-        (a, r) => Err(ApiError::Failed(format!(
+        // The runbook itself carries out manual, wait and probe steps; validation keeps the
+        // other actions on their kinds (a restore on an aurora-global is simulated only). No
+        // catch-all: a new action must be named here.
+        (
+            a @ (Action::Manual
+            | Action::Wait
+            | Action::ProbeUntilHealthy
+            | Action::RdsPromoteReadReplica
+            | Action::RdsRebootForceFailover
+            | Action::RdsCreateReadReplica
+            | Action::RdsRestoreFromSnapshot
+            | Action::RdsRestorePointInTime
+            | Action::RdsCreateSnapshot
+            | Action::RdsStartBackupReplication
+            | Action::AuroraFailoverDbCluster
+            | Action::AuroraFailoverGlobalCluster
+            | Action::AuroraSwitchoverGlobalCluster
+            | Action::DynamodbCheckGlobalTable
+            | Action::S3CheckReplication
+            | Action::EcsUpdateService
+            | Action::AutoscalingUpdateGroup
+            | Action::Route53FailoverToSecondary
+            | Action::Route53FailoverToPrimary
+            | Action::BackupRestore),
+            r,
+        ) => Err(ApiError::Failed(format!(
             "{} cannot act on {}",
             a.as_str(),
             r.map_or("no resource".to_string(), |r| format!("resource `{}`", r.id()))

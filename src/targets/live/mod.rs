@@ -25,6 +25,7 @@ pub mod runbook;
 
 use std::time::Duration;
 
+use crate::catalogue::actions::{Action, ActionDef};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -269,44 +270,24 @@ pub struct Capabilities {
     /// Whether DescribeDBInstances drops a promoted replica's source link (moto 5.2.5 keeps
     /// it: drillbit then trusts its own successful PromoteReadReplica call).
     pub promote_clears_source: bool,
-    pub unsupported: &'static [(&'static str, &'static str)],
+    /// Why the emulator does not serve an action (None: it does), read off its catalogue row.
+    pub gap: fn(&ActionDef) -> Option<&'static str>,
 }
 
-/// moto 5.2.5, as measured in ../shared/reference/emulators.md.
+fn moto_gap(d: &ActionDef) -> Option<&'static str> {
+    d.moto
+}
+
+/// moto 5.2.5, as measured: what it lacks is each action's `moto` in the catalogue.
 pub const MOTO: Capabilities = Capabilities {
     emulator: "moto 5.2.5",
     promote_clears_source: false,
-    unsupported: &[
-        (
-            "aurora.failover-global-cluster",
-            "moto answers FailoverGlobalCluster with NotImplemented",
-        ),
-        (
-            "aurora.switchover-global-cluster",
-            "moto answers SwitchoverGlobalCluster with NotImplemented",
-        ),
-        (
-            "dynamodb.check-global-table",
-            "moto creates no replica for ReplicaUpdates and answers DescribeGlobalTable with NotImplemented",
-        ),
-        (
-            "backup.restore",
-            "moto has no recovery points: StartBackupJob and CreateBackupSelection fail",
-        ),
-        (
-            "elasticache.failover-global-datastore",
-            "moto does not serve ElastiCache global datastores",
-        ),
-        (
-            "iac.deploy",
-            "a deployment from IaC templates is outside the AWS API drillbit drives",
-        ),
-    ],
+    gap: moto_gap,
 };
 
 impl Capabilities {
     pub fn why_unsupported(&self, action: &str) -> Option<&'static str> {
-        self.unsupported.iter().find(|(a, _)| *a == action).map(|(_, w)| *w)
+        Action::named(action).and_then(|a| (self.gap)(a.def()))
     }
 }
 

@@ -36,15 +36,31 @@ impl Target for LocalTarget {
             let _ = tx.send((Instant::now(), Event::ActionDone { step, attempt, result }));
         };
         let (action, duration) = self.steps[step].clone();
-        let promote = matches!(
-            action,
-            Action::RdsPromoteReadReplica | Action::AuroraFailoverGlobalCluster | Action::AuroraSwitchoverGlobalCluster
-        );
-        let rebuild = action == Action::RdsCreateReadReplica;
-        let repoint = matches!(
-            action,
-            Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary
-        );
+        // What each action is here. No catch-all: a new action must be named.
+        let (promote, rebuild, repoint) = match action {
+            Action::RdsPromoteReadReplica | Action::AuroraFailoverGlobalCluster | Action::AuroraSwitchoverGlobalCluster => {
+                (true, false, false)
+            }
+            Action::RdsCreateReadReplica => (false, true, false),
+            Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary => (false, false, true),
+            Action::Manual
+            | Action::Wait
+            | Action::ProbeUntilHealthy
+            | Action::EcsUpdateService
+            | Action::AutoscalingUpdateGroup
+            // No counterpart on local processes yet: reported unsupported below.
+            | Action::RdsRebootForceFailover
+            | Action::RdsRestoreFromSnapshot
+            | Action::RdsRestorePointInTime
+            | Action::RdsCreateSnapshot
+            | Action::RdsStartBackupReplication
+            | Action::AuroraFailoverDbCluster
+            | Action::DynamodbCheckGlobalTable
+            | Action::S3CheckReplication
+            | Action::BackupRestore
+            | Action::ElasticacheFailoverGlobalDatastore
+            | Action::IacDeploy => (false, false, false),
+        };
         match (&self.topology, action) {
             (Topology::Bound { .. }, _) if promote || repoint || rebuild => done(ActionResult::Unsupported(
                 Cow::Borrowed("the bound system fails over by itself: drillbit does not promote or repoint it"),

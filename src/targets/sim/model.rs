@@ -5,7 +5,7 @@ use crate::catalogue::models::constants as k;
 use crate::engine::{Plan, Time};
 use crate::models::sample::Sampler;
 use crate::models::ModelSet;
-use crate::scenario::{Action, Consistency, FaultType, Replication, Resource, Routing, Scenario, Side};
+use crate::scenario::{Consistency, FaultType, Replication, Resource, Routing, Scenario, Side};
 
 /// Default models resolved into fields, so the hot path never looks a name up.
 #[derive(Debug, Clone)]
@@ -281,12 +281,7 @@ impl SimModel {
         // Losses can reach back before the drill started (a day-old backup, a lag spike of
         // minutes), so the simulated workload has been writing for a while already: an hour, or
         // the longest backup interval a restore could fall back to, plus an hour.
-        let restores = s.runbook.steps.iter().any(|st| {
-            matches!(
-                st.action,
-                Action::RdsRestoreFromSnapshot | Action::RdsRestorePointInTime | Action::BackupRestore
-            )
-        });
+        let restores = s.runbook.steps.iter().any(|st| st.action.restores());
         let longest_backup = if restores {
             res.iter()
                 .filter_map(|r| match r {

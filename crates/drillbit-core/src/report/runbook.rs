@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use crate::catalogue::actions::{At, Form};
 use crate::scenario::duration::format_secs as f;
-use crate::scenario::{Action, FaultType, Resource, Scenario, Side, Step, When};
+use crate::scenario::{FaultType, Resource, Scenario, Side, Step, When};
 
 /// Steps in an order that respects `after` (Kahn's algorithm, file order among equals).
 fn ordered(steps: &[Step]) -> Vec<&Step> {
@@ -29,7 +30,14 @@ fn ordered(steps: &[Step]) -> Vec<&Step> {
     out
 }
 
-fn region(s: &Scenario, side: Option<Side>, default_dr: bool) -> &str {
+/// The region of a resource: its `side`, else the primary region (a read replica's, the DR
+/// region).
+pub fn own_region<'a>(s: &'a Scenario, r: Option<&Resource>) -> &'a str {
+    let (side, default_dr) = match r {
+        Some(Resource::RdsInstance(db)) => (db.side, false),
+        Some(Resource::RdsReadReplica(rr)) => (rr.side, true),
+        _ => (None, false),
+    };
     match side {
         Some(Side::Primary) => &s.topology.primary_region,
         Some(Side::Dr) => &s.topology.dr_region,
@@ -38,119 +46,105 @@ fn region(s: &Scenario, side: Option<Side>, default_dr: bool) -> &str {
     }
 }
 
-/// The AWS CLI command a step stands for, with the scenario's names filled in.
-pub fn command(s: &Scenario, st: &Step) -> Option<String> {
+/// The region a catalogue call goes to (None: a global service).
+pub fn call_region<'a>(s: &'a Scenario, st: &Step, at: At) -> Option<&'a str> {
+    let res = st.resource.as_deref().and_then(|r| s.resource(r));
+    match at {
+        At::Primary => Some(&s.topology.primary_region),
+        At::Dr => Some(&s.topology.dr_region),
+        At::Own => Some(own_region(s, res)),
+        At::Global => None,
+    }
+}
+
+/// The value of one catalogue placeholder for a step, or None when the step's resource has
+/// no such value.
+fn value(name: &str, s: &Scenario, st: &Step) -> Option<String> {
     let res = st.resource.as_deref().and_then(|r| s.resource(r));
     let (primary, dr) = (&s.topology.primary_region, &s.topology.dr_region);
-    let replica_of = |id: &str| {
-        s.topology.resources.iter().find_map(|r| match r {
-            Resource::RdsReadReplica(rr) if rr.source == id => Some(rr),
-            _ => None,
-        })
-    };
-    Some(match (st.action, res) {
-        (Action::RdsPromoteReadReplica, Some(Resource::RdsReadReplica(rr))) => format!(
-            "aws rds promote-read-replica --db-instance-identifier {} --region {}",
-            rr.instance,
-            region(s, rr.side, true)
-        ),
-        (Action::RdsPromoteReadReplica, Some(Resource::RdsInstance(db))) => {
-            format!("aws rds promote-read-replica --db-instance-identifier {} --region {primary}", db.instance)
-        }
-        (Action::RdsCreateReadReplica, Some(Resource::RdsInstance(db))) => {
-            let source = replica_of(&db.id).map_or(format!("{}-dr", db.instance), |rr| rr.instance.clone());
-            format!(
-                "aws rds create-db-instance-read-replica --db-instance-identifier {} \\\n    --source-db-instance-identifier arn:aws:rds:{dr}:ACCOUNT:db:{source} --region {primary}",
-                db.instance
-            )
-        }
-        (Action::RdsRebootForceFailover, Some(Resource::RdsInstance(db))) => {
-            format!("aws rds reboot-db-instance --db-instance-identifier {} --force-failover", db.instance)
-        }
-        (Action::RdsRestoreFromSnapshot, Some(Resource::RdsInstance(db))) => format!(
-            "aws rds restore-db-instance-from-db-snapshot --db-instance-identifier {i}-dr \\\n    --db-snapshot-arn <newest snapshot of {i} in {dr}>{class} --region {dr}",
-            i = db.instance,
-            class = db.class.as_ref().map(|c| format!(" --db-instance-class {c}")).unwrap_or_default()
-        ),
-        (Action::RdsRestorePointInTime, Some(Resource::RdsInstance(db))) => format!(
-            "aws rds restore-db-instance-to-point-in-time --source-db-instance-identifier {i} \\\n    --target-db-instance-identifier {i}-restored --restore-time <the last clean point>",
-            i = db.instance
-        ),
-        (Action::RdsCreateSnapshot, Some(Resource::RdsInstance(db))) => format!(
-            "aws rds create-db-snapshot --db-instance-identifier {i} --db-snapshot-identifier {i}-drill-$(date +%Y%m%d)",
-            i = db.instance
-        ),
-        (Action::RdsStartBackupReplication, Some(Resource::RdsInstance(db))) => format!(
-            "aws rds start-db-instance-automated-backups-replication \\\n    --source-db-instance-arn arn:aws:rds:{primary}:ACCOUNT:db:{} --region {dr}",
-            db.instance
-        ),
-        (Action::AuroraFailoverGlobalCluster, Some(Resource::AuroraGlobal(a))) => format!(
-            "aws rds failover-global-cluster --global-cluster-identifier {} --target-db-cluster-identifier {}{}",
-            a.global_cluster,
-            a.secondary_cluster,
-            if st.allow_data_loss != Some(false) { " --allow-data-loss" } else { "" }
-        ),
-        (Action::AuroraSwitchoverGlobalCluster, Some(Resource::AuroraGlobal(a))) => format!(
-            "aws rds switchover-global-cluster --global-cluster-identifier {} --target-db-cluster-identifier {}",
-            a.global_cluster, a.primary_cluster
-        ),
-        (Action::AuroraFailoverDbCluster, Some(Resource::AuroraGlobal(a))) => {
-            format!("aws rds failover-db-cluster --db-cluster-identifier {}", a.primary_cluster)
-        }
-        (Action::DynamodbCheckGlobalTable, Some(Resource::DynamodbGlobalTable(t))) => format!(
-            "aws dynamodb describe-table --table-name {} --region {dr} --query 'Table.Replicas'",
-            t.table
-        ),
-        (Action::S3CheckReplication, Some(Resource::S3Bucket(b))) => {
-            format!("aws s3api get-bucket-replication --bucket {}", b.bucket)
-        }
-        (Action::EcsUpdateService, Some(Resource::EcsService(e))) => format!(
-            "aws ecs update-service --cluster {} --service {} --desired-count {} --region {dr}",
-            e.dr.cluster,
-            e.dr.service,
-            st.desired.unwrap_or(e.primary.desired)
-        ),
-        (Action::AutoscalingUpdateGroup, Some(Resource::AutoScalingGroup(g))) => format!(
-            "aws autoscaling update-auto-scaling-group --auto-scaling-group-name {} --desired-capacity {}{} --region {dr}",
-            g.dr.name,
-            st.desired.unwrap_or(g.primary.desired),
-            st.min.map(|m| format!(" --min-size {m}")).unwrap_or_default()
-        ),
-        (Action::Route53FailoverToSecondary | Action::Route53FailoverToPrimary, Some(Resource::Route53Record(r))) => {
-            let to = if st.action == Action::Route53FailoverToSecondary { dr } else { primary };
-            format!(
-                "aws route53 change-resource-record-sets --hosted-zone-id {} \\\n    --change-batch file://{}-to-{to}.json   # UPSERT {} to the {to} endpoint",
-                r.hosted_zone_id.as_deref().unwrap_or("ZONE_ID"),
-                r.record,
-                r.record
-            )
-        }
-        (Action::BackupRestore, Some(Resource::BackupPlan(b))) => format!(
-            "aws backup start-restore-job --recovery-point-arn <newest recovery point in {}> \\\n    --iam-role-arn <restore role> --metadata file://restore-{}.json --region {dr}",
-            b.copy_to.as_ref().map_or(b.vault.as_str(), |c| c.vault.as_str()),
-            b.id
-        ),
-        (Action::ElasticacheFailoverGlobalDatastore, Some(Resource::ElasticacheGlobal(c))) => format!(
-            "aws elasticache failover-global-replication-group --global-replication-group-id {} --primary-region {dr} \\\n    --primary-replication-group-id <the {dr} member>",
-            c.global_datastore
-        ),
-        (Action::IacDeploy, Some(r)) => {
-            format!("# deploy the DR stack for `{}` from the IaC templates in {dr} (cloudformation deploy / terraform apply)", r.id())
-        }
-        (Action::Wait, _) => format!("sleep {}", st.duration.as_ref().map_or(0.0, |d| d.median_secs()) as u64),
-        (Action::ProbeUntilHealthy, _) => {
-            let host = s.topology.resources.iter().find_map(|r| match r {
+    let flag = |on: bool, text: &str| if on { text.to_string() } else { String::new() };
+    Some(match (name, res) {
+        ("primary", _) => primary.clone(),
+        ("dr", _) => dr.clone(),
+        ("region", r) => own_region(s, r).to_string(),
+        ("id", Some(r)) => r.id().to_string(),
+        ("instance", Some(Resource::RdsInstance(db))) => db.instance.clone(),
+        ("instance", Some(Resource::RdsReadReplica(rr))) => rr.instance.clone(),
+        ("replica", Some(Resource::RdsInstance(db))) => s
+            .topology
+            .resources
+            .iter()
+            .find_map(|r| match r {
+                Resource::RdsReadReplica(rr) if rr.source == db.id => Some(rr.instance.clone()),
+                _ => None,
+            })
+            .unwrap_or(format!("{}-dr", db.instance)),
+        ("class_flag", Some(Resource::RdsInstance(db))) => db
+            .class
+            .as_ref()
+            .map(|c| format!(" --db-instance-class {c}"))
+            .unwrap_or_default(),
+        ("multi_az", Some(Resource::RdsInstance(db))) => db.multi_az.to_string(),
+        ("global_cluster", Some(Resource::AuroraGlobal(a))) => a.global_cluster.clone(),
+        ("primary_cluster", Some(Resource::AuroraGlobal(a))) => a.primary_cluster.clone(),
+        ("secondary_cluster", Some(Resource::AuroraGlobal(a))) => a.secondary_cluster.clone(),
+        ("allow_data_loss_flag", _) => flag(st.allow_data_loss != Some(false), " --allow-data-loss"),
+        ("table", Some(Resource::DynamodbGlobalTable(t))) => t.table.clone(),
+        ("table_regions", Some(Resource::DynamodbGlobalTable(t))) => t.regions.join(", "),
+        ("bucket", Some(Resource::S3Bucket(b))) => b.bucket.clone(),
+        ("dr_cluster", Some(Resource::EcsService(e))) => e.dr.cluster.clone(),
+        ("dr_service", Some(Resource::EcsService(e))) => e.dr.service.clone(),
+        ("dr_group", Some(Resource::AutoScalingGroup(g))) => g.dr.name.clone(),
+        ("desired", Some(Resource::EcsService(e))) => st.desired.unwrap_or(e.primary.desired).to_string(),
+        ("desired", Some(Resource::AutoScalingGroup(g))) => st.desired.unwrap_or(g.primary.desired).to_string(),
+        ("min_size_flag", _) => st.min.map(|m| format!(" --min-size {m}")).unwrap_or_default(),
+        ("min_size_param", _) => st.min.map(|m| format!(" MinSize={m}")).unwrap_or_default(),
+        ("zone", Some(Resource::Route53Record(r))) => r.hosted_zone_id.as_deref().unwrap_or("ZONE_ID").to_string(),
+        ("record", Some(Resource::Route53Record(r))) => r.record.clone(),
+        ("dr_vault", Some(Resource::BackupPlan(b))) => b
+            .copy_to
+            .as_ref()
+            .map_or(b.vault.as_str(), |c| c.vault.as_str())
+            .to_string(),
+        ("global_datastore", Some(Resource::ElasticacheGlobal(c))) => c.global_datastore.clone(),
+        ("seconds", _) => (st.duration.as_ref().map_or(0.0, |d| d.median_secs()) as u64).to_string(),
+        ("service_host", _) => s
+            .topology
+            .resources
+            .iter()
+            .find_map(|r| match r {
                 Resource::Route53Record(rec) => Some(rec.record.clone()),
                 _ => None,
-            });
-            format!(
-                "curl -fsS https://{}/health   # until {} consecutive successes",
-                host.unwrap_or_else(|| "SERVICE".into()),
-                s.workload.probe.healthy_after
-            )
-        }
+            })
+            .unwrap_or_else(|| "SERVICE".into()),
+        ("healthy_after", _) => s.workload.probe.healthy_after.to_string(),
         _ => return None,
     })
+}
+
+/// A catalogue template with the step's values filled in (None when one has no value).
+pub fn fill(template: &str, s: &Scenario, st: &Step) -> Option<String> {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}')? + open;
+        out.push_str(&value(&rest[open + 1..close], s, st)?);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The catalogue form for a step (its action on its resource's kind).
+pub fn form(s: &Scenario, st: &Step) -> Option<&'static Form> {
+    let kind = st.resource.as_deref().and_then(|r| s.resource(r)).map(Resource::kind);
+    st.action.def().form(kind)
+}
+
+/// The AWS CLI command a step stands for, with the scenario's names filled in.
+pub fn command(s: &Scenario, st: &Step) -> Option<String> {
+    fill(form(s, st)?.cli?, s, st)
 }
 
 fn step_lines(o: &mut String, s: &Scenario, steps: &[Step]) {

@@ -655,7 +655,8 @@ fn check_step(st: &Step, base: &[PathSeg], kinds: &HashMap<&str, &Resource>, see
         p
     };
     check_id(&st.id, &at("id"), "step", seen, c);
-    match (action_resource_kinds(st.action), &st.resource) {
+    let def = st.action.def();
+    match (def.kinds(), &st.resource) {
         (None, Some(_)) => c.err_key(
             base,
             "resource",
@@ -686,31 +687,22 @@ fn check_step(st: &Step, base: &[PathSeg], kinds: &HashMap<&str, &Resource>, see
         },
         (None, None) => {}
     }
-    use Action::*;
-    let takes_desired = matches!(st.action, EcsUpdateService | AutoscalingUpdateGroup);
-    if st.desired.is_some() && !takes_desired {
-        c.err_key(
-            base,
-            "desired",
-            format!("`desired` is not used by action {}", st.action.as_str()),
-        );
+    use crate::catalogue::actions::Param;
+    for (param, set) in [
+        (Param::Desired, st.desired.is_some()),
+        (Param::Min, st.min.is_some()),
+        (Param::AllowDataLoss, st.allow_data_loss.is_some()),
+    ] {
+        if set && !def.params.contains(&param) {
+            c.err_key(
+                base,
+                param.key(),
+                format!("`{}` is not used by action {}", param.key(), st.action.as_str()),
+            );
+        }
     }
-    if st.min.is_some() && st.action != AutoscalingUpdateGroup {
-        c.err_key(
-            base,
-            "min",
-            format!("`min` is not used by action {}", st.action.as_str()),
-        );
-    }
-    if st.allow_data_loss.is_some() && st.action != AuroraFailoverGlobalCluster {
-        c.err_key(
-            base,
-            "allow_data_loss",
-            format!("`allow_data_loss` is not used by action {}", st.action.as_str()),
-        );
-    }
-    if st.action == Wait && st.duration.is_none() {
-        c.err(base, "a wait step needs `duration`");
+    if def.needs_duration && st.duration.is_none() {
+        c.err(base, format!("a {} step needs `duration`", st.action.as_str()));
     }
     if st.when == When::OnFailure && st.after.is_empty() {
         c.err(
