@@ -29,23 +29,17 @@ use preflight::confirm;
 pub use preflight::{preflight, Preflight};
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::Ledger;
-use crate::engine::{
-    ActionResult, AlarmSource, Engine, Event, Operator, Plan, Poll, Target, TargetError, Time, Timeline, Timers, Watch,
-};
-use crate::scenario::Resource;
-use crate::targets::live::actions::{Done, Env, Names};
-use crate::targets::live::dns::Follow;
+use crate::engine::{AlarmSource, Engine, Event, Operator, Plan, TargetError, Time, Timeline, Watch};
+use crate::targets::live::adapter::{self, Backend, Clock, Core, LiveTarget, Parts};
 use crate::targets::live::experiment::{self, Experiment};
 use crate::targets::live::runbook::{ManualPolicy, Runbook};
-use crate::targets::live::{Clients, Connection};
+use crate::targets::live::Connection;
 
 pub struct AwsOptions {
     pub out_dir: PathBuf,
@@ -65,13 +59,9 @@ pub struct AwsOptions {
     pub yes: bool,
 }
 
+/// What the background observers see.
 #[derive(Debug)]
-enum Msg {
-    Action {
-        step: usize,
-        attempt: u32,
-        done: Done,
-    },
+pub enum Msg {
     Probe {
         ok: bool,
         sent: Instant,
@@ -93,9 +83,7 @@ enum Msg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    StepDone(usize, u32),
-    DnsSettled(u64),
+pub enum Timer {
     /// A disruptive fault's FIS action started this long ago and clients saw nothing.
     NoEffect(usize),
 }
@@ -104,22 +92,10 @@ enum Timer {
 /// that it counts as active from then, and the scorecard says it had no visible effect.
 const EFFECT_WAIT: Time = Time(60_000_000);
 
-pub struct AwsTarget {
-    rt: tokio::runtime::Runtime,
-    env: Env,
-    observe_env: Env,
-    runbook: Runbook,
-    t0: Instant,
-    last: Time,
-    timers: Timers<Timer>,
-    tx: Sender<(Instant, Msg)>,
-    rx: Receiver<(Instant, Msg)>,
+/// The aws target's fault driver (an FIS experiment), observer (client probes, the health
+/// check, the record's answer, the experiment's state) and ledger (canary writes).
+pub struct Aws {
     background: Vec<tokio::task::JoinHandle<()>>,
-    out: VecDeque<(Time, Event)>,
-    abort: Arc<AtomicBool>,
-    operator: Arc<dyn Operator>,
-    /// The FIS experiment: the template drillbit created, the experiment, its last status.
-    fis: Experiment,
     /// Per fault: its FIS action name, whether the engine injected it, whether it was reported active.
     fault_action: Vec<String>,
     due: Vec<bool>,
@@ -130,37 +106,20 @@ pub struct AwsTarget {
     fis_started: Vec<String>,
     fis_abort: Option<String>,
     health_failing: bool,
-    /// The record's answer and the region clients reach.
-    dns: Follow,
     canary: Option<canary::Writer>,
     out_dir: PathBuf,
-    pub notes: Vec<String>,
 }
+
+pub type AwsTarget = LiveTarget<Aws>;
 
 fn infra(what: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Infrastructure(format!("{what}: {e}"))
 }
 
-impl AwsTarget {
-    fn now(&self) -> Time {
-        Time(self.t0.elapsed().as_micros() as u64)
-    }
-
-    fn at(&self, i: Instant) -> Time {
-        Time(i.saturating_duration_since(self.t0).as_micros() as u64)
-    }
-
-    fn timer(&mut self, at: Time, t: Timer) {
-        self.timers.set(at, t);
-    }
-
-    fn emit(&mut self, at: Time, ev: Event) {
-        self.out.push_back((at, ev));
-    }
-
+impl Aws {
     /// A fault whose time has come (the engine injected it) and whose FIS action started
     /// waits for its effect; one that does not disrupt clients is active at once.
-    fn activate_due(&mut self, at: Time) {
+    fn activate_due(&mut self, c: &mut Core<Self>, at: Time) {
         for f in 0..self.fault_action.len() {
             if self.due[f]
                 && !self.active[f]
@@ -169,10 +128,10 @@ impl AwsTarget {
             {
                 if self.disruptive[f] {
                     self.effect_from[f] = Some(at);
-                    self.timer(at.plus(EFFECT_WAIT), Timer::NoEffect(f));
+                    c.timer(at.plus(EFFECT_WAIT), Timer::NoEffect(f));
                 } else {
                     self.active[f] = true;
-                    self.emit(at, Event::FaultActive { fault: f });
+                    c.emit(at, Event::FaultActive { fault: f });
                 }
             }
         }
@@ -181,12 +140,12 @@ impl AwsTarget {
     /// The fault took effect: the first failed probe sent (or health-check failure seen) after
     /// its FIS action started. FIS reports an action running before its effect reaches
     /// clients (a reboot takes seconds), so the action's start is not the fault's instant.
-    fn took_effect(&mut self, at: Time, how: &'static str) {
+    fn took_effect(&mut self, c: &mut Core<Self>, at: Time, how: &'static str) {
         for f in 0..self.fault_action.len() {
             if !self.active[f] && self.effect_from[f].is_some_and(|from| at >= from) {
                 self.active[f] = true;
-                self.emit(at, Event::FaultActive { fault: f });
-                self.emit(
+                c.emit(at, Event::FaultActive { fault: f });
+                c.emit(
                     at,
                     Event::FaultEffect {
                         fault: f,
@@ -197,134 +156,43 @@ impl AwsTarget {
         }
     }
 
-    fn handle(&mut self, at: Time, m: Msg) {
-        match m {
-            Msg::Action { step, attempt, done } => {
-                self.runbook.finished(step);
-                let result = done.into();
-                self.emit(at, Event::ActionDone { step, attempt, result });
-            }
-            Msg::Probe { ok, sent } => {
-                // Stamped when it was sent: the instant the client tried.
-                let sent = self.at(sent).max(self.last);
-                if !ok {
-                    self.took_effect(sent, "a client probe of the service failed");
-                }
-                self.emit(sent, Event::Probe { ok });
-            }
-            Msg::Fis {
-                status,
-                reason,
-                started,
-            } => {
-                if status != self.fis.status {
-                    self.notes.push(format!(
-                        "FIS experiment {} at {at}: {status} ({reason})",
-                        self.fis.id.as_deref().unwrap_or("?")
-                    ));
-                    self.fis.status = status.clone();
-                }
-                for a in started {
-                    if !self.fis_started.contains(&a) {
-                        self.fis_started.push(a);
-                    }
-                }
-                self.activate_due(at);
-                if matches!(status.as_str(), "stopped" | "failed" | "cancelled") && !self.fis.stopped_by_us {
-                    self.fis_abort = Some(format!(
-                        "the FIS experiment {} {status} by itself: {reason} (a stop condition fired or FIS could not act)",
-                        self.fis.id.as_deref().unwrap_or("?")
-                    ));
-                }
-            }
-            Msg::Health { failing } => {
-                if failing {
-                    self.took_effect(at, "the Route 53 health check of the primary reported failure");
-                }
-                if failing && !self.health_failing && self.active.iter().any(|a| *a) {
-                    self.emit(
-                        at,
-                        Event::Alarm {
-                            source: AlarmSource::HealthCheck,
-                        },
-                    );
-                }
-                self.health_failing = failing;
-            }
-            Msg::Dns { region } => {
-                // Clients follow a change once their cached answer expires.
-                if let Some((when, n)) = self.dns.answered(at, Some(region)) {
-                    self.timer(when, Timer::DnsSettled(n));
-                }
-            }
-        }
-    }
-
-    fn on_timer(&mut self, at: Time, t: Timer) {
-        match t {
-            Timer::StepDone(step, attempt) => {
-                self.runbook.finished(step);
-                self.emit(
-                    at,
-                    Event::ActionDone {
-                        step,
-                        attempt,
-                        result: ActionResult::Ok,
-                    },
-                );
-            }
-            Timer::NoEffect(f) => {
-                if !self.active[f] {
-                    self.notes.push(format!(
-                        "fault `{}`: no failed probe or health check within {} s of its FIS action starting; counted as active from then",
-                        self.env.scenario.faults[f].id,
-                        EFFECT_WAIT.secs()
-                    ));
-                    self.active[f] = true;
-                    self.emit(at, Event::FaultActive { fault: f });
-                }
-            }
-            Timer::DnsSettled(n) => {
-                if self.dns.settled(n, &self.env.scenario.topology.dr_region) {
-                    self.emit(at, Event::TrafficSwitched);
-                }
-            }
-        }
-    }
-
     /// Stops the experiment if it still runs (once); true when it was running.
-    fn stop_experiment(&mut self) -> bool {
-        let id = self.fis.id.clone().unwrap_or_default();
-        match self.fis.stop(&self.rt, &self.env) {
+    fn stop_experiment(c: &mut Core<Self>) -> bool {
+        let id = c.fis.id.clone().unwrap_or_default();
+        match c.fis.stop(&c.rt, &c.env) {
             Ok(true) => {
-                self.notes.push(format!("FIS experiment {id} stopped by drillbit"));
+                c.notes.push(format!("FIS experiment {id} stopped by drillbit"));
                 true
             }
             Ok(false) => false,
             Err(e) => {
-                self.notes.push(format!("FIS experiment {id}: {e}"));
+                c.notes.push(format!("FIS experiment {id}: {e}"));
                 false
             }
         }
     }
+}
 
+impl AwsTarget {
     /// Stops what drillbit started: background tasks, the experiment, the template it created,
     /// the canary writer (canaries are deleted after the read-back, in `ledger`).
     pub fn teardown(&mut self) {
-        for h in self.background.drain(..) {
+        let (c, a) = (&mut self.core, &mut self.backend);
+        for h in a.background.drain(..) {
             h.abort();
         }
-        self.runbook.cancel_all();
-        self.stop_experiment();
-        if let Err(e) = self.fis.delete_template(&self.rt, &self.env) {
-            self.notes.push(e);
+        c.runbook.cancel_all();
+        Aws::stop_experiment(c);
+        if let Err(e) = c.fis.delete_template(&c.rt, &c.env) {
+            c.notes.push(e);
         }
-        if let Some(mut w) = self.canary.take() {
-            let env = self.env.clone();
-            self.rt.block_on(async {
+        if let Some(mut w) = a.canary.take() {
+            let env = c.env.clone();
+            let operator = c.operator.clone();
+            c.rt.block_on(async {
                 w.stop().await;
                 for what in w.clean(&env).await {
-                    self.operator.warn(&format!("left behind: {what}"));
+                    operator.warn(&format!("left behind: {what}"));
                 }
             });
         }
@@ -334,14 +202,11 @@ impl AwsTarget {
     fn rollback_steps(&mut self) {
         // The failover's actions still in flight are abandoned: their reports would name
         // steps of the other plan.
-        self.runbook.replace(self.env.scenario.runbook.rollback.clone());
-        while self.rx.try_recv().is_ok() {}
-        self.timers.clear();
-        self.out.clear();
+        self.core.replace_steps(self.core.env.scenario.runbook.rollback.clone());
     }
 }
 
-impl Drop for AwsTarget {
+impl Drop for Aws {
     fn drop(&mut self) {
         for h in self.background.drain(..) {
             h.abort();
@@ -349,98 +214,125 @@ impl Drop for AwsTarget {
     }
 }
 
-impl Target for AwsTarget {
-    fn name(&self) -> &'static str {
-        "aws"
-    }
+impl Backend for Aws {
+    type Timer = Timer;
+    type Msg = Msg;
+    const NAME: &'static str = "aws";
 
-    fn inject(&mut self, fault: usize, now: Time) -> Result<(), TargetError> {
+    fn inject(&mut self, c: &mut Core<Self>, fault: usize, now: Time) -> Result<(), TargetError> {
         // FIS carries the fault out on its own schedule (the template's waits); the fault is
         // active once FIS reports its action started.
         self.due[fault] = true;
-        self.activate_due(now.max(self.last));
+        self.activate_due(c, now.max(c.clock.floor()));
         Ok(())
     }
 
-    fn repair(&mut self, fault: usize, now: Time) -> Result<(), TargetError> {
+    fn repair(&mut self, c: &mut Core<Self>, fault: usize, now: Time) -> Result<(), TargetError> {
         // FIS ends an action after its duration; at the end of the drill the experiment is
         // stopped, which ends every action still running.
-        self.stop_experiment();
+        Self::stop_experiment(c);
         if self.active[fault] {
-            self.emit(now.max(self.last), Event::FaultRepaired { fault });
+            c.emit(now.max(c.clock.floor()), Event::FaultRepaired { fault });
         }
         Ok(())
     }
 
-    fn start_action(&mut self, step: usize, attempt: u32, now: Time) -> Result<(), TargetError> {
-        let tx = self.tx.clone();
-        if let Some(d) = self.runbook.start(&self.rt, &self.env, step, move |done| {
-            let _ = tx.send((Instant::now(), Msg::Action { step, attempt, done }));
-        }) {
-            self.timer(now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt));
+    fn observe(&mut self, _c: &mut Core<Self>) -> Result<(), TargetError> {
+        match self.fis_abort.take() {
+            Some(why) => Err(TargetError::Aborted(why)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    fn cancel_action(&mut self, step: usize, _now: Time) {
-        self.runbook.cancel(step);
-    }
-
-    fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
-        loop {
-            if self.abort.load(Ordering::SeqCst) {
-                return Err(TargetError::Aborted("interrupted".into()));
-            }
-            if let Some(why) = self.fis_abort.take() {
-                return Err(TargetError::Aborted(why));
-            }
-            if let Some((t, ev)) = self.out.pop_front() {
-                // One clock, never backwards: an answer stamped before an event already given
-                // out is given out at that event's time.
-                let t = t.max(self.last);
-                self.last = t;
-                return Ok(Poll::Event(t, ev));
-            }
-            let now = self.now();
-            if let Some((t, timer)) = self.timers.pop_due(now.min(deadline)) {
-                self.on_timer(t, timer);
-                continue;
-            }
-            if now >= deadline {
-                self.last = self.last.max(deadline);
-                return Ok(Poll::Deadline);
-            }
-            let next = self.timers.next_at().map_or(deadline, |t| t.min(deadline));
-            let wait = Duration::from_micros(next.since(now).0).min(Duration::from_millis(50));
-            match self.rx.recv_timeout(wait) {
-                Ok((i, m)) => {
-                    let at = self.at(i);
-                    self.handle(at, m);
+    fn on_timer(&mut self, c: &mut Core<Self>, at: Time, t: Timer) {
+        match t {
+            Timer::NoEffect(f) => {
+                if !self.active[f] {
+                    c.notes.push(format!(
+                        "fault `{}`: no failed probe or health check within {} s of its FIS action starting; counted as active from then",
+                        c.env.scenario.faults[f].id,
+                        EFFECT_WAIT.secs()
+                    ));
+                    self.active[f] = true;
+                    c.emit(at, Event::FaultActive { fault: f });
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Err(infra("observation tasks", "channel closed")),
             }
         }
     }
 
-    fn ledger(&mut self, _end: Time) -> Result<Ledger, TargetError> {
+    fn on_msg(&mut self, c: &mut Core<Self>, at: Time, m: Msg) {
+        match m {
+            Msg::Probe { ok, sent } => {
+                // Stamped when it was sent: the instant the client tried.
+                let sent = c.clock.at(sent).max(c.clock.floor());
+                if !ok {
+                    self.took_effect(c, sent, "a client probe of the service failed");
+                }
+                c.emit(sent, Event::Probe { ok });
+            }
+            Msg::Fis {
+                status,
+                reason,
+                started,
+            } => {
+                if status != c.fis.status {
+                    c.notes.push(format!(
+                        "FIS experiment {} at {at}: {status} ({reason})",
+                        c.fis.id.as_deref().unwrap_or("?")
+                    ));
+                    c.fis.status = status.clone();
+                }
+                for a in started {
+                    if !self.fis_started.contains(&a) {
+                        self.fis_started.push(a);
+                    }
+                }
+                self.activate_due(c, at);
+                if matches!(status.as_str(), "stopped" | "failed" | "cancelled") && !c.fis.stopped_by_us {
+                    self.fis_abort = Some(format!(
+                        "the FIS experiment {} {status} by itself: {reason} (a stop condition fired or FIS could not act)",
+                        c.fis.id.as_deref().unwrap_or("?")
+                    ));
+                }
+            }
+            Msg::Health { failing } => {
+                if failing {
+                    self.took_effect(c, at, "the Route 53 health check of the primary reported failure");
+                }
+                if failing && !self.health_failing && self.active.iter().any(|a| *a) {
+                    c.emit(
+                        at,
+                        Event::Alarm {
+                            source: AlarmSource::HealthCheck,
+                        },
+                    );
+                }
+                self.health_failing = failing;
+            }
+            // Clients follow a change once their cached answer expires.
+            Msg::Dns { region } => c.dns_answered(at, Some(region)),
+        }
+    }
+
+    fn ledger(&mut self, c: &mut Core<Self>, _end: Time) -> Result<Ledger, TargetError> {
         let Some(mut w) = self.canary.take() else {
             return Ok(Ledger::NotMeasurable(
                 "no canary store (`aws.canaries`): data loss was not measured on this drill".into(),
             ));
         };
-        let env = self.env.clone();
-        let survived = self.rt.block_on(async {
+        let env = c.env.clone();
+        let operator = c.operator.clone();
+        let survived = c.rt.block_on(async {
             w.stop().await;
             let s = w.survivors(&env).await;
             for what in w.clean(&env).await {
-                self.operator.warn(&format!("left behind: {what}"));
+                operator.warn(&format!("left behind: {what}"));
             }
             s
         });
         let log = std::mem::take(&mut *w.log.lock().unwrap_or_else(|e| e.into_inner()));
         let stores: Vec<String> = w.stores.iter().map(|s| s.id().to_string()).collect();
-        self.notes.push(format!(
+        c.notes.push(format!(
             "canaries: {} acknowledged, {} indeterminate, {} refused (last error: {}) across {} (drill id {})",
             log.acked.len(),
             log.indeterminate,
@@ -454,7 +346,7 @@ impl Target for AwsTarget {
             csv.push_str(&format!(
                 "{seq},{},{:.6},{}\n",
                 stores.get(*n).map_or("?", |s| s.as_str()),
-                self.at(*t).secs(),
+                c.clock.at(*t).secs(),
                 match &survived {
                     Ok(s) =>
                         if s.contains(seq) {
@@ -478,7 +370,7 @@ impl Target for AwsTarget {
         };
         let lost = crate::engine::ledger::lost_runs(log.acked.len(), |i| !survived.contains(&log.acked[i].0));
         Ok(Ledger::Recorded {
-            acks: log.acked.iter().map(|(_, _, t)| self.at(*t)).collect(),
+            acks: log.acked.iter().map(|(_, _, t)| c.clock.at(*t)).collect(),
             lost,
             indeterminate: log.indeterminate,
         })
@@ -495,24 +387,13 @@ pub fn check(
 ) -> Result<(String, Vec<crate::targets::live::check::Item>), TargetError> {
     let s = crate::targets::live::bound_scenario(loaded)
         .map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| infra("starting the runtime", e))?;
+    let rt = adapter::runtime()?;
     let conn = Connection {
         endpoint_url: endpoint_url.map(String::from),
         test_credentials: false,
         profile: profile.map(String::from),
     };
-    let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
-    let env = Env {
-        scenario: s.clone(),
-        clients: rt.block_on(Clients::new(&p, &d, &conn)),
-        caps: None,
-        names: Arc::new(Mutex::new(Names::default())),
-        poll: Duration::from_secs(2),
-    };
+    let (env, _) = adapter::envs(&rt, &s, &conn, None, Duration::from_secs(2));
     rt.block_on(crate::targets::live::check::discover(&env))
         .map_err(|e| infra("reading the live topology", e))?;
     let account = env.names().account.clone();
@@ -544,23 +425,24 @@ pub fn run(
     let pf =
         preflight(&s, "").map_err(|e| TargetError::Infrastructure(format!("the scenario cannot run on aws:\n{e}")))?;
     let say = |m: &str| opts.operator.say(m);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| infra("starting the runtime", e))?;
+    let rt = adapter::runtime()?;
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| infra("creating the output directory", e))?;
     let conn = Connection {
         endpoint_url: opts.endpoint_url.clone(),
         test_credentials: false,
         profile: opts.profile.clone(),
     };
-    let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
-    let clients = rt.block_on(Clients::new(&p, &d, &conn));
-    let observe_clients = rt.block_on(Clients::new_with_retries(&p, &d, &conn, 1));
+    // An endpoint that is moto (recognised by its own API) brings moto's capability table.
+    let caps = opts
+        .endpoint_url
+        .as_deref()
+        .and_then(|u| u.trim_start_matches("http://").trim_end_matches('/').parse().ok())
+        .filter(|a| crate::targets::emulator::moto::answers_moto_api(*a))
+        .map(|_| &crate::targets::live::MOTO);
+    let (env, observe_env) = adapter::envs(&rt, &s, &conn, caps, Duration::from_secs(2));
     // Who are we? Refuse any account the scenario does not allow-list.
     let (account, caller) = rt
-        .block_on(clients.caller())
+        .block_on(env.clients.caller())
         .map_err(|e| infra("the caller identity", e))?;
     if !pf.accounts.contains(&account) {
         return Err(TargetError::Infrastructure(format!(
@@ -572,25 +454,6 @@ pub fn run(
     if !opts.yes {
         confirm(opts.operator.as_ref(), &pf, &account, &caller, &s, &opts.abort)?;
     }
-    // An endpoint that is moto (recognised by its own API) brings moto's capability table.
-    let caps = opts
-        .endpoint_url
-        .as_deref()
-        .and_then(|u| u.trim_start_matches("http://").trim_end_matches('/').parse().ok())
-        .filter(|a| crate::targets::emulator::moto::answers_moto_api(*a))
-        .map(|_| &crate::targets::live::MOTO);
-    let names = Arc::new(Mutex::new(Names::default()));
-    let env = Env {
-        scenario: s.clone(),
-        clients,
-        caps,
-        names: names.clone(),
-        poll: Duration::from_secs(2),
-    };
-    let observe_env = Env {
-        clients: observe_clients,
-        ..env.clone()
-    };
     rt.block_on(crate::targets::live::check::discover(&env))
         .map_err(|e| infra("reading the live topology", e))?;
     for r in &s.topology.resources {
@@ -626,7 +489,6 @@ pub fn run(
         .map_err(|e| infra("the canary stores", e))?;
     let mut plan = Plan::compile(&s);
     plan.failback = opts.failback;
-    let (tx, rx) = channel();
     // The FIS experiment template: created now, the experiment started at the drill's zero.
     let tpl = crate::targets::fis::template(&s, &account);
     let template = if s.faults.is_empty() {
@@ -638,57 +500,57 @@ pub fn run(
         notes.push(format!("FIS experiment template {id} created"));
         Some(id)
     };
-    let record = s.topology.resources.iter().find_map(|r| match r {
-        Resource::Route53Record(rec) => Some((rec.id.clone(), rec.ttl.secs())),
-        _ => None,
-    });
-    let mut t = AwsTarget {
-        rt,
-        env: env.clone(),
-        observe_env,
-        runbook: Runbook::new(s.all_steps().cloned().collect(), opts.manual, opts.operator.clone()),
-        t0: Instant::now(),
-        last: Time::ZERO,
-        timers: Timers::default(),
-        tx,
-        rx,
-        background: Vec::new(),
-        out: VecDeque::new(),
-        abort: opts.abort.clone(),
-        operator: opts.operator.clone(),
-        fis: Experiment::new(template),
-        fault_action: s.faults.iter().map(|f| crate::targets::fis::slug(&f.id)).collect(),
-        due: vec![false; s.faults.len()],
-        active: vec![false; s.faults.len()],
-        disruptive: s.faults.iter().map(|f| f.kind.is_disruptive()).collect(),
-        effect_from: vec![None; s.faults.len()],
-        fis_started: Vec::new(),
-        fis_abort: None,
-        health_failing: false,
-        dns: Follow::new(record.as_ref().map_or(0.0, |r| r.1)),
-        canary: None,
-        out_dir: opts.out_dir.clone(),
-        notes,
+    let record = adapter::record(&s);
+    let mut t = LiveTarget {
+        core: Core::new(Parts {
+            rt,
+            env: env.clone(),
+            observe_env,
+            runbook: Runbook::new(s.all_steps().cloned().collect(), opts.manual, opts.operator.clone()),
+            clock: Clock::wall(),
+            abort: opts.abort.clone(),
+            operator: opts.operator.clone(),
+            fis: Experiment::new(template),
+            notes,
+        }),
+        backend: Aws {
+            background: Vec::new(),
+            fault_action: s.faults.iter().map(|f| crate::targets::fis::slug(&f.id)).collect(),
+            due: vec![false; s.faults.len()],
+            active: vec![false; s.faults.len()],
+            disruptive: s.faults.iter().map(|f| f.kind.is_disruptive()).collect(),
+            effect_from: vec![None; s.faults.len()],
+            fis_started: Vec::new(),
+            fis_abort: None,
+            health_failing: false,
+            canary: None,
+            out_dir: opts.out_dir.clone(),
+        },
     };
     let result = (|| {
         if !stores.is_empty() {
             let rate = s.aws.as_ref().and_then(|a| a.canary_rate).unwrap_or(5.0);
             let drill = format!("{}-{}", s.name, crate::timestamp::now());
-            let w =
-                t.rt.block_on(canary::Writer::start(&env, stores.clone(), rate, drill))
-                    .map_err(|e| infra("starting the canary writes", e))?;
-            t.canary = Some(w);
+            let w = t
+                .core
+                .rt
+                .block_on(canary::Writer::start(&env, stores.clone(), rate, drill))
+                .map_err(|e| infra("starting the canary writes", e))?;
+            t.backend.canary = Some(w);
         }
-        if let Some(tpl) = t.fis.template.clone() {
+        if let Some(tpl) = t.core.fis.template.clone() {
             let token = format!("drillbit-start-{}-{}", std::process::id(), seed);
             let id = t
+                .core
                 .fis
-                .start(&t.rt, &env, token)
+                .start(&t.core.rt, &env, token)
                 .map_err(|e| infra("starting the FIS experiment", e))?;
             say(&format!("FIS experiment {id} started"));
-            t.notes.push(format!("FIS experiment {id} started from template {tpl}"));
+            t.core
+                .notes
+                .push(format!("FIS experiment {id} started from template {tpl}"));
         }
-        t.t0 = Instant::now();
+        t.core.clock.restart();
         spawn_observers(&mut t, prober, interval, probe_timeout, record.map(|r| r.0), seed);
         let mut tl = Timeline::new(true);
         tl.watch = opts.live.clone();
@@ -706,12 +568,12 @@ pub fn run(
         Ok(m) => m,
         Err(TargetError::Aborted(why)) => {
             // Stop the faults first, then put back what the runbook changed.
-            t.stop_experiment();
+            Aws::stop_experiment(&mut t.core);
             let summary = if s.runbook.rollback.is_empty() {
                 "no rollback steps to run".to_string()
             } else {
                 opts.abort.store(false, Ordering::SeqCst);
-                t.fis_abort = None;
+                t.backend.fis_abort = None;
                 t.rollback_steps();
                 let rb = plan.rollback_only();
                 let mut rtl = Timeline::new(true);
@@ -729,7 +591,7 @@ pub fn run(
                 }
             };
             t.teardown();
-            for n in &t.notes {
+            for n in &t.core.notes {
                 opts.operator.warn(n);
             }
             return Err(TargetError::Aborted(format!(
@@ -742,21 +604,16 @@ pub fn run(
         }
     };
     t.teardown();
-    let mut notes = std::mem::take(&mut t.notes);
-    notes.push(format!(
-        "wall time of the drill, identity check to teardown: {:.2} s",
-        started.elapsed().as_secs_f64()
-    ));
-    let cx = crate::scorecard::Context {
+    let notes = std::mem::take(&mut t.core.notes);
+    Ok(adapter::scorecard(
         loaded,
-        plan: &plan,
-        target: "aws",
+        &plan,
+        "aws",
         seed,
-        models_overridden: Vec::new(),
-    };
-    let mut sc = crate::scorecard::build(&cx, &tl, &m);
-    sc.notes = notes;
-    Ok(sc)
+        (&tl, &m),
+        notes,
+        ("identity check", started),
+    ))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{probe, AwsTarget, Msg};
+use crate::targets::live::adapter::Msg::Own;
 use crate::targets::live::observe;
 
 /// The background observers: client probes, and (every second) the FIS experiment, the
@@ -17,9 +18,9 @@ pub(super) fn spawn_observers(
     record: Option<String>,
     seed: u64,
 ) {
-    let tx = t.tx.clone();
+    let tx = t.core.tx.clone();
     let phase = interval.mul_f64((seed % 1000) as f64 / 1000.0);
-    t.background.push(t.rt.spawn(async move {
+    t.backend.background.push(t.core.rt.spawn(async move {
         tokio::time::sleep(phase).await;
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -27,19 +28,19 @@ pub(super) fn spawn_observers(
             tick.tick().await;
             let sent = Instant::now();
             let ok = prober.probe(timeout).await.is_ok();
-            if tx.send((Instant::now(), Msg::Probe { ok, sent })).is_err() {
+            if tx.send((Instant::now(), Own(Msg::Probe { ok, sent }))).is_err() {
                 break;
             }
         }
     }));
-    let tx = t.tx.clone();
-    let env = t.observe_env.clone();
-    let exp = t.fis.id.clone();
+    let tx = t.core.tx.clone();
+    let env = t.core.observe_env.clone();
+    let exp = t.core.fis.id.clone();
     let primary = env.scenario.topology.primary_region.clone();
     let hc = record
         .as_ref()
         .and_then(|r| env.names().health_check.get(&(r.clone(), primary.clone())).cloned());
-    t.background.push(t.rt.spawn(async move {
+    t.backend.background.push(t.core.rt.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -69,23 +70,23 @@ pub(super) fn spawn_observers(
                             .collect();
                         let _ = tx.send((
                             Instant::now(),
-                            Msg::Fis {
+                            Own(Msg::Fis {
                                 status,
                                 reason,
                                 started,
-                            },
+                            }),
                         ));
                     }
                 }
             }
             if let Some(id) = &hc {
                 if let Ok(ok) = observe::health_check_ok(&env, id).await {
-                    let _ = tx.send((Instant::now(), Msg::Health { failing: !ok }));
+                    let _ = tx.send((Instant::now(), Own(Msg::Health { failing: !ok })));
                 }
             }
             if let Some(r) = &record {
                 if let Ok(region) = observe::dns_answer(&env, r).await {
-                    if tx.send((Instant::now(), Msg::Dns { region })).is_err() {
+                    if tx.send((Instant::now(), Own(Msg::Dns { region }))).is_err() {
                         break;
                     }
                 }

@@ -31,23 +31,16 @@ pub use crate::targets::live::runbook::ManualPolicy;
 pub use api_fault::ApiFault;
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::{
-    ActionResult, AlarmSource, Engine, Event, Ledger, Operator, Plan, Poll, Target, TargetError, Time, Timeline,
-    Timers, Watch,
-};
-use crate::scenario::Resource;
-use crate::targets::live::actions::{Done, Env, Names};
-use crate::targets::live::dns::Follow;
+use crate::engine::{AlarmSource, Engine, Event, Ledger, Operator, Plan, TargetError, Time, Timeline, Watch};
+use crate::targets::live::adapter::{self, Backend, Clock, Core, LiveTarget, Parts};
 use crate::targets::live::experiment::{self, Experiment};
 use crate::targets::live::runbook::Runbook;
-use crate::targets::live::{observe, Clients, Connection};
+use crate::targets::live::{observe, Connection};
 use faultlayer::{Effect, FaultLayer, Match};
 use faults::{health_status_xml, plan_faults, FaultPlan};
 
@@ -71,287 +64,247 @@ pub struct EmulatorOptions {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
+pub enum Timer {
     Probe,
     /// Route 53's checkers have seen the region fail `threshold` times.
     Detected(usize),
-    /// A human or wait step's modelled duration is over.
-    StepDone(usize, u32),
-    /// Clients' DNS caches expired: they follow the answer of this change.
-    DnsSettled(u64),
 }
 
-struct Msg {
-    step: usize,
-    attempt: u32,
-    done: Done,
-}
-
-pub struct EmulatorTarget {
-    rt: tokio::runtime::Runtime,
+/// The emulator's fault driver (the fault layer's rules), observer (the emulator's state, read
+/// through the SDK) and ledger (none: nothing replicates in an emulator).
+pub struct Emulator {
     moto: Option<moto::Moto>,
     layer: FaultLayer,
     /// Calls of the fault layer's log already looked at for fault effects, and the faults
     /// whose rules have acted on a call (the proof the fault took effect).
     calls_seen: usize,
     effect_seen: Vec<bool>,
-    env: Env,
-    /// Observation clients: no retries, so a dropped region answers at once.
-    observe_env: Env,
-    runbook: Runbook,
     faults: Vec<FaultPlan>,
-    now: Time,
-    timers: Timers<Timer>,
-    tx: Sender<Msg>,
-    rx: Receiver<Msg>,
-    out: VecDeque<Event>,
+    /// The state changed (a fault, an action): read it again before the next event.
     dirty: bool,
-    /// Which region each region's requests reach; updated by refresh.
+    /// Whether each region (primary, DR) serves; updated by refresh.
     serving: [bool; 2],
-    /// The record's answer and the region clients reach.
-    dns: Follow,
     /// The Route 53 record resource clients resolve (None: clients reach what serves).
     record: Option<String>,
     hc_passes: bool,
     failed_health: Vec<(usize, String)>,
     probe_interval: Time,
-    abort: Arc<AtomicBool>,
-    fis: Experiment,
-    pub notes: Vec<String>,
-    pub calls_path: PathBuf,
-    operator: Arc<dyn Operator>,
+    calls_path: PathBuf,
     /// Delete what the drill created at teardown (an external emulator without --keep-env).
     clean_up: bool,
 }
+
+pub type EmulatorTarget = LiveTarget<Emulator>;
 
 fn infra(what: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Infrastructure(format!("{what}: {e}"))
 }
 
-impl EmulatorTarget {
-    pub fn start(
-        loaded: &crate::scenario::Loaded,
-        plan: &Plan,
-        opts: &EmulatorOptions,
-    ) -> Result<EmulatorTarget, TargetError> {
-        let s = crate::targets::live::bound_scenario(loaded).map_err(|e| infra("bindings", e))?;
-        let faults = plan_faults(&s)?;
-        let say = |m: &str| opts.operator.say(m);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| infra("starting the runtime", e))?;
-        std::fs::create_dir_all(&opts.out_dir).map_err(|e| infra("creating the output directory", e))?;
-        let mut notes = Vec::new();
-        let (moto, upstream) = match &opts.endpoint_url {
-            Some(u) => (None, u.clone()),
-            None => {
-                moto::ensure_installed(&mut |m| say(m)).map_err(|e| infra("installing moto", e))?;
-                let m =
-                    moto::Moto::start(Some(&opts.out_dir.join("moto.log"))).map_err(|e| infra("starting moto", e))?;
-                say(&format!(
-                    "moto {} on {} (up in {:.2} s)",
-                    moto::MOTO_VERSION,
-                    m.url(),
-                    m.started_in.as_secs_f64()
-                ));
-                notes.push(format!(
-                    "emulator: moto {} started by drillbit on {} (up in {:.2} s)",
-                    moto::MOTO_VERSION,
-                    m.url(),
-                    m.started_in.as_secs_f64()
-                ));
-                let u = m.url();
-                (Some(m), u)
-            }
-        };
-        let upstream_addr = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse::<std::net::SocketAddr>()
-            .or_else(|_| {
-                use std::net::ToSocketAddrs;
-                upstream
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or(())
-            })
-            .map_err(|_| infra("the endpoint", format!("`{upstream}`: expected http://HOST:PORT")))?;
-        let layer = rt
-            .block_on(FaultLayer::start(upstream_addr))
-            .map_err(|e| infra("starting the fault layer", e))?;
-        let conn = Connection {
-            endpoint_url: Some(layer.url()),
-            test_credentials: true,
-            profile: None,
-        };
-        let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
-        let clients = rt.block_on(Clients::new(&p, &d, &conn));
-        let observe_clients = rt.block_on(Clients::new_with_retries(&p, &d, &conn, 1));
-        let names = Arc::new(Mutex::new(Names::default()));
-        // The capability table: moto's when drillbit started it or the endpoint answers moto's
-        // own API; none for another emulator (its "not implemented" answers still say so).
-        let is_moto = opts.endpoint_url.is_none() || moto::answers_moto_api(upstream_addr);
-        let caps = if is_moto {
-            Some(&crate::targets::live::MOTO)
-        } else {
-            None
-        };
-        if opts.endpoint_url.is_some() {
-            notes.push(format!(
-                "emulator: {upstream}{}",
-                if is_moto {
-                    " (moto, recognised by its /moto-api/)"
-                } else {
-                    " (not moto: no capability table)"
-                }
+/// Starts moto (unless an endpoint is given), the fault layer, provisions the topology and
+/// creates the FIS template: a target ready for the engine, serving before the fault.
+pub fn start(
+    loaded: &crate::scenario::Loaded,
+    plan: &Plan,
+    opts: &EmulatorOptions,
+) -> Result<EmulatorTarget, TargetError> {
+    let s = crate::targets::live::bound_scenario(loaded).map_err(|e| infra("bindings", e))?;
+    let faults = plan_faults(&s)?;
+    let say = |m: &str| opts.operator.say(m);
+    let rt = adapter::runtime()?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(|e| infra("creating the output directory", e))?;
+    let mut notes = Vec::new();
+    let (moto, upstream) = match &opts.endpoint_url {
+        Some(u) => (None, u.clone()),
+        None => {
+            moto::ensure_installed(&mut |m| say(m)).map_err(|e| infra("installing moto", e))?;
+            let m = moto::Moto::start(Some(&opts.out_dir.join("moto.log"))).map_err(|e| infra("starting moto", e))?;
+            say(&format!(
+                "moto {} on {} (up in {:.2} s)",
+                moto::MOTO_VERSION,
+                m.url(),
+                m.started_in.as_secs_f64()
             ));
+            notes.push(format!(
+                "emulator: moto {} started by drillbit on {} (up in {:.2} s)",
+                moto::MOTO_VERSION,
+                m.url(),
+                m.started_in.as_secs_f64()
+            ));
+            let u = m.url();
+            (Some(m), u)
         }
-        let env = Env {
-            scenario: s.clone(),
-            clients,
-            caps,
-            names: names.clone(),
-            poll: Duration::from_millis(100),
-        };
-        let observe_env = Env {
-            clients: observe_clients,
-            ..env.clone()
-        };
-        let t0 = Instant::now();
-        let clean_up = opts.endpoint_url.is_some() && !opts.keep_env;
-        let prov = match rt.block_on(crate::targets::live::provision::provision(&env)) {
-            Ok(p) => p,
-            Err(e) => {
-                // What was created before the failure goes again; a resource that already
-                // exists is most likely an earlier drill's, kept with --keep-env.
-                let mut why = e.to_string();
-                if clean_up {
-                    for left in rt.block_on(crate::targets::live::deprovision::deprovision(&env)) {
-                        why.push_str(&format!("\n  left behind: {left}"));
-                    }
-                }
-                if why.contains("AlreadyExists") || why.contains("already exists") {
-                    why.push_str(
-                        "\n  (the emulator already holds this scenario's resources, perhaps from a drill run with \
-                         --keep-env: start a fresh emulator, or omit --endpoint-url to let drillbit start its own)",
-                    );
-                }
-                return Err(infra("provisioning the topology in the emulator", why));
+    };
+    let upstream_addr = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            use std::net::ToSocketAddrs;
+            upstream
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or(())
+        })
+        .map_err(|_| infra("the endpoint", format!("`{upstream}`: expected http://HOST:PORT")))?;
+    let layer = rt
+        .block_on(FaultLayer::start(upstream_addr))
+        .map_err(|e| infra("starting the fault layer", e))?;
+    let conn = Connection {
+        endpoint_url: Some(layer.url()),
+        test_credentials: true,
+        profile: None,
+    };
+    let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
+    // The capability table: moto's when drillbit started it or the endpoint answers moto's
+    // own API; none for another emulator (its "not implemented" answers still say so).
+    let is_moto = opts.endpoint_url.is_none() || moto::answers_moto_api(upstream_addr);
+    let caps = if is_moto {
+        Some(&crate::targets::live::MOTO)
+    } else {
+        None
+    };
+    if opts.endpoint_url.is_some() {
+        notes.push(format!(
+            "emulator: {upstream}{}",
+            if is_moto {
+                " (moto, recognised by its /moto-api/)"
+            } else {
+                " (not moto: no capability table)"
             }
-        };
-        // Bound records: the user's zone, health checks and record sets, as found.
-        if let Err(e) = rt.block_on(crate::targets::live::check::discover_bound(&env)) {
+        ));
+    }
+    let (env, observe_env) = adapter::envs(&rt, &s, &conn, caps, Duration::from_millis(100));
+    let t0 = Instant::now();
+    let clean_up = opts.endpoint_url.is_some() && !opts.keep_env;
+    let prov = match rt.block_on(crate::targets::live::provision::provision(&env)) {
+        Ok(p) => p,
+        Err(e) => {
+            // What was created before the failure goes again; a resource that already
+            // exists is most likely an earlier drill's, kept with --keep-env.
             let mut why = e.to_string();
             if clean_up {
                 for left in rt.block_on(crate::targets::live::deprovision::deprovision(&env)) {
                     why.push_str(&format!("\n  left behind: {left}"));
                 }
             }
-            return Err(infra("reading the bound records", why));
-        }
-        say(&format!(
-            "provisioned {} resources in {} and {} ({:.2} s)",
-            prov.calls.len(),
-            p,
-            d,
-            t0.elapsed().as_secs_f64()
-        ));
-        notes.push(format!(
-            "provisioned in {:.2} s: {}",
-            t0.elapsed().as_secs_f64(),
-            prov.calls.join("; ")
-        ));
-        for (i, f) in opts.api_faults.iter().enumerate() {
-            layer.add(&format!("api-fault-{i}"), f.matches.clone(), f.effect.clone(), f.count);
-        }
-        // The FIS experiment: created now, started with the first fault.
-        let account = names.lock().map(|n| n.account.clone()).unwrap_or_default();
-        let tpl = crate::targets::fis::template(&s, &account);
-        let fis = rt.block_on(experiment::create_template(&env, &tpl.json));
-        match &fis {
-            Ok(id) => {
-                crate::targets::live::deprovision::created(
-                    &env,
-                    crate::targets::live::deprovision::Created::FisTemplate { id: id.clone() },
+            if why.contains("AlreadyExists") || why.contains("already exists") {
+                why.push_str(
+                    "\n  (the emulator already holds this scenario's resources, perhaps from a drill run with \
+                         --keep-env: start a fresh emulator, or omit --endpoint-url to let drillbit start its own)",
                 );
-                notes.push(format!("FIS experiment template {id} created"))
             }
-            Err(e) => notes.push(format!("FIS experiment template not created: {e}")),
+            return Err(infra("provisioning the topology in the emulator", why));
         }
-        for (id, why) in &tpl.skipped {
-            notes.push(format!("fault {id}: {why}"));
+    };
+    // Bound records: the user's zone, health checks and record sets, as found.
+    if let Err(e) = rt.block_on(crate::targets::live::check::discover_bound(&env)) {
+        let mut why = e.to_string();
+        if clean_up {
+            for left in rt.block_on(crate::targets::live::deprovision::deprovision(&env)) {
+                why.push_str(&format!("\n  left behind: {left}"));
+            }
         }
-        let record = s.topology.resources.iter().find_map(|r| match r {
-            Resource::Route53Record(rec) => Some((rec.id.clone(), rec.ttl.secs())),
-            _ => None,
-        });
-        let (tx, rx) = channel();
-        let mut t = EmulatorTarget {
+        return Err(infra("reading the bound records", why));
+    }
+    say(&format!(
+        "provisioned {} resources in {} and {} ({:.2} s)",
+        prov.calls.len(),
+        p,
+        d,
+        t0.elapsed().as_secs_f64()
+    ));
+    notes.push(format!(
+        "provisioned in {:.2} s: {}",
+        t0.elapsed().as_secs_f64(),
+        prov.calls.join("; ")
+    ));
+    for (i, f) in opts.api_faults.iter().enumerate() {
+        layer.add(&format!("api-fault-{i}"), f.matches.clone(), f.effect.clone(), f.count);
+    }
+    // The FIS experiment: created now, started with the first fault.
+    let account = env.names().account.clone();
+    let tpl = crate::targets::fis::template(&s, &account);
+    let fis = rt.block_on(experiment::create_template(&env, &tpl.json));
+    match &fis {
+        Ok(id) => {
+            crate::targets::live::deprovision::created(
+                &env,
+                crate::targets::live::deprovision::Created::FisTemplate { id: id.clone() },
+            );
+            notes.push(format!("FIS experiment template {id} created"))
+        }
+        Err(e) => notes.push(format!("FIS experiment template not created: {e}")),
+    }
+    for (id, why) in &tpl.skipped {
+        notes.push(format!("fault {id}: {why}"));
+    }
+    let mut t = LiveTarget {
+        core: Core::new(Parts {
             rt,
-            moto,
-            layer,
             env,
             observe_env,
             runbook: Runbook::new(s.all_steps().cloned().collect(), opts.manual, opts.operator.clone()),
-            faults,
-            now: Time::ZERO,
-            timers: Timers::default(),
-            tx,
-            rx,
-            out: VecDeque::new(),
-            dirty: true,
+            clock: Clock::Skip { now: Time::ZERO },
+            abort: opts.abort.clone(),
+            operator: opts.operator.clone(),
+            fis: Experiment::new(fis.ok()),
+            notes,
+        }),
+        backend: Emulator {
+            moto,
+            layer,
             calls_seen: 0,
             effect_seen: vec![false; s.faults.len()],
+            faults,
+            dirty: true,
             serving: [false; 2],
-            dns: Follow::new(record.as_ref().map_or(0.0, |r| r.1)),
-            record: record.map(|r| r.0),
+            record: adapter::record(&s).map(|r| r.0),
             hc_passes: false,
             failed_health: Vec::new(),
             probe_interval: plan.probe_interval,
-            abort: opts.abort.clone(),
-            fis: Experiment::new(fis.ok()),
-            notes,
             calls_path: opts.out_dir.join("api-calls.csv"),
-            operator: opts.operator.clone(),
             clean_up,
-        };
-        t.notes.push(
-            "clock: wall time while an AWS call is in flight; modelled waits in which nothing real happens \
+        },
+    };
+    t.core.notes.push(
+        "clock: wall time while an AWS call is in flight; modelled waits in which nothing real happens \
              (fault schedule, health-check detection, human steps at their median, trigger delay, DNS TTL) are skipped"
-                .into(),
-        );
-        // The steady state must hold before any fault: else the drill would measure nothing.
-        t.refresh();
-        t.dirty = false;
-        let primary = t.env.scenario.topology.primary_region.clone();
-        if t.dns.client.as_deref() != Some(primary.as_str()) || !t.serving[0] {
-            let env = t.observe_env.clone();
-            let why =
-                t.rt.block_on(observe::region_serves(&env, &primary))
-                    .err()
-                    .unwrap_or_else(|| format!("clients are sent to {:?}", t.dns.client));
-            t.teardown();
-            return Err(infra("the emulator topology does not serve before the fault", why));
-        }
-        t.now = Time::ZERO;
-        // First probe at a seeded phase within the interval, like the other targets.
-        let phase = (opts.seed % 1000) as f64 / 1000.0;
-        t.timer(Time::from_secs(plan.probe_interval.secs() * phase), Timer::Probe);
-        Ok(t)
+            .into(),
+    );
+    // The steady state must hold before any fault: else the drill would measure nothing.
+    t.backend.refresh(&mut t.core);
+    t.backend.dirty = false;
+    let primary = t.core.env.scenario.topology.primary_region.clone();
+    if t.core.dns.client.as_deref() != Some(primary.as_str()) || !t.backend.serving[0] {
+        let env = t.core.observe_env.clone();
+        let why = t
+            .core
+            .rt
+            .block_on(observe::region_serves(&env, &primary))
+            .err()
+            .unwrap_or_else(|| format!("clients are sent to {:?}", t.core.dns.client));
+        t.teardown();
+        return Err(infra("the emulator topology does not serve before the fault", why));
     }
+    t.core.clock.restart();
+    // First probe at a seeded phase within the interval, like the other targets.
+    let phase = (opts.seed % 1000) as f64 / 1000.0;
+    t.core
+        .timer(Time::from_secs(plan.probe_interval.secs() * phase), Timer::Probe);
+    Ok(t)
+}
 
+impl Emulator {
     /// A call that a fault's own rule refused, dropped or slowed is the proof that the fault
     /// took effect (the health check's failure is drillbit's own override, not evidence).
-    fn scan_fault_effects(&mut self) {
+    fn scan_fault_effects(&mut self, c: &mut Core<Self>) {
         let calls = self.layer.calls_since(self.calls_seen);
         self.calls_seen += calls.len();
-        for c in calls {
-            let Some(f) = c
+        for call in calls {
+            let Some(f) = call
                 .rule
                 .as_deref()
                 .and_then(|l| l.strip_prefix("fault-"))
@@ -361,40 +314,39 @@ impl EmulatorTarget {
             };
             if self.effect_seen.get(f) == Some(&false) {
                 self.effect_seen[f] = true;
-                let what = if c.status == 0 {
+                let what = if call.status == 0 {
                     "dropped".to_string()
                 } else {
-                    format!("answered HTTP {}", c.status)
+                    format!("answered HTTP {}", call.status)
                 };
-                self.out.push_back(Event::FaultEffect {
-                    fault: f,
-                    how: Cow::Owned(format!(
-                        "the API call {}:{} in {} was {what} by the fault",
-                        c.service, c.operation, c.region
-                    )),
-                });
+                c.emit(
+                    c.now(),
+                    Event::FaultEffect {
+                        fault: f,
+                        how: Cow::Owned(format!(
+                            "the API call {}:{} in {} was {what} by the fault",
+                            call.service, call.operation, call.region
+                        )),
+                    },
+                );
             }
         }
     }
 
-    fn timer(&mut self, at: Time, t: Timer) {
-        self.timers.set(at, t);
-    }
-
-    fn region_index(&self, region: &str) -> usize {
-        usize::from(region != self.env.scenario.topology.primary_region)
+    fn region_index(c: &Core<Self>, region: &str) -> usize {
+        usize::from(region != c.env.scenario.topology.primary_region)
     }
 
     /// Re-reads what clients would see (real calls; their time counts).
-    fn refresh(&mut self) {
+    fn refresh(&mut self, c: &mut Core<Self>) {
         let started = Instant::now();
-        let env = self.observe_env.clone();
+        let env = c.observe_env.clone();
         let (p, d) = (
             env.scenario.topology.primary_region.clone(),
             env.scenario.topology.dr_region.clone(),
         );
         let record = self.record.clone();
-        let (sp, sd, answer) = self.rt.block_on(async {
+        let (sp, sd, answer) = c.rt.block_on(async {
             let sp = observe::region_serves(&env, &p).await;
             let sd = observe::region_serves(&env, &d).await;
             let answer = match &record {
@@ -404,9 +356,9 @@ impl EmulatorTarget {
             (sp, sd, answer)
         });
         if std::env::var_os("DRILLBIT_DEBUG").is_some() {
-            self.operator.say(&format!(
+            c.operator.say(&format!(
                 "[{}] primary: {sp:?}; dr: {sd:?}; dns answer: {answer:?}",
-                self.now
+                c.now()
             ));
         }
         self.serving = [sp.is_ok(), sd.is_ok()];
@@ -418,63 +370,21 @@ impl EmulatorTarget {
                 d.clone()
             })
         });
-        self.now = self.now.plus(Time(started.elapsed().as_micros() as u64));
+        c.clock.spent(started.elapsed());
         // Clients follow a change after their cached answer expires.
-        if let Some((at, n)) = self.dns.answered(self.now, answer) {
-            self.timer(at, Timer::DnsSettled(n));
-        }
+        c.dns_answered(c.now(), answer);
     }
 
-    fn probe_ok(&self) -> bool {
-        self.dns
+    fn probe_ok(&self, c: &Core<Self>) -> bool {
+        c.dns
             .client
             .as_deref()
-            .is_some_and(|r| self.serving[self.region_index(r)])
+            .is_some_and(|r| self.serving[Self::region_index(c, r)])
     }
 
-    fn on_timer(&mut self, t: Timer) {
-        match t {
-            Timer::Probe => {
-                let ok = self.probe_ok();
-                self.out.push_back(Event::Probe { ok });
-                let next = self.now.plus(self.probe_interval);
-                self.timer(next, Timer::Probe);
-            }
-            Timer::Detected(fault) => {
-                let region = match &self.faults[fault] {
-                    FaultPlan::Rules {
-                        fails_health_of: Some(r),
-                        ..
-                    } => r.clone(),
-                    _ => return,
-                };
-                if self.hc_passes || !self.failed_health.iter().any(|(f, _)| *f == fault) {
-                    return;
-                }
-                self.override_health(fault, &region);
-                self.out.push_back(Event::Alarm {
-                    source: AlarmSource::HealthCheck,
-                });
-                self.dirty = true;
-            }
-            Timer::StepDone(step, attempt) => {
-                self.out.push_back(Event::ActionDone {
-                    step,
-                    attempt,
-                    result: ActionResult::Ok,
-                });
-            }
-            Timer::DnsSettled(n) => {
-                if self.dns.settled(n, &self.env.scenario.topology.dr_region) {
-                    self.out.push_back(Event::TrafficSwitched);
-                }
-            }
-        }
-    }
-
-    fn override_health(&mut self, fault: usize, region: &str) {
+    fn override_health(&mut self, c: &Core<Self>, fault: usize, region: &str) {
         let label = format!("health-{fault}");
-        let names = self.env.names().clone();
+        let names = c.env.names().clone();
         for ((_, r), hc) in names.health_check.iter() {
             if r == region {
                 self.layer.add(
@@ -495,35 +405,38 @@ impl EmulatorTarget {
         }
     }
 
-    fn detection_delay(&self) -> Option<Time> {
-        self.env.scenario.topology.resources.iter().find_map(|r| match r {
-            Resource::Route53Record(rec) => rec
+    fn detection_delay(c: &Core<Self>) -> Option<Time> {
+        c.env.scenario.topology.resources.iter().find_map(|r| match r {
+            crate::scenario::Resource::Route53Record(rec) => rec
                 .health_check
                 .as_ref()
                 .map(|hc| Time::from_secs(hc.interval.secs() * hc.failure_threshold as f64)),
             _ => None,
         })
     }
+}
 
+impl EmulatorTarget {
     /// Stops the FIS experiment if it still runs, writes the call log, stops moto.
     pub fn teardown(&mut self) {
-        self.runbook.cancel_all();
-        self.layer.clear();
-        if let Err(e) = self.fis.stop(&self.rt, &self.env) {
+        let (c, e) = (&mut self.core, &mut self.backend);
+        c.runbook.cancel_all();
+        e.layer.clear();
+        if let Err(err) = c.fis.stop(&c.rt, &c.env) {
             // A finished experiment cannot be stopped: that is fine.
-            if !e.contains("ResourceNotFound") && !e.contains("completed") {
-                let id = self.fis.id.as_deref().unwrap_or("?");
-                self.notes.push(format!("FIS experiment {id}: {e}"));
+            if !err.contains("ResourceNotFound") && !err.contains("completed") {
+                let id = c.fis.id.as_deref().unwrap_or("?");
+                c.notes.push(format!("FIS experiment {id}: {err}"));
             }
         }
-        if self.clean_up {
-            let n = self.env.names().created.len();
-            let env = self.env.clone();
-            let left = self.rt.block_on(crate::targets::live::deprovision::deprovision(&env));
+        if e.clean_up {
+            let n = c.env.names().created.len();
+            let env = c.env.clone();
+            let left = c.rt.block_on(crate::targets::live::deprovision::deprovision(&env));
             for l in &left {
-                self.operator.warn(&format!("left behind in the emulator: {l}"));
+                c.operator.warn(&format!("left behind in the emulator: {l}"));
             }
-            self.notes.push(if left.is_empty() {
+            c.notes.push(if left.is_empty() {
                 format!("teardown: deleted the {n} resources drillbit created in the emulator")
             } else {
                 format!(
@@ -533,26 +446,26 @@ impl EmulatorTarget {
                 )
             });
         }
-        let calls = self.layer.calls();
+        let calls = e.layer.calls();
         let mut csv = String::from("service,region,operation,status,rule\n");
-        for c in &calls {
+        for call in &calls {
             csv.push_str(&format!(
                 "{},{},{},{},{}\n",
-                c.service,
-                c.region,
-                c.operation,
-                c.status,
-                c.rule.as_deref().unwrap_or("")
+                call.service,
+                call.region,
+                call.operation,
+                call.status,
+                call.rule.as_deref().unwrap_or("")
             ));
         }
-        let _ = crate::report::write_atomic(&self.calls_path, &csv);
-        if let Some(mut m) = self.moto.take() {
+        let _ = crate::report::write_atomic(&e.calls_path, &csv);
+        if let Some(mut m) = e.moto.take() {
             m.stop();
         }
     }
 }
 
-impl Drop for EmulatorTarget {
+impl Drop for Emulator {
     fn drop(&mut self) {
         if let Some(mut m) = self.moto.take() {
             m.stop();
@@ -560,24 +473,22 @@ impl Drop for EmulatorTarget {
     }
 }
 
-impl Target for EmulatorTarget {
-    fn name(&self) -> &'static str {
-        "emulator"
-    }
+impl Backend for Emulator {
+    type Timer = Timer;
+    type Msg = ();
+    const NAME: &'static str = "emulator";
 
-    fn inject(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
+    fn inject(&mut self, c: &mut Core<Self>, fault: usize, _now: Time) -> Result<(), TargetError> {
         // The FIS experiment starts with the first fault (moto records it; the fault layer
         // makes it real).
-        if self.fis.id.is_none() {
-            if let Some(tpl) = self.fis.template.clone() {
+        if c.fis.id.is_none() {
+            if let Some(tpl) = c.fis.template.clone() {
                 let token = format!("drillbit-start-{}", std::process::id());
-                match self.fis.start(&self.rt, &self.env, token) {
-                    Ok(id) => self
-                        .notes
-                        .push(format!("FIS experiment {id} started from template {tpl}")),
+                match c.fis.start(&c.rt, &c.env, token) {
+                    Ok(id) => c.notes.push(format!("FIS experiment {id} started from template {tpl}")),
                     Err(e) => {
-                        self.notes.push(format!("FIS experiment not started: {e}"));
-                        self.fis.template = None;
+                        c.notes.push(format!("FIS experiment not started: {e}"));
+                        c.fis.template = None;
                     }
                 }
             }
@@ -589,9 +500,8 @@ impl Target for EmulatorTarget {
                 }
                 if let Some(region) = fails_health_of {
                     self.failed_health.push((fault, region));
-                    if let Some(delay) = self.detection_delay() {
-                        let at = self.now.plus(delay);
-                        self.timer(at, Timer::Detected(fault));
+                    if let Some(delay) = Self::detection_delay(c) {
+                        c.timer(c.now().plus(delay), Timer::Detected(fault));
                     }
                 }
             }
@@ -603,12 +513,12 @@ impl Target for EmulatorTarget {
             }
         }
         self.dirty = true;
-        self.out.push_back(Event::FaultActive { fault });
+        c.emit(c.now(), Event::FaultActive { fault });
         Ok(())
     }
 
-    fn repair(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
-        self.scan_fault_effects();
+    fn repair(&mut self, c: &mut Core<Self>, fault: usize, _now: Time) -> Result<(), TargetError> {
+        self.scan_fault_effects(c);
         match &self.faults[fault] {
             FaultPlan::Rules { .. } => {
                 self.layer.remove_label(&format!("fault-{fault}"));
@@ -618,88 +528,61 @@ impl Target for EmulatorTarget {
             FaultPlan::HealthCheckPasses => {
                 self.hc_passes = false;
                 for (f, region) in self.failed_health.clone() {
-                    self.override_health(f, &region);
+                    self.override_health(c, f, &region);
                 }
             }
         }
         self.dirty = true;
-        self.out.push_back(Event::FaultRepaired { fault });
+        c.emit(c.now(), Event::FaultRepaired { fault });
         Ok(())
     }
 
-    fn start_action(&mut self, step: usize, attempt: u32, _now: Time) -> Result<(), TargetError> {
-        let tx = self.tx.clone();
-        // The operator's wait is real: the clock runs at wall speed until the answer.
-        if let Some(d) = self.runbook.start(&self.rt, &self.env, step, move |done| {
-            let _ = tx.send(Msg { step, attempt, done });
-        }) {
-            self.timer(self.now.plus(Time::from_secs(d)), Timer::StepDone(step, attempt));
+    fn observe(&mut self, c: &mut Core<Self>) -> Result<(), TargetError> {
+        if self.dirty {
+            self.dirty = false;
+            self.refresh(c);
         }
+        self.scan_fault_effects(c);
         Ok(())
     }
 
-    fn cancel_action(&mut self, step: usize, _now: Time) {
-        self.runbook.cancel(step);
-    }
-
-    fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError> {
-        loop {
-            if self.abort.load(Ordering::SeqCst) {
-                return Err(TargetError::Aborted("interrupted".into()));
+    fn on_timer(&mut self, c: &mut Core<Self>, _at: Time, t: Timer) {
+        match t {
+            Timer::Probe => {
+                let ok = self.probe_ok(c);
+                c.emit(c.now(), Event::Probe { ok });
+                c.timer(c.now().plus(self.probe_interval), Timer::Probe);
             }
-            if self.dirty {
-                self.dirty = false;
-                self.refresh();
-            }
-            self.scan_fault_effects();
-            if let Some(ev) = self.out.pop_front() {
-                return Ok(Poll::Event(self.now, ev));
-            }
-            let next_timer = self.timers.next_at().unwrap_or(Time::MAX);
-            let next = next_timer.min(deadline);
-            if self.runbook.in_flight() {
-                // A real call is in flight: time runs at wall speed until the next timer.
-                let wait = Duration::from_micros(next.since(self.now).0).min(Duration::from_millis(50));
-                let started = Instant::now();
-                let got = self.rx.recv_timeout(wait);
-                let elapsed = Time(started.elapsed().as_micros() as u64);
-                self.now = self.now.plus(elapsed).min(next.max(self.now));
-                match got {
-                    Ok(m) => {
-                        self.now = self.now.plus(Time(0));
-                        self.runbook.finished(m.step);
-                        self.dirty = true;
-                        self.out.push_back(Event::ActionDone {
-                            step: m.step,
-                            attempt: m.attempt,
-                            result: m.done.into(),
-                        });
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => {
-                        return Err(infra("action tasks", "channel closed"));
-                    }
+            Timer::Detected(fault) => {
+                let region = match &self.faults[fault] {
+                    FaultPlan::Rules {
+                        fails_health_of: Some(r),
+                        ..
+                    } => r.clone(),
+                    _ => return,
+                };
+                if self.hc_passes || !self.failed_health.iter().any(|(f, _)| *f == fault) {
+                    return;
                 }
-                if self.now < next {
-                    continue;
-                }
-            } else {
-                self.now = self.now.max(next);
-            }
-            if next_timer <= self.now {
-                if let Some((_, t)) = self.timers.pop() {
-                    self.on_timer(t);
-                }
-                continue;
-            }
-            if self.now >= deadline {
-                return Ok(Poll::Deadline);
+                self.override_health(c, fault, &region);
+                c.emit(
+                    c.now(),
+                    Event::Alarm {
+                        source: AlarmSource::HealthCheck,
+                    },
+                );
+                self.dirty = true;
             }
         }
     }
 
-    fn ledger(&mut self, _end: Time) -> Result<Ledger, TargetError> {
+    fn on_msg(&mut self, _c: &mut Core<Self>, _at: Time, _m: ()) {}
+
+    fn action_done(&mut self) {
+        self.dirty = true;
+    }
+
+    fn ledger(&mut self, _c: &mut Core<Self>, _end: Time) -> Result<Ledger, TargetError> {
         Ok(Ledger::NotMeasurable(
             "nothing replicates in an emulator: data loss is not measurable on the emulator target".into(),
         ))
@@ -715,27 +598,22 @@ pub fn run(
     let started = Instant::now();
     let mut plan = Plan::compile(&loaded.scenario);
     plan.failback = opts.failback;
-    let mut target = EmulatorTarget::start(loaded, &plan, opts)?;
+    let mut target = start(loaded, &plan, opts)?;
     let mut tl = Timeline::new(true);
     tl.watch = opts.live.clone();
     let measured = crate::drill::run_on(&mut Engine::new(), &plan, &mut target, &mut tl);
     target.teardown();
     let m = measured?;
-    let mut notes = std::mem::take(&mut target.notes);
-    notes.push(format!(
-        "wall time of the drill, emulator start to teardown: {:.2} s",
-        started.elapsed().as_secs_f64()
-    ));
-    let cx = crate::scorecard::Context {
+    let notes = std::mem::take(&mut target.core.notes);
+    Ok(adapter::scorecard(
         loaded,
-        plan: &plan,
-        target: "emulator",
+        &plan,
+        "emulator",
         seed,
-        models_overridden: Vec::new(),
-    };
-    let mut sc = crate::scorecard::build(&cx, &tl, &m);
-    sc.notes = notes;
-    Ok(sc)
+        (&tl, &m),
+        notes,
+        ("emulator start", started),
+    ))
 }
 
 /// `drillbit check --target emulator`: the readiness check against an emulator. With an
@@ -748,11 +626,7 @@ pub fn check(
 ) -> Result<Vec<crate::targets::live::check::Item>, TargetError> {
     let s = crate::targets::live::bound_scenario(loaded)
         .map_err(|e| TargetError::Infrastructure(format!("bindings: {e}")))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| infra("starting the runtime", e))?;
+    let rt = adapter::runtime()?;
     let mut started = None;
     let url = match endpoint_url {
         Some(u) => u.to_string(),
@@ -769,14 +643,7 @@ pub fn check(
         test_credentials: true,
         profile: None,
     };
-    let (p, d) = (s.topology.primary_region.clone(), s.topology.dr_region.clone());
-    let env = Env {
-        scenario: s.clone(),
-        clients: rt.block_on(Clients::new(&p, &d, &conn)),
-        caps: None,
-        names: Arc::new(Mutex::new(Names::default())),
-        poll: Duration::from_millis(100),
-    };
+    let (env, _) = adapter::envs(&rt, &s, &conn, None, Duration::from_millis(100));
     let items = rt.block_on(async {
         if started.is_some() {
             crate::targets::live::provision::provision(&env)

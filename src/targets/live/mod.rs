@@ -13,6 +13,7 @@
 //! - [`observe`]: reads which region serves clients, for the client probe.
 
 pub mod actions;
+pub mod adapter;
 pub mod check;
 pub mod deprovision;
 pub mod dns;
