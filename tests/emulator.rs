@@ -86,6 +86,23 @@ fn pilot_light_runs_green_and_leaves_the_emulator_failed_over() {
     }
     assert!(sc["measured"]["rto_s"].as_f64().expect("rto") < 30.0 * 60.0);
     assert_eq!(sc["verdict"]["rpo"], "not_measured");
+    // The probes' phase is the seed's, as on every live target (`Plan::first_probe`): the
+    // emulator's clock is at zero when the drill starts, so the first probe is exactly there.
+    let loaded = drillbit::scenario::load_file(&common::root().join("scenarios/pilot-light.yaml")).expect("loads");
+    let first = drillbit::engine::Plan::compile(&loaded.scenario).first_probe(1);
+    let tl: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("timeline.json")).expect("timeline")).expect("json");
+    let t0 = tl["events"][0]["t_s"].as_f64().expect("first event");
+    assert!(
+        tl["events"][0]["event"].as_str().is_some_and(|e| e.contains("probe")),
+        "{}",
+        tl["events"][0]
+    );
+    assert!(
+        (t0 - first.secs()).abs() < 0.0005,
+        "first probe at {t0} s, the seed says {}",
+        first.secs()
+    );
 
     // The emulator's state after the drill: what the runbook promised.
     let (rt, c) = clients(&m, "us-east-1", "us-west-2");

@@ -551,7 +551,8 @@ pub fn run(
                 .push(format!("FIS experiment {id} started from template {tpl}"));
         }
         t.core.clock.restart();
-        spawn_observers(&mut t, prober, interval, probe_timeout, record.map(|r| r.0), seed);
+        let first = plan.first_probe(seed);
+        spawn_observers(&mut t, prober, interval, probe_timeout, record.map(|r| r.0), first);
         let mut tl = Timeline::new(true);
         tl.watch = opts.live.clone();
         let measured = crate::drill::run_on(&mut Engine::new(), &plan, &mut t, &mut tl);

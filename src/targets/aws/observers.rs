@@ -16,10 +16,10 @@ pub(super) fn spawn_observers(
     interval: Duration,
     timeout: Duration,
     record: Option<String>,
-    seed: u64,
+    first_probe: crate::engine::Time,
 ) {
     let tx = t.core.tx.clone();
-    let phase = interval.mul_f64((seed % 1000) as f64 / 1000.0);
+    let phase = Duration::from_micros(first_probe.0);
     t.backend.background.push(t.core.rt.spawn(async move {
         tokio::time::sleep(phase).await;
         let mut tick = tokio::time::interval(interval);

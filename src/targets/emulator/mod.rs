@@ -290,10 +290,7 @@ pub fn start(
         return Err(infra("the emulator topology does not serve before the fault", why));
     }
     t.core.clock.restart();
-    // First probe at a seeded phase within the interval, like the other targets.
-    let phase = (opts.seed % 1000) as f64 / 1000.0;
-    t.core
-        .timer(Time::from_secs(plan.probe_interval.secs() * phase), Timer::Probe);
+    t.core.timer(plan.first_probe(opts.seed), Timer::Probe);
     Ok(t)
 }
 

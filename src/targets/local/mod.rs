@@ -57,15 +57,6 @@ pub struct LocalOptions {
     pub seed: u64,
 }
 
-/// A fraction in [0, 1) from a seed (SplitMix64).
-fn phase_fraction(seed: u64) -> f64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
 pub struct LocalTarget {
     rt: tokio::runtime::Runtime,
     start: Instant,
@@ -148,10 +139,7 @@ impl LocalTarget {
                 conninfo: client_conninfo,
                 writes_per_second: s.workload.writes_per_second,
                 probe_interval: Duration::from_micros(plan.probe_interval.0),
-                // Faults are scheduled on whole drill times; probing on the same grid would bias
-                // every measured RTO by the same fraction of a probe interval. The seed picks the
-                // phase, as the simulator's does.
-                probe_offset: Duration::from_micros(plan.probe_interval.0).mul_f64(phase_fraction(opts.seed)),
+                probe_offset: Duration::from_micros(plan.first_probe(opts.seed).0),
                 ledger_path: Some(opts.out_dir.join("ledger.csv")),
                 start,
             },

@@ -71,6 +71,20 @@ pub const DEFAULT_EFFECT_WITHIN: Time = Time(60_000_000);
 pub const DEFAULT_RETRY_DELAY: Time = Time(5_000_000);
 
 impl Plan {
+    /// When a live drill's first probe goes out: a fraction of the probe interval picked by the
+    /// seed (SplitMix64, so consecutive seeds spread over the interval). Faults are scheduled on
+    /// whole drill times; probing on the same grid would bias every measured RTO by the same
+    /// fraction of an interval. (The simulator draws its phase from the run's own random
+    /// stream, so that every Monte Carlo run has its own.)
+    pub fn first_probe(&self, seed: u64) -> Time {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let fraction = (z >> 11) as f64 / (1u64 << 53) as f64;
+        Time((self.probe_interval.0 as f64 * fraction) as u64)
+    }
+
     /// Compiles a validated scenario. Unknown references were rejected by validation, so they
     /// cannot occur here; they are skipped defensively rather than panicking.
     pub fn compile(s: &Scenario) -> Plan {
@@ -181,5 +195,26 @@ impl Plan {
             end_when_steps_done: true,
             ..self.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_probe_is_within_the_interval_and_consecutive_seeds_spread_over_it() {
+        let text = "name: t\nstrategy: pilot-light\ntargets: { rto: 10m, rpo: 1m }\ntopology:\n  primary_region: us-east-1\n  dr_region: us-west-2\n  resources:\n    - { id: db, kind: rds-instance, instance: app }\nfaults:\n  - { id: f, kind: db-primary-failure, resource: db, at: 10s }\nrunbook:\n  steps:\n    - { id: w, action: wait, duration: 1s }\n";
+        let plan = Plan::compile(&crate::scenario::load_str("t.yaml", text).expect("valid").scenario);
+        let mut deciles = [0u32; 10];
+        for seed in 1..=200u64 {
+            let t = plan.first_probe(seed);
+            assert_eq!(t, plan.first_probe(seed), "the same seed, the same phase");
+            assert!(t < plan.probe_interval, "seed {seed}: {t:?}");
+            deciles[(t.0 * 10 / plan.probe_interval.0) as usize] += 1;
+        }
+        // 200 seeds over 10 tenths: each tenth holds some (a phase of seed % 1000 would put
+        // every one of them in the first).
+        assert!(deciles.iter().all(|&n| n >= 5), "{deciles:?}");
     }
 }
