@@ -221,6 +221,12 @@ impl<B: Backend> Core<B> {
         }
     }
 
+    /// A step's attempt ended (an action's task answered, or a timed step's duration is over).
+    fn action_done(&mut self, at: Time, step: usize, attempt: u32, result: ActionResult) {
+        self.runbook.finished(step);
+        self.emit(at, Event::ActionDone { step, attempt, result });
+    }
+
     /// Switches to other steps (the rollback after an abort): what is in flight, queued or
     /// timed is abandoned, since it names steps of the other plan.
     pub fn replace_steps(&mut self, steps: Vec<crate::scenario::Step>) {
@@ -312,17 +318,7 @@ impl<B: Backend> Target for LiveTarget<B> {
             let now = c.clock.now();
             if let Some((at, tick)) = c.timers.pop_due(now.min(deadline)) {
                 match tick {
-                    Tick::StepDone(step, attempt) => {
-                        c.runbook.finished(step);
-                        c.emit(
-                            at,
-                            Event::ActionDone {
-                                step,
-                                attempt,
-                                result: ActionResult::Ok,
-                            },
-                        );
-                    }
+                    Tick::StepDone(step, attempt) => c.action_done(at, step, attempt, ActionResult::Ok),
                     Tick::DnsSettled(n) => {
                         if c.dns.settled(n, &c.env.scenario.topology.dr_region) {
                             c.emit(at, Event::TrafficSwitched);
@@ -339,15 +335,7 @@ impl<B: Backend> Target for LiveTarget<B> {
             let next = c.timers.next_at().map_or(deadline, |t| t.min(deadline));
             match c.wait(next)? {
                 Some((at, Msg::Action { step, attempt, done })) => {
-                    c.runbook.finished(step);
-                    c.emit(
-                        at,
-                        Event::ActionDone {
-                            step,
-                            attempt,
-                            result: done.into(),
-                        },
-                    );
+                    c.action_done(at, step, attempt, done.into());
                     self.backend.action_done();
                 }
                 Some((at, Msg::Own(m))) => self.backend.on_msg(c, at, m),

@@ -17,6 +17,7 @@ pub mod adapter;
 pub mod check;
 pub mod deprovision;
 pub mod dns;
+mod env;
 pub mod experiment;
 pub mod observe;
 pub mod pgtls;

@@ -8,6 +8,7 @@ pub mod binding;
 pub mod dist;
 pub mod duration;
 pub mod model;
+mod model_serde;
 pub mod models_file;
 pub mod validate;
 pub mod yaml;
