@@ -277,26 +277,11 @@ pub async fn check(env: &Env) -> Vec<Item> {
             }
             Resource::DynamodbGlobalTable(t) => {
                 for region in &t.regions {
-                    let res = async {
-                        let out = env
-                            .clients
-                            .region(region)
-                            .dynamodb
-                            .describe_table()
-                            .table_name(&t.table)
-                            .send()
-                            .await
-                            .map_err(|x| api_error("DescribeTable", x).to_string())?;
-                        match out
-                            .table()
-                            .and_then(|t| t.table_status())
-                            .map(|s| s.as_str().to_string())
-                        {
-                            Some(s) if s == "ACTIVE" => Ok(()),
-                            other => Err(format!("is {}", other.unwrap_or_default())),
-                        }
-                    }
-                    .await;
+                    let res = match super::observe::table_status(env, region, &t.table).await {
+                        Ok(Some(s)) if s == "ACTIVE" => Ok(()),
+                        Ok(other) => Err(format!("is {}", other.unwrap_or_default())),
+                        Err(e) => Err(e),
+                    };
                     item(&t.id, format!("table {} active in {region}", t.table), res);
                 }
             }

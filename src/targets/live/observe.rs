@@ -84,19 +84,7 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
             }
             Resource::DynamodbGlobalTable(t) if t.regions.iter().any(|r| r == region) => {
                 checked = true;
-                let out = env
-                    .clients
-                    .region(region)
-                    .dynamodb
-                    .describe_table()
-                    .table_name(&t.table)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("DescribeTable", e).to_string())?;
-                let status = out
-                    .table()
-                    .and_then(|t| t.table_status())
-                    .map(|s| s.as_str().to_string());
+                let status = table_status(env, region, &t.table).await?;
                 if status.as_deref() != Some("ACTIVE") {
                     return Err(format!(
                         "table {} in {region} is {}",
@@ -214,4 +202,21 @@ pub async fn dns_answer(env: &Env, record: &str) -> Result<String, String> {
     sets.first()
         .map(|(_, region, _)| region.clone())
         .ok_or_else(|| format!("no record set of {} points at a known endpoint", r.record))
+}
+
+/// A DynamoDB table's status in `region` (`ACTIVE`, `UPDATING`, ...).
+pub async fn table_status(env: &Env, region: &str, table: &str) -> Result<Option<String>, String> {
+    let out = env
+        .clients
+        .region(region)
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeTable", e).to_string())?;
+    Ok(out
+        .table()
+        .and_then(|t| t.table_status())
+        .map(|s| s.as_str().to_string()))
 }

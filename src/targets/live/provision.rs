@@ -439,21 +439,7 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     )
                     .await?;
                 }
-                env.clients
-                    .primary
-                    .backup
-                    .create_backup_vault()
-                    .backup_vault_name(&b.vault)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("CreateBackupVault", e))?;
-                created(
-                    env,
-                    Created::BackupVault {
-                        region: p.clone(),
-                        name: b.vault.clone(),
-                    },
-                );
+                create_vault(env, &p, &b.vault).await?;
                 let mut rule = BackupRuleInput::builder()
                     .rule_name(format!("{}-rule", b.plan))
                     .target_backup_vault_name(&b.vault)
@@ -464,21 +450,7 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                             .build(),
                     );
                 if let Some(copy) = &b.copy_to {
-                    env.clients
-                        .region(&copy_region)
-                        .backup
-                        .create_backup_vault()
-                        .backup_vault_name(&copy.vault)
-                        .send()
-                        .await
-                        .map_err(|e| api_error("CreateBackupVault", e))?;
-                    created(
-                        env,
-                        Created::BackupVault {
-                            region: copy_region.clone(),
-                            name: copy.vault.clone(),
-                        },
-                    );
+                    create_vault(env, &copy_region, &copy.vault).await?;
                     rule = rule.copy_actions(
                         CopyAction::builder()
                             .destination_backup_vault_arn(format!(
@@ -663,5 +635,25 @@ async fn put_replication(env: &Env, bucket: &str, destination: &str, rtc: bool) 
         .send()
         .await
         .map_err(|e| api_error("PutBucketReplication", e))?;
+    Ok(())
+}
+
+/// Creates a backup vault in `region` and records it as drillbit's.
+async fn create_vault(env: &Env, region: &str, name: &str) -> Result<(), ApiError> {
+    env.clients
+        .region(region)
+        .backup
+        .create_backup_vault()
+        .backup_vault_name(name)
+        .send()
+        .await
+        .map_err(|e| api_error("CreateBackupVault", e))?;
+    created(
+        env,
+        Created::BackupVault {
+            region: region.to_string(),
+            name: name.to_string(),
+        },
+    );
     Ok(())
 }

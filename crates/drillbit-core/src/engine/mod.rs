@@ -550,16 +550,7 @@ impl Engine {
         if plan.steps[s].action == Action::ProbeUntilHealthy {
             // Verified by the engine from client probes, the same way on every target.
             if tl.t_recovered.is_some() && self.consecutive_ok >= plan.healthy_after {
-                tl.push(
-                    t,
-                    Entry::AttemptEnded {
-                        step: s,
-                        attempt,
-                        outcome: Outcome::Ok,
-                        detail: None,
-                    },
-                );
-                self.finish(plan, target, tl, t, s, Outcome::Ok)?;
+                self.probe_step_ok(plan, target, tl, t, s, attempt)?;
             }
             return Ok(());
         }
@@ -576,20 +567,33 @@ impl Engine {
         for s in 0..plan.steps.len() {
             if let StepState::Running(attempt) = self.state[s] {
                 if plan.steps[s].action == Action::ProbeUntilHealthy {
-                    tl.push(
-                        t,
-                        Entry::AttemptEnded {
-                            step: s,
-                            attempt,
-                            outcome: Outcome::Ok,
-                            detail: None,
-                        },
-                    );
-                    self.finish(plan, target, tl, t, s, Outcome::Ok)?;
+                    self.probe_step_ok(plan, target, tl, t, s, attempt)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// A probe-until-healthy step's attempt succeeded: the probes say the service is healthy.
+    fn probe_step_ok(
+        &mut self,
+        plan: &Plan,
+        target: &mut dyn Target,
+        tl: &mut Timeline,
+        t: Time,
+        s: usize,
+        attempt: u32,
+    ) -> Result<(), TargetError> {
+        tl.push(
+            t,
+            Entry::AttemptEnded {
+                step: s,
+                attempt,
+                outcome: Outcome::Ok,
+                detail: None,
+            },
+        );
+        self.finish(plan, target, tl, t, s, Outcome::Ok)
     }
 
     #[allow(clippy::too_many_arguments)]
