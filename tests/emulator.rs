@@ -636,6 +636,22 @@ fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
         assert!(matches!(code, 0 | 1), "{args:?}: exit {code}: {stderr}");
         let notes = sc["notes"].to_string();
         if args[0].contains("financial-services") {
+            // Static stability: the replication check reads the replica in the DR region, so
+            // it holds while the primary region is down (it read the source bucket there, and
+            // failed, before).
+            assert_eq!(
+                step(&sc, "check-documents")["outcome"],
+                "ok",
+                "{}",
+                step(&sc, "check-documents")
+            );
+            let calls = std::fs::read_to_string(dir.path().join(format!("d{i}/api-calls.csv"))).expect("calls");
+            assert!(
+                calls
+                    .lines()
+                    .any(|l| l.starts_with("s3,us-west-2,HEAD /myapp-statements-dr,200")),
+                "{calls}"
+            );
             // moto 5.2.5 cannot take a member in another region out of a global cluster
             // (RemoveFromGlobalCluster looks in one region's state only), so the global
             // cluster stays, and the drill says so.

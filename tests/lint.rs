@@ -65,6 +65,14 @@ fn each_common_mistake_is_found_with_its_fix() {
             .replace("after: [promote-db, scale-api]", "after: [promote-db]"),
         ),
         ("rto-unreachable", edit("rto: 30m", "rto: 5m")),
+        // A failover through the primary's API during its region's outage.
+        (
+            "failed-region-dependency",
+            edit(
+                "      action: rds.promote-read-replica\n      resource: db-replica\n",
+                "      action: rds.reboot-force-failover\n      resource: db\n",
+            ),
+        ),
         (
             "short-retention",
             edit("    - id: dns\n", backup).replace("cost:", "requirements: { retention: 7y }\ncost:")

@@ -171,5 +171,29 @@ pub fn lint(s: &Scenario, simulated_p50_rto: Option<f64>) -> Vec<Finding> {
             }
         }
     }
+    // Static stability: a failover step that needs the failed region's API.
+    for f in &s.faults {
+        let Some(crate::scenario::FaultKind::RegionOutage { region }) = f.spec() else {
+            continue;
+        };
+        for st in &s.runbook.steps {
+            let Some(form) = crate::report::runbook::form(s, st) else {
+                continue;
+            };
+            for c in form.calls {
+                if crate::report::runbook::call_region(s, st, c.0) == Some(region.as_str()) {
+                    let call = crate::report::runbook::fill(c.1, s, st).unwrap_or_else(|| c.1.to_string());
+                    out.push(Finding {
+                        rule: "failed-region-dependency",
+                        message: format!(
+                            "step `{}` calls {call} in {region}, the region fault `{}` takes down",
+                            st.id, f.id
+                        ),
+                        fix: "fail over through the surviving region's API (a DR runbook must not depend on the failed region's control plane)",
+                    });
+                }
+            }
+        }
+    }
     out
 }

@@ -128,7 +128,7 @@ pub async fn resolve(env: &Env) -> Result<Vec<Store>, String> {
                 Some(rep) => Store::S3 {
                     id,
                     bucket: b.bucket.clone(),
-                    replica: rep.destination.trim_start_matches("arn:aws:s3:::").to_string(),
+                    replica: rep.replica_bucket().to_string(),
                 },
                 None => return Err(format!("canary `{id}`: the bucket has no replication")),
             },

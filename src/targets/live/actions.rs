@@ -128,9 +128,10 @@ pub async fn run(env: &Env, step: &Step) -> Done {
         }
         (Action::AuroraFailoverGlobalCluster, Some(Resource::AuroraGlobal(a))) => {
             let target = env.cluster_arn(env.dr(), &a.secondary_cluster);
+            // Sent in the secondary region: in a region outage the primary's API is down too.
             match env
                 .clients
-                .primary
+                .dr
                 .rds
                 .failover_global_cluster()
                 .global_cluster_identifier(&a.global_cluster)
@@ -163,7 +164,7 @@ pub async fn run(env: &Env, step: &Step) -> Done {
             }
         }
         (Action::DynamodbCheckGlobalTable, Some(Resource::DynamodbGlobalTable(t))) => check_table(env, &t).await,
-        (Action::S3CheckReplication, Some(Resource::S3Bucket(b))) => check_replication(env, &b).await,
+        (Action::S3CheckReplication, Some(Resource::S3Bucket(b))) => check_replica(env, &b).await,
         (Action::EcsUpdateService, Some(Resource::EcsService(e))) => {
             let desired = step.desired.unwrap_or(e.primary.desired);
             scale_ecs(env, env.dr(), &e.dr.cluster, &e.dr.service, desired).await
@@ -484,6 +485,27 @@ pub async fn check_replication(env: &Env, b: &crate::scenario::S3Bucket) -> Resu
         }
     }
     Ok(())
+}
+
+/// The runbook's replication check, on the destination in the DR region (the source's region
+/// may be the one down): the replica bucket exists and answers there. (`check_replication`
+/// reads the source's rule: the readiness check, before any fault.)
+async fn check_replica(env: &Env, b: &crate::scenario::S3Bucket) -> Result<(), ApiError> {
+    let Some(rep) = &b.replication else {
+        return Err(ApiError::Failed(format!(
+            "bucket {} has no `replication` in the scenario: there is no replica to check",
+            b.bucket
+        )));
+    };
+    env.clients
+        .dr
+        .s3
+        .head_bucket()
+        .bucket(rep.replica_bucket())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error("HeadBucket", e))
 }
 
 async fn scale_ecs(env: &Env, region: &str, cluster: &str, service: &str, desired: u32) -> Result<(), ApiError> {

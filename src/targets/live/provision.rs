@@ -175,10 +175,7 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
                 let mut buckets = vec![(p.clone(), b.bucket.clone())];
                 if let Some(rep) = &b.replication {
-                    buckets.push((
-                        d.clone(),
-                        rep.destination.trim_start_matches("arn:aws:s3:::").to_string(),
-                    ));
+                    buckets.push((d.clone(), rep.replica_bucket().to_string()));
                 }
                 for (region, bucket) in &buckets {
                     let item = Created::Bucket {

@@ -285,12 +285,13 @@ catalogue! {
         forms: &[Form {
             kinds: &["aurora-global"],
             calls: &[
-                Call(At::Primary, "rds:FailoverGlobalCluster {global_cluster} -> {secondary_cluster}"),
+                // In the secondary region: a failover must not need the failed region's API.
+                Call(At::Dr, "rds:FailoverGlobalCluster {global_cluster} -> {secondary_cluster}"),
                 Call(At::Dr, CLUSTER_AVAILABLE),
             ],
             cli: Some(
                 "aws rds failover-global-cluster --global-cluster-identifier {global_cluster} \
-                 --target-db-cluster-identifier {secondary_cluster}{allow_data_loss_flag}",
+                 --target-db-cluster-identifier {secondary_cluster}{allow_data_loss_flag} --region {dr}",
             ),
         }],
         params: &[Param::AllowDataLoss],
@@ -324,8 +325,9 @@ catalogue! {
     S3CheckReplication = "s3.check-replication" {
         forms: &[Form {
             kinds: &["s3-bucket"],
-            calls: &[Call(At::Primary, "s3:GetBucketReplication {bucket}")],
-            cli: Some("aws s3api get-bucket-replication --bucket {bucket}"),
+            // On the destination, in the DR region: the source's region may be the one down.
+            calls: &[Call(At::Dr, "s3:HeadBucket {replica_bucket}")],
+            cli: Some("aws s3api head-bucket --bucket {replica_bucket} --region {dr}"),
         }],
         models: &["api-call"],
     }
@@ -456,6 +458,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "table",
     "table_regions",
     "bucket",
+    "replica_bucket",
     "dr_cluster",
     "dr_service",
     "dr_group",

@@ -92,6 +92,7 @@ fn value(name: &str, s: &Scenario, st: &Step) -> Option<String> {
         ("table", Some(Resource::DynamodbGlobalTable(t))) => t.table.clone(),
         ("table_regions", Some(Resource::DynamodbGlobalTable(t))) => t.regions.join(", "),
         ("bucket", Some(Resource::S3Bucket(b))) => b.bucket.clone(),
+        ("replica_bucket", Some(Resource::S3Bucket(b))) => b.replication.as_ref()?.replica_bucket().to_string(),
         ("dr_cluster", Some(Resource::EcsService(e))) => e.dr.cluster.clone(),
         ("dr_service", Some(Resource::EcsService(e))) => e.dr.service.clone(),
         ("dr_group", Some(Resource::AutoScalingGroup(g))) => g.dr.name.clone(),

@@ -915,6 +915,13 @@ impl Resource {
     }
 }
 
+impl S3Replication {
+    /// The destination bucket's name (`destination` may be its ARN).
+    pub fn replica_bucket(&self) -> &str {
+        self.destination.trim_start_matches("arn:aws:s3:::")
+    }
+}
+
 impl Scenario {
     /// Failover steps, then rollback (failback) steps: the order of `Plan::steps`.
     pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
