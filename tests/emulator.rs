@@ -40,7 +40,7 @@ fn step<'a>(sc: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {id}"))
 }
 
-/// (service, region, operation, status, rule) rows of the drill's api-calls.csv.
+/// (service, region, operation, status, rule, client) rows of the drill's api-calls.csv.
 fn calls(out: &Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(out.join("api-calls.csv"))
         .expect("api-calls.csv")
@@ -635,6 +635,19 @@ fn a_shared_emulator_is_left_as_found_so_the_next_drill_runs() {
         let (code, sc, stderr) = drill(&args, &dir.path().join(format!("d{i}")));
         assert!(matches!(code, 0 | 1), "{args:?}: exit {code}: {stderr}");
         let notes = sc["notes"].to_string();
+        // Static stability: every shipped scenario's fault is its primary region's outage, and
+        // no call of drillbit's own (`act`: the runbook) met it; only the observer, whose job
+        // is to see the failed region, did.
+        let rows = calls(&dir.path().join(format!("d{i}")));
+        let hit: Vec<_> = rows
+            .iter()
+            .filter(|r| r[4].starts_with("fault-") && r[5] == "act")
+            .collect();
+        assert!(hit.is_empty(), "{args:?}: runbook calls to the failed region: {hit:?}");
+        assert!(
+            rows.iter().any(|r| r[4].starts_with("fault-") && r[5] == "observe"),
+            "{args:?}: the observer never met the outage, so the check above proves nothing"
+        );
         if args[0].contains("financial-services") {
             // Static stability: the replication check reads the replica in the DR region, so
             // it holds while the primary region is down (it read the source bucket there, and

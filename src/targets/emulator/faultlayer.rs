@@ -77,6 +77,9 @@ pub struct Call {
     pub status: u16,
     /// The label of the rule that acted on the call, if any.
     pub rule: Option<String>,
+    /// Whose call it was, from the SDK's user agent: `act` (drillbit's runbook, provisioning
+    /// and discovery), `observe` (drillbit's observer), `other` (any other client).
+    pub client: &'static str,
 }
 
 #[derive(Default)]
@@ -196,6 +199,8 @@ pub struct RequestInfo {
     pub service: String,
     pub operation: String,
     json_target: bool,
+    /// Whose call it is (see [`Call::client`]).
+    pub client: &'static str,
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -280,6 +285,26 @@ pub fn classify(head: &str, body: &[u8]) -> RequestInfo {
         service,
         operation,
         json_target: target.is_some(),
+        client: client_of(head),
+    }
+}
+
+/// Whose call a request is, from the app name the SDK puts in its user agent
+/// (`targets::live::Role`).
+fn client_of(head: &str) -> &'static str {
+    let ua = |name| header(head, name).unwrap_or("");
+    let agents = [ua("x-amz-user-agent"), ua("user-agent")];
+    let has = |app: &str| {
+        agents
+            .iter()
+            .any(|a| a.split(' ').any(|part| part == format!("app/{app}")))
+    };
+    if has("drillbit-observe") {
+        "observe"
+    } else if has("drillbit") {
+        "act"
+    } else {
+        "other"
     }
 }
 
@@ -449,6 +474,7 @@ async fn serve(mut sock: TcpStream, upstream: SocketAddr, state: Arc<Mutex<State
             operation: req.operation.clone(),
             status,
             rule: acted.as_ref().map(|(l, _)| l.clone()),
+            client: req.client,
         });
     };
     match acted.as_ref().map(|(_, e)| e) {
@@ -539,6 +565,16 @@ mod tests {
         let head = "GET /foo HTTP/1.1\r\n\r\n";
         let r = classify(head, b"");
         assert_eq!((r.region.as_str(), r.operation.as_str()), ("unknown", "GET /foo"));
+        assert_eq!(r.client, "other");
+    }
+
+    #[test]
+    fn the_user_agent_says_whose_call_it_is() {
+        let with = |ua: &str| classify(&format!("GET / HTTP/1.1\r\nx-amz-user-agent: {ua}\r\n\r\n"), b"").client;
+        assert_eq!(with("aws-sdk-rust/1.3 ua/2.1 api/rds/1.9 app/drillbit"), "act");
+        assert_eq!(with("aws-sdk-rust/1.3 ua/2.1 api/rds/1.9 app/drillbit-observe"), "observe");
+        assert_eq!(with("Boto3/1.35 md/Botocore#1.35 app/drillbitx"), "other");
+        assert_eq!(with("Boto3/1.35 md/Botocore#1.35"), "other");
     }
 
     #[test]
@@ -550,6 +586,7 @@ mod tests {
             service: "rds".into(),
             operation: "PromoteReadReplica".into(),
             json_target: false,
+            client: "act",
         };
         let m = |region: Option<&str>, op: Option<&str>, c: Option<&str>| Match {
             region: region.map(String::from),

@@ -444,15 +444,16 @@ impl EmulatorTarget {
             });
         }
         let calls = e.layer.calls();
-        let mut csv = String::from("service,region,operation,status,rule\n");
+        let mut csv = String::from("service,region,operation,status,rule,client\n");
         for call in &calls {
             csv.push_str(&format!(
-                "{},{},{},{},{}\n",
+                "{},{},{},{},{},{}\n",
                 call.service,
                 call.region,
                 call.operation,
                 call.status,
-                call.rule.as_deref().unwrap_or("")
+                call.rule.as_deref().unwrap_or(""),
+                call.client
             ));
         }
         let _ = crate::report::write_atomic(&e.calls_path, &csv);

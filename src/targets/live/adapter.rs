@@ -376,7 +376,7 @@ pub fn envs(
         poll,
     };
     let observe_env = Env {
-        clients: rt.block_on(Clients::new_with_retries(&p, &d, conn, 1)),
+        clients: rt.block_on(Clients::for_role(&p, &d, conn, crate::targets::live::Role::Observe)),
         ..env.clone()
     };
     (env, observe_env)

@@ -145,11 +145,42 @@ pub fn timeout_config() -> TimeoutConfig {
         .build()
 }
 
-async fn sdk_config(region: &str, c: &Connection, attempts: u32) -> SdkConfig {
+/// Whose calls a set of clients makes. The user agent says it (`app/drillbit` or
+/// `app/drillbit-observe`), so the emulator's call log can tell the runbook's calls from the
+/// observer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The runbook, provisioning, discovery: retried.
+    Act,
+    /// Observation: one attempt, so a dropped region answers at once.
+    Observe,
+}
+
+impl Role {
+    fn attempts(self) -> u32 {
+        match self {
+            Role::Act => 4,
+            Role::Observe => 1,
+        }
+    }
+
+    pub fn app_name(self) -> &'static str {
+        match self {
+            Role::Act => "drillbit",
+            Role::Observe => "drillbit-observe",
+        }
+    }
+}
+
+async fn sdk_config(region: &str, c: &Connection, role: Role) -> SdkConfig {
+    let attempts = role.attempts();
     let mut l = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .retry_config(retry_config().with_max_attempts(attempts))
         .timeout_config(timeout_config());
+    if let Ok(app) = aws_config::AppName::new(role.app_name()) {
+        l = l.app_name(app);
+    }
     if let Some(u) = &c.endpoint_url {
         l = l.endpoint_url(u);
     }
@@ -193,8 +224,8 @@ macro_rules! client {
 }
 
 impl Regional {
-    pub async fn new(region: &str, c: &Connection, attempts: u32) -> Regional {
-        let cfg = sdk_config(region, c, attempts).await;
+    pub async fn new(region: &str, c: &Connection, role: Role) -> Regional {
+        let cfg = sdk_config(region, c, role).await;
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&cfg)
                 .force_path_style(c.endpoint_url.is_some())
@@ -226,15 +257,14 @@ pub struct Clients {
 
 impl Clients {
     pub async fn new(primary: &str, dr: &str, c: &Connection) -> Clients {
-        Clients::new_with_retries(primary, dr, c, 4).await
+        Clients::for_role(primary, dr, c, Role::Act).await
     }
 
-    /// Clients whose calls make at most `attempts` attempts (1: no retries, for observation).
-    pub async fn new_with_retries(primary: &str, dr: &str, c: &Connection, attempts: u32) -> Clients {
-        let global = sdk_config("us-east-1", c, attempts).await;
+    pub async fn for_role(primary: &str, dr: &str, c: &Connection, role: Role) -> Clients {
+        let global = sdk_config("us-east-1", c, role).await;
         Clients {
-            primary: Regional::new(primary, c, attempts).await,
-            dr: Regional::new(dr, c, attempts).await,
+            primary: Regional::new(primary, c, role).await,
+            dr: Regional::new(dr, c, role).await,
             route53: client!(aws_sdk_route53, &global),
         }
     }
