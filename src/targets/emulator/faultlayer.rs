@@ -572,7 +572,10 @@ mod tests {
     fn the_user_agent_says_whose_call_it_is() {
         let with = |ua: &str| classify(&format!("GET / HTTP/1.1\r\nx-amz-user-agent: {ua}\r\n\r\n"), b"").client;
         assert_eq!(with("aws-sdk-rust/1.3 ua/2.1 api/rds/1.9 app/drillbit"), "act");
-        assert_eq!(with("aws-sdk-rust/1.3 ua/2.1 api/rds/1.9 app/drillbit-observe"), "observe");
+        assert_eq!(
+            with("aws-sdk-rust/1.3 ua/2.1 api/rds/1.9 app/drillbit-observe"),
+            "observe"
+        );
         assert_eq!(with("Boto3/1.35 md/Botocore#1.35 app/drillbitx"), "other");
         assert_eq!(with("Boto3/1.35 md/Botocore#1.35"), "other");
     }
