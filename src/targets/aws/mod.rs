@@ -624,7 +624,7 @@ mod tests {
 
     fn scenario(extra: &str) -> Scenario {
         let text = format!(
-            "name: t\nstrategy: pilot-light\ntargets: {{ rto: 10m, rpo: 1m }}\ntopology:\n  primary_region: us-east-1\n  dr_region: us-west-2\n  resources:\n    - {{ id: db, kind: rds-instance, instance: app }}\n    - {{ id: r, kind: rds-read-replica, instance: app-dr, source: db }}\n{extra}\nfaults:\n  - {{ id: db-down, kind: db-primary-failure, resource: db, at: 10s }}\nrunbook:\n  steps:\n    - {{ id: promote, action: rds.promote-read-replica, resource: r }}\n"
+            "name: t\nstrategy: pilot-light\ntargets: {{ rto: 10m, rpo: 1m }}\ntopology:\n  primary_region: us-east-1\n  dr_region: us-west-2\n  resources:\n    - {{ id: db, kind: rds-instance, instance: app }}\n    - {{ id: r, kind: rds-read-replica, instance: app-dr, source: db }}\n{extra}\nfaults:\n  - {{ id: db-down, kind: db-primary-failure, resource: db, at: 2m }}\nrunbook:\n  steps:\n    - {{ id: promote, action: rds.promote-read-replica, resource: r }}\n"
         );
         crate::scenario::load_str("t.yaml", &text).expect("valid").scenario
     }
@@ -650,6 +650,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("region us-west-2 is not allow-listed"), "{e}");
+        // A fault FIS cannot time (its waits last a minute at least) is refused, with the reason.
+        let s = scenario("aws: { accounts: ['123456789012'], probe_url: 'https://x/h' }");
+        let mut soon = s.clone();
+        soon.faults[0].at = crate::scenario::duration::Dur::from_secs_f64(10.0);
+        let e = preflight(&soon, "").unwrap_err();
+        assert!(e.contains("cannot be an FIS wait"), "{e}");
     }
 
     #[test]
