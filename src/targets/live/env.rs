@@ -78,12 +78,7 @@ impl Env {
     }
 
     pub fn side_region(&self, side: Option<Side>, default_dr: bool) -> String {
-        match side {
-            Some(Side::Primary) => self.primary().to_string(),
-            Some(Side::Dr) => self.dr().to_string(),
-            None if default_dr => self.dr().to_string(),
-            None => self.primary().to_string(),
-        }
+        self.scenario.side_region(side, default_dr).to_string()
     }
 
     pub fn rds_arn(&self, region: &str, instance: &str) -> String {

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use crate::catalogue::actions::{At, Form};
 use crate::scenario::duration::format_secs as f;
-use crate::scenario::{FaultType, Resource, Scenario, Side, Step, When};
+use crate::scenario::{FaultType, Resource, Scenario, Step, When};
 
 /// Steps in an order that respects `after` (Kahn's algorithm, file order among equals).
 fn ordered(steps: &[Step]) -> Vec<&Step> {
@@ -38,12 +38,7 @@ pub fn own_region<'a>(s: &'a Scenario, r: Option<&Resource>) -> &'a str {
         Some(Resource::RdsReadReplica(rr)) => (rr.side, true),
         _ => (None, false),
     };
-    match side {
-        Some(Side::Primary) => &s.topology.primary_region,
-        Some(Side::Dr) => &s.topology.dr_region,
-        None if default_dr => &s.topology.dr_region,
-        None => &s.topology.primary_region,
-    }
+    s.side_region(side, default_dr)
 }
 
 /// The region a catalogue call goes to (None: a global service).

@@ -928,6 +928,17 @@ impl Scenario {
         self.runbook.steps.iter().chain(&self.runbook.rollback)
     }
 
+    /// The region of a `side`; without one, the DR region when `default_dr` (a read replica's
+    /// default), else the primary region.
+    pub fn side_region(&self, side: Option<Side>, default_dr: bool) -> &str {
+        match side {
+            Some(Side::Primary) => &self.topology.primary_region,
+            Some(Side::Dr) => &self.topology.dr_region,
+            None if default_dr => &self.topology.dr_region,
+            None => &self.topology.primary_region,
+        }
+    }
+
     pub fn resource(&self, id: &str) -> Option<&Resource> {
         self.topology.resources.iter().find(|r| r.id() == id)
     }
