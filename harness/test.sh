@@ -34,4 +34,12 @@ echo "== scenarios"
 # The binary the tests just built: `cargo run` would rebuild the AWS SDK crates with the
 # features of a plain build (minutes on 2 cores) for the same program.
 "${CARGO_TARGET_DIR:-target}/debug/drillbit" validate scenarios/*.yaml scenarios/troubleshooting/*.yaml scenarios/local/*.yaml
+echo "== fis templates (botocore)"
+# Every FIS template drillbit makes (shipped scenarios, and one holding every fault kind)
+# against botocore's own validation of CreateExperimentTemplate; the moto venv has botocore.
+VENV="$(dirname "$(./harness/install-moto.sh | sed -n 's/^moto [^:]*: *//p; s/^moto .* installed: //p' | tail -1)/bin/x")"
+"$VENV/python" harness/check-fis-templates.py "${CARGO_TARGET_DIR:-target}/debug/drillbit" \
+  scenarios/*.yaml scenarios/troubleshooting/*.yaml scenarios/local/*.yaml tests/fixtures/fis-every-fault.yaml
+echo "== moto extension (pytest against boto3)"
+./harness/moto-ext/run-tests.sh
 echo "all checks passed"

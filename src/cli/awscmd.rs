@@ -27,7 +27,7 @@ pub fn fis_template(a: FisArgs) -> Result<i32, Failure> {
     let loaded = load(&a.file)?;
     let s = &loaded.scenario;
     let tpl = drillbit::targets::fis::template(s, &account(s, a.account));
-    println!("{}", serde_json::to_string_pretty(&tpl.json).unwrap_or_default());
+    println!("{}", serde_json::to_string_pretty(&tpl.to_json()).unwrap_or_default());
     for (id, why) in &tpl.skipped {
         eprintln!("note: fault `{id}`: {why}");
     }
@@ -102,10 +102,13 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
     }
     println!("\n## Faults");
     let tpl = drillbit::targets::fis::template(s, &account(s, a.account));
-    println!(
-        "- fis:CreateExperimentTemplate ({} actions); fis:StartExperiment at the first fault",
-        tpl.json["actions"].as_object().map_or(0, |m| m.len())
-    );
+    for part in &tpl.parts {
+        println!(
+            "- fis:CreateExperimentTemplate in {} ({} actions); fis:StartExperiment at the first fault",
+            part.region,
+            part.json["actions"].as_object().map_or(0, |m| m.len())
+        );
+    }
     for f in &s.faults {
         println!(
             "- at {}s: {} `{}` (drillbit's fault layer)",

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use crate::engine::Ledger;
 use crate::engine::{AlarmSource, Engine, Event, Operator, Plan, TargetError, Time, Timeline, Watch};
 use crate::targets::live::adapter::{self, Backend, Clock, Core, LiveTarget, Parts};
-use crate::targets::live::experiment::{self, Experiment};
+use crate::targets::live::experiment;
 use crate::targets::live::runbook::{ManualPolicy, Runbook};
 use crate::targets::live::Connection;
 
@@ -66,8 +66,9 @@ pub enum Msg {
         ok: bool,
         sent: Instant,
     },
-    /// The experiment's state and the actions FIS reports started.
+    /// An experiment's state (by its region) and the actions FIS reports started.
     Fis {
+        region: String,
         status: String,
         reason: String,
         started: Vec<String>,
@@ -156,20 +157,22 @@ impl Aws {
         }
     }
 
-    /// Stops the experiment if it still runs (once); true when it was running.
+    /// Stops the experiments that still run (once); true when one was running.
     fn stop_experiment(c: &mut Core<Self>) -> bool {
-        let id = c.fis.id.clone().unwrap_or_default();
-        match c.fis.stop(&c.rt, &c.env) {
-            Ok(true) => {
-                c.notes.push(format!("FIS experiment {id} stopped by drillbit"));
-                true
-            }
-            Ok(false) => false,
-            Err(e) => {
-                c.notes.push(format!("FIS experiment {id}: {e}"));
-                false
+        let mut any = false;
+        for x in &mut c.fis {
+            let id = x.id.clone().unwrap_or_default();
+            match x.stop(&c.rt, &c.env) {
+                Ok(true) => {
+                    c.notes
+                        .push(format!("FIS experiment {id} ({}) stopped by drillbit", x.region));
+                    any = true;
+                }
+                Ok(false) => {}
+                Err(e) => c.notes.push(format!("FIS experiment {id} ({}): {e}", x.region)),
             }
         }
+        any
     }
 }
 
@@ -183,8 +186,10 @@ impl AwsTarget {
         }
         c.runbook.cancel_all();
         Aws::stop_experiment(c);
-        if let Err(e) = c.fis.delete_template(&c.rt, &c.env) {
-            c.notes.push(e);
+        for x in &mut c.fis {
+            if let Err(e) = x.delete_template(&c.rt, &c.env) {
+                c.notes.push(e);
+            }
         }
         if let Some(mut w) = a.canary.take() {
             let env = c.env.clone();
@@ -271,27 +276,32 @@ impl Backend for Aws {
                 c.emit(sent, Event::Probe { ok });
             }
             Msg::Fis {
+                region,
                 status,
                 reason,
                 started,
             } => {
-                if status != c.fis.status {
+                let Some(x) = c.fis.iter_mut().find(|x| x.region == region) else {
+                    return;
+                };
+                if status != x.status {
                     c.notes.push(format!(
-                        "FIS experiment {} at {at}: {status} ({reason})",
-                        c.fis.id.as_deref().unwrap_or("?")
+                        "FIS experiment {} ({region}) at {at}: {status} ({reason})",
+                        x.id.as_deref().unwrap_or("?")
                     ));
-                    c.fis.status = status.clone();
+                    x.status = status.clone();
                 }
+                let by_itself = matches!(status.as_str(), "stopped" | "failed" | "cancelled") && !x.stopped_by_us;
+                let id = x.id.clone().unwrap_or_else(|| "?".into());
                 for a in started {
                     if !self.fis_started.contains(&a) {
                         self.fis_started.push(a);
                     }
                 }
                 self.activate_due(c, at);
-                if matches!(status.as_str(), "stopped" | "failed" | "cancelled") && !c.fis.stopped_by_us {
+                if by_itself {
                     self.fis_abort = Some(format!(
-                        "the FIS experiment {} {status} by itself: {reason} (a stop condition fired or FIS could not act)",
-                        c.fis.id.as_deref().unwrap_or("?")
+                        "the FIS experiment {id} ({region}) {status} by itself: {reason} (a stop condition fired or FIS could not act)"
                     ));
                 }
             }
@@ -491,15 +501,15 @@ pub fn run(
     plan.failback = opts.failback;
     // The FIS experiment template: created now, the experiment started at the drill's zero.
     let tpl = crate::targets::fis::template(&s, &account);
-    let template = if s.faults.is_empty() {
-        None
-    } else {
-        let id = rt
-            .block_on(experiment::create_template(&env, &tpl.json))
-            .map_err(|e| infra("creating the FIS experiment template", e))?;
-        notes.push(format!("FIS experiment template {id} created"));
-        Some(id)
-    };
+    let experiments =
+        experiment::create_all(&rt, &env, &tpl).map_err(|e| infra("creating the FIS experiment templates", e))?;
+    for x in &experiments {
+        notes.push(format!(
+            "FIS experiment template {} created in {}",
+            x.template.as_deref().unwrap_or("?"),
+            x.region
+        ));
+    }
     let record = adapter::record(&s);
     let mut t = LiveTarget {
         core: Core::new(Parts {
@@ -510,7 +520,7 @@ pub fn run(
             clock: Clock::wall(),
             abort: opts.abort.clone(),
             operator: opts.operator.clone(),
-            fis: Experiment::new(template),
+            fis: experiments,
             notes,
         }),
         backend: Aws {
@@ -538,17 +548,17 @@ pub fn run(
                 .map_err(|e| infra("starting the canary writes", e))?;
             t.backend.canary = Some(w);
         }
-        if let Some(tpl) = t.core.fis.template.clone() {
-            let token = format!("drillbit-start-{}-{}", std::process::id(), seed);
-            let id = t
-                .core
-                .fis
-                .start(&t.core.rt, &env, token)
-                .map_err(|e| infra("starting the FIS experiment", e))?;
-            say(&format!("FIS experiment {id} started"));
-            t.core
-                .notes
-                .push(format!("FIS experiment {id} started from template {tpl}"));
+        for n in 0..t.core.fis.len() {
+            let region = t.core.fis[n].region.clone();
+            let tpl = t.core.fis[n].template.clone().unwrap_or_default();
+            let token = format!("drillbit-start-{}-{}-{region}", std::process::id(), seed);
+            let core = &mut t.core;
+            let id = core.fis[n]
+                .start(&core.rt, &env, token)
+                .map_err(|e| infra(&format!("starting the FIS experiment in {region}"), e))?;
+            say(&format!("FIS experiment {id} started in {region}"));
+            core.notes
+                .push(format!("FIS experiment {id} started in {region} from template {tpl}"));
         }
         t.core.clock.restart();
         let first = plan.first_probe(seed);

@@ -35,7 +35,12 @@ pub(super) fn spawn_observers(
     }));
     let tx = t.core.tx.clone();
     let env = t.core.observe_env.clone();
-    let exp = t.core.fis.id.clone();
+    let exps: Vec<(String, String)> = t
+        .core
+        .fis
+        .iter()
+        .filter_map(|x| x.id.clone().map(|id| (x.region.clone(), id)))
+        .collect();
     let primary = env.scenario.topology.primary_region.clone();
     let hc = record
         .as_ref()
@@ -45,8 +50,8 @@ pub(super) fn spawn_observers(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Some(id) = &exp {
-                if let Ok(out) = env.clients.primary.fis.get_experiment().id(id).send().await {
+            for (region, id) in &exps {
+                if let Ok(out) = env.clients.region(region).fis.get_experiment().id(id).send().await {
                     if let Some(e) = out.experiment() {
                         let (status, reason) = e
                             .state()
@@ -71,6 +76,7 @@ pub(super) fn spawn_observers(
                         let _ = tx.send((
                             Instant::now(),
                             Own(Msg::Fis {
+                                region: region.clone(),
                                 status,
                                 reason,
                                 started,

@@ -65,10 +65,7 @@ pub fn preflight(s: &Scenario, account_hint: &str) -> Result<Preflight, String> 
         .faults
         .iter()
         .map(|f| {
-            let id = tpl.json["actions"][crate::targets::fis::slug(&f.id)]["actionId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let id = tpl.action_of(&f.id).to_string();
             (f.id.clone(), id)
         })
         .collect();

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{AlarmSource, Engine, Event, Ledger, Operator, Plan, TargetError, Time, Timeline, Watch};
 use crate::targets::live::adapter::{self, Backend, Clock, Core, LiveTarget, Parts};
-use crate::targets::live::experiment::{self, Experiment};
+use crate::targets::live::experiment;
 use crate::targets::live::runbook::Runbook;
 use crate::targets::live::{observe, Connection};
 use faultlayer::{Effect, FaultLayer, Match};
@@ -227,17 +227,26 @@ pub fn start(
     // The FIS experiment: created now, started with the first fault.
     let account = env.names().account.clone();
     let tpl = crate::targets::fis::template(&s, &account);
-    let fis = rt.block_on(experiment::create_template(&env, &tpl.json));
-    match &fis {
-        Ok(id) => {
-            crate::targets::live::deprovision::created(
-                &env,
-                crate::targets::live::deprovision::Created::FisTemplate { id: id.clone() },
-            );
-            notes.push(format!("FIS experiment template {id} created"))
+    let fis = match experiment::create_all(&rt, &env, &tpl) {
+        Ok(made) => {
+            for x in &made {
+                let id = x.template.clone().unwrap_or_default();
+                crate::targets::live::deprovision::created(
+                    &env,
+                    crate::targets::live::deprovision::Created::FisTemplate {
+                        region: x.region.clone(),
+                        id: id.clone(),
+                    },
+                );
+                notes.push(format!("FIS experiment template {id} created in {}", x.region));
+            }
+            made
         }
-        Err(e) => notes.push(format!("FIS experiment template not created: {e}")),
-    }
+        Err(e) => {
+            notes.push(format!("FIS experiment templates not created: {e}"));
+            Vec::new()
+        }
+    };
     for (id, why) in &tpl.skipped {
         notes.push(format!("fault {id}: {why}"));
     }
@@ -250,7 +259,7 @@ pub fn start(
             clock: Clock::Skip { now: Time::ZERO },
             abort: opts.abort.clone(),
             operator: opts.operator.clone(),
-            fis: Experiment::new(fis.ok()),
+            fis,
             notes,
         }),
         backend: Emulator {
@@ -419,11 +428,13 @@ impl EmulatorTarget {
         let (c, e) = (&mut self.core, &mut self.backend);
         c.runbook.cancel_all();
         e.layer.clear();
-        if let Err(err) = c.fis.stop(&c.rt, &c.env) {
-            // A finished experiment cannot be stopped: that is fine.
-            if !err.contains("ResourceNotFound") && !err.contains("completed") {
-                let id = c.fis.id.as_deref().unwrap_or("?");
-                c.notes.push(format!("FIS experiment {id}: {err}"));
+        for x in &mut c.fis {
+            if let Err(err) = x.stop(&c.rt, &c.env) {
+                // A finished experiment cannot be stopped: that is fine.
+                if !err.contains("ResourceNotFound") && !err.contains("completed") {
+                    let id = x.id.as_deref().unwrap_or("?");
+                    c.notes.push(format!("FIS experiment {id} ({}): {err}", x.region));
+                }
             }
         }
         if e.clean_up {
@@ -479,14 +490,20 @@ impl Backend for Emulator {
     fn inject(&mut self, c: &mut Core<Self>, fault: usize, _now: Time) -> Result<(), TargetError> {
         // The FIS experiment starts with the first fault (moto records it; the fault layer
         // makes it real).
-        if c.fis.id.is_none() {
-            if let Some(tpl) = c.fis.template.clone() {
-                let token = format!("drillbit-start-{}", std::process::id());
-                match c.fis.start(&c.rt, &c.env, token) {
-                    Ok(id) => c.notes.push(format!("FIS experiment {id} started from template {tpl}")),
+        for x in &mut c.fis {
+            if x.id.is_some() {
+                continue;
+            }
+            if let Some(tpl) = x.template.clone() {
+                let token = format!("drillbit-start-{}-{}", std::process::id(), x.region);
+                match x.start(&c.rt, &c.env, token) {
+                    Ok(id) => c.notes.push(format!(
+                        "FIS experiment {id} started in {} from template {tpl}",
+                        x.region
+                    )),
                     Err(e) => {
-                        c.notes.push(format!("FIS experiment not started: {e}"));
-                        c.fis.template = None;
+                        c.notes.push(format!("FIS experiment not started in {}: {e}", x.region));
+                        x.template = None;
                     }
                 }
             }

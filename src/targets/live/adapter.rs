@@ -160,7 +160,8 @@ pub struct Core<B: Backend> {
     out: VecDeque<(Time, crate::engine::Event)>,
     pub abort: Arc<AtomicBool>,
     pub operator: Arc<dyn Operator>,
-    pub fis: Experiment,
+    /// One experiment per region the faults act in.
+    pub fis: Vec<Experiment>,
     /// The record's answer and the region clients reach.
     pub dns: Follow,
     pub notes: Vec<String>,
@@ -175,7 +176,7 @@ pub struct Parts {
     pub clock: Clock,
     pub abort: Arc<AtomicBool>,
     pub operator: Arc<dyn Operator>,
-    pub fis: Experiment,
+    pub fis: Vec<Experiment>,
     pub notes: Vec<String>,
 }
 

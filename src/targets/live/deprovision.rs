@@ -77,6 +77,7 @@ pub enum Created {
         id: String,
     },
     FisTemplate {
+        region: String,
         id: String,
     },
 }
@@ -105,7 +106,7 @@ impl Created {
             Created::HealthCheck { id } => format!("health check {id}"),
             Created::BackupVault { region, name } => format!("backup vault {name} ({region})"),
             Created::BackupPlan { region, id } => format!("backup plan {id} ({region})"),
-            Created::FisTemplate { id } => format!("FIS experiment template {id}"),
+            Created::FisTemplate { region, id } => format!("FIS experiment template {id} ({region})"),
         }
     }
 }
@@ -415,9 +416,9 @@ async fn delete(env: &Env, c: &Created) -> Result<(), ApiError> {
             .await
             .map(|_| ())
             .map_err(|e| api_error("DeleteBackupVault", e)),
-        Created::FisTemplate { id } => env
+        Created::FisTemplate { region, id } => env
             .clients
-            .primary
+            .region(region)
             .fis
             .delete_experiment_template()
             .id(id)

@@ -9,9 +9,11 @@ use super::api_error;
 /// The statuses after which an experiment runs no more.
 const FINISHED: [&str; 4] = ["completed", "stopped", "failed", "cancelled"];
 
-/// A drill's experiment: its template, the experiment once started, its last status.
+/// One of a drill's experiments (one per region its faults act in): its region, its
+/// template, the experiment once started, its last status.
 #[derive(Debug, Default)]
 pub struct Experiment {
+    pub region: String,
     pub template: Option<String>,
     pub id: Option<String>,
     pub status: String,
@@ -20,8 +22,9 @@ pub struct Experiment {
 }
 
 impl Experiment {
-    pub fn new(template: Option<String>) -> Experiment {
+    pub fn new(region: &str, template: Option<String>) -> Experiment {
         Experiment {
+            region: region.to_string(),
             template,
             ..Experiment::default()
         }
@@ -40,7 +43,7 @@ impl Experiment {
         let out = rt
             .block_on(async {
                 env.clients
-                    .primary
+                    .region(&self.region)
                     .fis
                     .start_experiment()
                     .experiment_template_id(&tpl)
@@ -63,9 +66,17 @@ impl Experiment {
             return Ok(false);
         }
         self.stopped_by_us = true;
-        rt.block_on(async { env.clients.primary.fis.stop_experiment().id(&id).send().await })
-            .map(|_| true)
-            .map_err(|e| api_error("StopExperiment", e).to_string())
+        rt.block_on(async {
+            env.clients
+                .region(&self.region)
+                .fis
+                .stop_experiment()
+                .id(&id)
+                .send()
+                .await
+        })
+        .map(|_| true)
+        .map_err(|e| api_error("StopExperiment", e).to_string())
     }
 
     /// Deletes the template drillbit created (once).
@@ -75,7 +86,7 @@ impl Experiment {
         };
         rt.block_on(async {
             env.clients
-                .primary
+                .region(&self.region)
                 .fis
                 .delete_experiment_template()
                 .id(&tpl)
@@ -92,13 +103,36 @@ impl Experiment {
     }
 }
 
-/// Creates the FIS experiment template `tpl` (as [`crate::targets::fis::template`] builds it).
-pub async fn create_template(env: &Env, tpl: &serde_json::Value) -> Result<String, String> {
+/// Creates the templates of `tpl`, one per region; the experiments, not started yet. On an
+/// error the templates made so far are deleted again.
+pub fn create_all(
+    rt: &tokio::runtime::Runtime,
+    env: &Env,
+    tpl: &crate::targets::fis::Template,
+) -> Result<Vec<Experiment>, String> {
+    let mut made: Vec<Experiment> = Vec::new();
+    for part in &tpl.parts {
+        match rt.block_on(create_template(env, &part.region, &part.json)) {
+            Ok(id) => made.push(Experiment::new(&part.region, Some(id))),
+            Err(e) => {
+                for mut m in made {
+                    let _ = m.delete_template(rt, env);
+                }
+                return Err(format!("in {}: {e}", part.region));
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Creates the FIS experiment template `tpl` in `region` (as [`crate::targets::fis::template`]
+/// builds it).
+pub async fn create_template(env: &Env, region: &str, tpl: &serde_json::Value) -> Result<String, String> {
     use aws_sdk_fis::types::{
         CreateExperimentTemplateActionInput, CreateExperimentTemplateStopConditionInput,
         CreateExperimentTemplateTargetInput,
     };
-    let c = &env.clients.primary.fis;
+    let c = &env.clients.region(region).fis;
     let mut req = c
         .create_experiment_template()
         .client_token(format!("drillbit-{}", std::process::id()))

@@ -63,9 +63,23 @@ pub struct AwsSettings {
     #[serde(default)]
     pub stop_alarms: Vec<String>,
     /// Subnet ids per region for network faults (aws:network:disrupt-connectivity); without
-    /// them the template selects subnets by the tag `drillbit:region`.
+    /// them the template selects the region's subnets by `subnet_tags`, else by the tag
+    /// `drillbit:region=<region>`.
     #[serde(default)]
     pub subnets: std::collections::BTreeMap<String, Vec<String>>,
+    /// The tags that select a region's subnets for network faults, by region (instead of
+    /// `drillbit:region=<region>`), e.g. `{ us-east-1: { Tier: app } }`.
+    #[serde(default)]
+    pub subnet_tags: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// The tags FIS selects a resource by where it takes tags (S3 buckets for a replication
+    /// pause; the DR Auto Scaling group for a blocked scale-out), by resource id (instead of
+    /// `drillbit:resource=<id>`).
+    #[serde(default)]
+    pub target_tags: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// The availability zones (names or ids) of a region's Auto Scaling groups, by region, for
+    /// a blocked scale-out (default: the region's zones a, b and c).
+    #[serde(default)]
+    pub availability_zones: std::collections::BTreeMap<String, Vec<String>>,
     /// aws target: the service's health URL (http or https) that client probes GET through
     /// the real DNS; a 2xx or 3xx answer within the probe interval is a good probe.
     #[serde(default)]
