@@ -120,7 +120,7 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
     for (id, why) in &tpl.skipped {
         println!("  note: `{id}`: {why}");
     }
-    print_runbook_calls(s, Some(&drillbit::targets::live::MOTO));
+    print_runbook_calls(s, Some(&drillbit::targets::live::MOTO_EXTENDED));
     Ok(exit::TARGETS_MET)
 }
 

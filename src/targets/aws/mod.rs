@@ -449,7 +449,11 @@ pub fn run(
         .and_then(|u| u.trim_start_matches("http://").trim_end_matches('/').parse().ok())
         .filter(|a| crate::targets::emulator::moto::answers_moto_api(*a))
         .map(|_| &crate::targets::live::MOTO);
-    let (env, observe_env) = adapter::envs(&rt, &s, &conn, caps, Duration::from_secs(2));
+    let (mut env, mut observe_env) = adapter::envs(&rt, &s, &conn, caps, Duration::from_secs(2));
+    if caps.is_some() && rt.block_on(crate::targets::live::has_moto_extension(&env.clients)) {
+        env.caps = Some(&crate::targets::live::MOTO_EXTENDED);
+        observe_env.caps = env.caps;
+    }
     // Who are we? Refuse any account the scenario does not allow-list.
     let (account, caller) = rt
         .block_on(env.clients.caller())

@@ -161,22 +161,24 @@ pub fn start(
     // The capability table: moto's when drillbit started it or the endpoint answers moto's
     // own API; none for another emulator (its "not implemented" answers still say so).
     let is_moto = opts.endpoint_url.is_none() || moto::answers_moto_api(upstream_addr);
-    let caps = if is_moto {
-        Some(&crate::targets::live::MOTO)
-    } else {
-        None
+    let (mut env, mut observe_env) = adapter::envs(&rt, &s, &conn, None, Duration::from_millis(100));
+    let extended = is_moto && rt.block_on(crate::targets::live::has_moto_extension(&env.clients));
+    let caps = match (is_moto, extended) {
+        (true, true) => Some(&crate::targets::live::MOTO_EXTENDED),
+        (true, false) => Some(&crate::targets::live::MOTO),
+        (false, _) => None,
     };
-    if opts.endpoint_url.is_some() {
-        notes.push(format!(
-            "emulator: {upstream}{}",
-            if is_moto {
-                " (moto, recognised by its /moto-api/)"
-            } else {
-                " (not moto: no capability table)"
-            }
-        ));
-    }
-    let (env, observe_env) = adapter::envs(&rt, &s, &conn, caps, Duration::from_millis(100));
+    env.caps = caps;
+    observe_env.caps = caps;
+    notes.push(format!(
+        "emulator: {}{}",
+        if opts.endpoint_url.is_some() { upstream.as_str() } else { "drillbit's moto" },
+        match (is_moto, extended) {
+            (true, true) => " (moto with drillbit's extension: global database failover, DynamoDB global tables, AWS Backup jobs, ElastiCache global datastores)",
+            (true, false) => " (moto, recognised by its /moto-api/; without drillbit's extension)",
+            (false, _) => " (not moto: no capability table)",
+        }
+    ));
     let t0 = Instant::now();
     let clean_up = opts.endpoint_url.is_some() && !opts.keep_env;
     let prov = match rt.block_on(crate::targets::live::provision::provision(&env)) {

@@ -1,5 +1,8 @@
 //! The moto server drillbit starts when no endpoint is given: a pinned version in a private
-//! virtualenv (installed on first use), on a free loopback port, stopped afterwards.
+//! virtualenv (installed on first use), on a free loopback port, stopped afterwards. It runs
+//! with drillbit's extension (`harness/moto-ext`: global database failover, DynamoDB global
+//! tables, AWS Backup jobs, ElastiCache global datastores), embedded in the binary and written
+//! beside the virtualenv, unless `DRILLBIT_MOTO_SERVER` names another server to run as is.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -27,6 +30,75 @@ pub fn server_path() -> PathBuf {
     std::env::var_os("DRILLBIT_MOTO_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| venv_dir().join("bin/moto_server"))
+}
+
+/// drillbit's moto extension, embedded: (file name, source).
+const EXTENSION: &[(&str, &str)] = &[
+    (
+        "__init__.py",
+        include_str!("../../../harness/moto-ext/drillbit_moto/__init__.py"),
+    ),
+    (
+        "_common.py",
+        include_str!("../../../harness/moto-ext/drillbit_moto/_common.py"),
+    ),
+    (
+        "rds_global.py",
+        include_str!("../../../harness/moto-ext/drillbit_moto/rds_global.py"),
+    ),
+    (
+        "dynamodb_global.py",
+        include_str!("../../../harness/moto-ext/drillbit_moto/dynamodb_global.py"),
+    ),
+    (
+        "backup_jobs.py",
+        include_str!("../../../harness/moto-ext/drillbit_moto/backup_jobs.py"),
+    ),
+    (
+        "elasticache_global.py",
+        include_str!("../../../harness/moto-ext/drillbit_moto/elasticache_global.py"),
+    ),
+    (
+        "server.py",
+        include_str!("../../../harness/moto-ext/drillbit_moto/server.py"),
+    ),
+];
+
+/// How long the extension's asynchronous operations run (global failover, backup/copy/restore
+/// jobs, global datastore changes) and DynamoDB's replication lag, unless set in the environment.
+const EXTENSION_TIMINGS: &[(&str, &str)] = &[
+    ("DRILLBIT_MOTO_GLOBAL_FAILOVER_SECONDS", "1"),
+    ("DRILLBIT_MOTO_DDB_REPLICATION_LAG_MS", "500"),
+    ("DRILLBIT_MOTO_BACKUP_JOB_SECONDS", "1"),
+    ("DRILLBIT_MOTO_ELASTICACHE_GLOBAL_SECONDS", "1"),
+];
+
+/// Writes the embedded extension under the virtualenv (a directory named by its content's
+/// hash, made whole in a temporary directory and renamed, so concurrent drills never see a
+/// half-written copy) and returns the directory to put on `PYTHONPATH`.
+pub fn write_extension() -> Result<PathBuf, String> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    EXTENSION.hash(&mut h);
+    let dir = venv_dir().join(format!("drillbit-moto-ext-{:016x}", h.finish()));
+    if dir.join("drillbit_moto/server.py").exists() {
+        return Ok(dir);
+    }
+    let tmp = venv_dir().join(format!(".drillbit-moto-ext-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let pkg = tmp.join("drillbit_moto");
+    std::fs::create_dir_all(&pkg).map_err(|e| format!("creating {}: {e}", pkg.display()))?;
+    for (name, text) in EXTENSION {
+        std::fs::write(pkg.join(name), text).map_err(|e| format!("writing {}: {e}", pkg.join(name).display()))?;
+    }
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another drill made it first.
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !dir.join("drillbit_moto/server.py").exists() {
+            return Err(format!("could not write the moto extension to {}", dir.display()));
+        }
+    }
+    Ok(dir)
 }
 
 /// Marks a finished install, so an interrupted one is never taken for complete.
@@ -96,6 +168,12 @@ impl Moto {
                 server.display()
             ));
         }
+        // The pinned moto with drillbit's extension, or a server of the user's as it is.
+        let extended = if std::env::var_os("DRILLBIT_MOTO_SERVER").is_none() {
+            Some(write_extension()?)
+        } else {
+            None
+        };
         let started = Instant::now();
         let mut last = String::new();
         // A port found free may be taken before moto binds it: try a few.
@@ -108,7 +186,19 @@ impl Moto {
                 },
                 None => (Stdio::null(), Stdio::null()),
             };
-            let mut cmd = Command::new(&server);
+            let mut cmd = match &extended {
+                Some(ext) => {
+                    let mut c = Command::new(venv_dir().join("bin/python"));
+                    c.args(["-m", "drillbit_moto.server"]).env("PYTHONPATH", ext);
+                    for (k, v) in EXTENSION_TIMINGS {
+                        if std::env::var_os(k).is_none() {
+                            c.env(k, v);
+                        }
+                    }
+                    c
+                }
+                None => Command::new(&server),
+            };
             cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(out)

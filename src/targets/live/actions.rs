@@ -179,13 +179,11 @@ pub async fn run(env: &Env, step: &Step) -> Done {
         (Action::Route53FailoverToPrimary, Some(Resource::Route53Record(r))) => {
             point_record(env, &r.id, env.primary()).await
         }
-        (Action::BackupRestore, Some(Resource::BackupPlan(b))) => backup_restore(env, &b).await,
-        (Action::ElasticacheFailoverGlobalDatastore, _) => Err(ApiError::Unsupported(
-            "drillbit's AWS build does not drive ElastiCache yet (failover-global-replication-group)".into(),
-        )),
-        (Action::IacDeploy, _) => Err(ApiError::Unsupported(
-            "an IaC deployment is run by its own tool (cloudformation deploy / terraform apply), not through the AWS API".into(),
-        )),
+        (Action::BackupRestore, Some(Resource::BackupPlan(b))) => super::data::backup_restore(env, &b).await,
+        (Action::ElasticacheFailoverGlobalDatastore, Some(Resource::ElasticacheGlobal(g))) => {
+            super::data::failover_datastore(env, step, &g).await
+        }
+        (Action::IacDeploy, Some(r)) => super::iac::deploy(env, &r).await,
         // The runbook itself carries out manual, wait and probe steps; validation keeps the
         // other actions on their kinds (a restore on an aurora-global is simulated only). No
         // catch-all: a new action must be named here.
@@ -209,7 +207,9 @@ pub async fn run(env: &Env, step: &Step) -> Done {
             | Action::AutoscalingUpdateGroup
             | Action::Route53FailoverToSecondary
             | Action::Route53FailoverToPrimary
-            | Action::BackupRestore),
+            | Action::BackupRestore
+            | Action::ElasticacheFailoverGlobalDatastore
+            | Action::IacDeploy),
             r,
         ) => Err(ApiError::Failed(format!(
             "{} cannot act on {}",
@@ -676,53 +676,4 @@ pub async fn upsert(env: &Env, record: &str, sets: Vec<ResourceRecordSet>) -> Re
 async fn point_record(env: &Env, record: &str, to: &str) -> Result<(), ApiError> {
     let set = record_set(env, record, to, env.primary())?;
     upsert(env, record, vec![set]).await
-}
-
-async fn backup_restore(env: &Env, b: &crate::scenario::BackupPlan) -> Result<(), ApiError> {
-    let c = env.clients.dr.clone();
-    let vault = b.copy_to.as_ref().map_or(b.vault.clone(), |v| v.vault.clone());
-    let points = c
-        .backup
-        .list_recovery_points_by_backup_vault()
-        .backup_vault_name(&vault)
-        .send()
-        .await
-        .map_err(|e| api_error("ListRecoveryPointsByBackupVault", e))?;
-    let newest = points
-        .recovery_points()
-        .iter()
-        .max_by_key(|p| p.creation_date().map(|t| t.secs()))
-        .and_then(|p| p.recovery_point_arn().map(String::from))
-        .ok_or_else(|| ApiError::Failed(format!("no recovery point in vault {vault} ({})", c.region)))?;
-    let role = format!(
-        "arn:aws:iam::{}:role/service-role/AWSBackupDefaultServiceRole",
-        env.names().account
-    );
-    let job = c
-        .backup
-        .start_restore_job()
-        .recovery_point_arn(newest)
-        .iam_role_arn(role)
-        .send()
-        .await
-        .map_err(|e| api_error("StartRestoreJob", e))?;
-    let id = job.restore_job_id().unwrap_or_default().to_string();
-    wait_until(env, || async {
-        let d = c
-            .backup
-            .describe_restore_job()
-            .restore_job_id(&id)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeRestoreJob", e))?;
-        match d.status().map(|s| s.as_str().to_string()).as_deref() {
-            Some("COMPLETED") => Ok(true),
-            Some("ABORTED") | Some("FAILED") => Err(ApiError::Failed(format!(
-                "restore job {id}: {}",
-                d.status_message().unwrap_or("failed")
-            ))),
-            _ => Ok(false),
-        }
-    })
-    .await
 }

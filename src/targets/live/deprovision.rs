@@ -80,6 +80,28 @@ pub enum Created {
         region: String,
         id: String,
     },
+    /// An AWS Backup recovery point (a backup job's, or a copy job's in the DR vault).
+    RecoveryPoint {
+        region: String,
+        vault: String,
+        arn: String,
+    },
+    /// An ElastiCache replication group.
+    ReplicationGroup {
+        region: String,
+        id: String,
+    },
+    /// An ElastiCache global datastore: deleted before any replication group, its secondaries
+    /// disassociated first and its primary kept (each member goes as its own entry).
+    GlobalReplicationGroup {
+        region: String,
+        id: String,
+    },
+    /// A CloudFormation stack (`iac.deploy`).
+    Stack {
+        region: String,
+        name: String,
+    },
 }
 
 impl Created {
@@ -107,6 +129,12 @@ impl Created {
             Created::BackupVault { region, name } => format!("backup vault {name} ({region})"),
             Created::BackupPlan { region, id } => format!("backup plan {id} ({region})"),
             Created::FisTemplate { region, id } => format!("FIS experiment template {id} ({region})"),
+            Created::RecoveryPoint { region, vault, arn } => {
+                format!("recovery point {arn} in vault {vault} ({region})")
+            }
+            Created::ReplicationGroup { region, id, .. } => format!("ElastiCache replication group {id} ({region})"),
+            Created::GlobalReplicationGroup { id, .. } => format!("ElastiCache global datastore {id}"),
+            Created::Stack { region, name } => format!("CloudFormation stack {name} ({region})"),
         }
     }
 }
@@ -188,7 +216,26 @@ pub async fn refuse_existing(env: &Env, c: &Created) -> Result<(), ApiError> {
             .send()
             .await
             .is_ok(),
+        Created::ReplicationGroup { region, id, .. } => at(region)
+            .elasticache
+            .describe_replication_groups()
+            .replication_group_id(id)
+            .send()
+            .await
+            .is_ok_and(|o| !o.replication_groups().is_empty()),
+        Created::Stack { region, name } => at(region)
+            .cloudformation
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .is_ok_and(|o| {
+                o.stacks()
+                    .iter()
+                    .any(|s| s.stack_status().map(|x| x.as_str()) != Some("DELETE_COMPLETE"))
+            }),
         // New ids every time: nothing to take over.
+        Created::RecoveryPoint { .. } | Created::GlobalReplicationGroup { .. } => false,
         Created::DbSnapshot { .. }
         | Created::TaskFamily { .. }
         | Created::HostedZone { .. }
@@ -241,7 +288,11 @@ pub async fn deprovision(env: &Env) -> Vec<String> {
             }
         }
     }
-    for c in list.iter().rev() {
+    // A global datastore goes before its members (which cannot be deleted while members).
+    let (globals, rest): (Vec<&Created>, Vec<&Created>) = list
+        .iter()
+        .partition(|c| matches!(c, Created::GlobalReplicationGroup { .. }));
+    for c in globals.into_iter().rev().chain(rest.into_iter().rev()) {
         match delete(env, c).await {
             Ok(()) => {}
             Err(e) if gone(&e) => {}
@@ -426,7 +477,69 @@ async fn delete(env: &Env, c: &Created) -> Result<(), ApiError> {
             .await
             .map(|_| ())
             .map_err(|e| api_error("DeleteExperimentTemplate", e)),
+        Created::RecoveryPoint { region, vault, arn } => at(region)
+            .backup
+            .delete_recovery_point()
+            .backup_vault_name(vault)
+            .recovery_point_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteRecoveryPoint", e)),
+        Created::ReplicationGroup { region, id } => at(region)
+            .elasticache
+            .delete_replication_group()
+            .replication_group_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteReplicationGroup", e)),
+        Created::GlobalReplicationGroup { region, id } => delete_global_datastore(env, region, id).await,
+        Created::Stack { region, name } => at(region)
+            .cloudformation
+            .delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("DeleteStack", e)),
     }
+}
+
+/// Deletes a global datastore: its secondary members (whichever they are now, after a
+/// failover) are disassociated, then it is deleted keeping its primary as a standalone group.
+async fn delete_global_datastore(env: &Env, region: &str, id: &str) -> Result<(), ApiError> {
+    let ec = env.clients.region(region).elasticache.clone();
+    let out = ec
+        .describe_global_replication_groups()
+        .global_replication_group_id(id)
+        .show_member_info(true)
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeGlobalReplicationGroups", e))?;
+    for g in out.global_replication_groups() {
+        for m in g.members() {
+            if m.role() == Some("SECONDARY") {
+                let (Some(rg), Some(r)) = (m.replication_group_id(), m.replication_group_region()) else {
+                    continue;
+                };
+                ec.disassociate_global_replication_group()
+                    .global_replication_group_id(id)
+                    .replication_group_id(rg)
+                    .replication_group_region(r)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("DisassociateGlobalReplicationGroup", e))?;
+            }
+        }
+    }
+    ec.delete_global_replication_group()
+        .global_replication_group_id(id)
+        .retain_primary_replication_group(true)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error("DeleteGlobalReplicationGroup", e))
 }
 
 /// Deletes every record set of a zone but its NS and SOA (a zone must be empty to go).

@@ -27,6 +27,8 @@ pub struct Names {
     /// Instances drillbit promoted with a successful call (for emulators whose describe keeps
     /// the replica's source link after promotion, see [`Capabilities::promote_clears_source`]).
     pub promoted: HashSet<String>,
+    /// The ElastiCache global datastore id of each `elasticache-global` resource.
+    pub datastore: BTreeMap<String, String>,
     /// The AWS account id (from STS, or the emulator's).
     pub account: String,
     /// What drillbit created, oldest first (for an emulator's clean-up).

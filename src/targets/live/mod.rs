@@ -15,10 +15,12 @@
 pub mod actions;
 pub mod adapter;
 pub mod check;
+pub mod data;
 pub mod deprovision;
 pub mod dns;
 mod env;
 pub mod experiment;
+pub mod iac;
 pub mod observe;
 pub mod pgtls;
 mod planned;
@@ -210,6 +212,8 @@ pub struct Regional {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub fis: aws_sdk_fis::Client,
     pub backup: aws_sdk_backup::Client,
+    pub elasticache: aws_sdk_elasticache::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
     pub sts: aws_sdk_sts::Client,
 }
 
@@ -241,6 +245,8 @@ impl Regional {
             dynamodb: client!(aws_sdk_dynamodb, &cfg),
             fis: client!(aws_sdk_fis, &cfg),
             backup: client!(aws_sdk_backup, &cfg),
+            elasticache: client!(aws_sdk_elasticache, &cfg),
+            cloudformation: client!(aws_sdk_cloudformation, &cfg),
             sts: client!(aws_sdk_sts, &cfg),
         }
     }
@@ -304,18 +310,54 @@ pub struct Capabilities {
     pub promote_clears_source: bool,
     /// Why the emulator does not serve an action (None: it does), read off its catalogue row.
     pub gap: fn(&ActionDef) -> Option<&'static str>,
+    /// Whether drillbit's moto extension runs: DynamoDB replicas, backup and copy jobs and
+    /// global datastores exist, their data paths emulated (figures from them say "emulated").
+    pub extended: bool,
 }
 
 fn moto_gap(d: &ActionDef) -> Option<&'static str> {
     d.moto
 }
 
-/// moto 5.2.5, as measured: what it lacks is each action's `moto` in the catalogue.
+/// The actions drillbit's moto extension (`harness/moto-ext`) adds to moto 5.2.5.
+pub const EXTENSION_SERVES: &[Action] = &[
+    Action::AuroraFailoverGlobalCluster,
+    Action::AuroraSwitchoverGlobalCluster,
+    Action::DynamodbCheckGlobalTable,
+    Action::BackupRestore,
+    Action::ElasticacheFailoverGlobalDatastore,
+];
+
+fn moto_extended_gap(d: &ActionDef) -> Option<&'static str> {
+    if EXTENSION_SERVES.contains(&d.action) {
+        None
+    } else {
+        d.moto
+    }
+}
+
+/// moto 5.2.5 alone, as measured: what it lacks is each action's `moto` in the catalogue.
 pub const MOTO: Capabilities = Capabilities {
     emulator: "moto 5.2.5",
     promote_clears_source: false,
     gap: moto_gap,
+    extended: false,
 };
+
+/// moto 5.2.5 with drillbit's extension (what drillbit starts): global database failover and
+/// switchover, DynamoDB global tables, AWS Backup jobs, ElastiCache global datastores.
+pub const MOTO_EXTENDED: Capabilities = Capabilities {
+    emulator: "moto 5.2.5 with drillbit's extension",
+    promote_clears_source: false,
+    gap: moto_extended_gap,
+    extended: true,
+};
+
+/// Whether a moto endpoint runs drillbit's extension: it serves AWS Backup jobs
+/// (ListBackupJobs), which moto alone answers with 404.
+pub async fn has_moto_extension(clients: &Clients) -> bool {
+    clients.primary.backup.list_backup_jobs().send().await.is_ok()
+}
 
 impl Capabilities {
     pub fn why_unsupported(&self, action: &str) -> Option<&'static str> {
@@ -346,5 +388,9 @@ mod tests {
         assert!(!is_unsupported(500, "InternalFailure", "oops"));
         assert!(MOTO.why_unsupported("aurora.failover-global-cluster").is_some());
         assert!(MOTO.why_unsupported("rds.promote-read-replica").is_none());
+        for a in EXTENSION_SERVES {
+            assert!(MOTO.why_unsupported(a.as_str()).is_some(), "{}", a.as_str());
+            assert!(MOTO_EXTENDED.why_unsupported(a.as_str()).is_none(), "{}", a.as_str());
+        }
     }
 }

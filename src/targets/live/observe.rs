@@ -51,8 +51,13 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
                 if out.db_clusters().first().and_then(|c| c.status()) != Some("available") {
                     return Err(format!("cluster {cluster} is not available"));
                 }
-                let failed_over = env.names().promoted.contains(&a.secondary_cluster);
-                if primary == failed_over {
+                // The writer as the global cluster says (an emulator that fails over shows
+                // it); else drillbit's own successful failover call.
+                let writes = match super::data::global_writer(env, region, &a.global_cluster, cluster).await {
+                    Some(w) => w,
+                    None => primary != env.names().promoted.contains(&a.secondary_cluster),
+                };
+                if !writes {
                     return Err(format!("cluster {cluster} is not the global writer"));
                 }
             }
@@ -91,6 +96,16 @@ pub async fn region_serves(env: &Env, region: &str) -> Result<(), String> {
                         t.table,
                         status.unwrap_or_default()
                     ));
+                }
+            }
+            Resource::ElasticacheGlobal(g) if g.required && env.caps.is_none_or(|c| c.extended) => {
+                // Session state must be writable here: this region's member is the primary.
+                checked = true;
+                match super::data::datastore_primary(env, region, g).await {
+                    Ok(Some(p)) if p == region => {}
+                    Ok(Some(p)) => return Err(format!("the sessions' global datastore writes in {p}")),
+                    Ok(None) => return Err("the sessions' global datastore is changing".into()),
+                    Err(e) => return Err(e.to_string()),
                 }
             }
             _ => {}

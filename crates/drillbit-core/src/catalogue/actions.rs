@@ -393,7 +393,8 @@ catalogue! {
             kinds: &["backup-plan"],
             calls: &[
                 Call(At::Dr, "backup:ListRecoveryPointsByBackupVault {dr_vault}"),
-                Call(At::Dr, "backup:StartRestoreJob <newest recovery point>"),
+                Call(At::Dr, "backup:GetRecoveryPointRestoreMetadata <newest recovery point>"),
+                Call(At::Dr, "backup:StartRestoreJob <newest recovery point> DBInstanceIdentifier=<instance>-dr"),
                 Call(At::Dr, "backup:DescribeRestoreJob until COMPLETED"),
             ],
             cli: Some(
@@ -408,7 +409,11 @@ catalogue! {
     ElasticacheFailoverGlobalDatastore = "elasticache.failover-global-datastore" {
         forms: &[Form {
             kinds: &["elasticache-global"],
-            calls: &[],
+            calls: &[
+                Call(At::Dr, "elasticache:DescribeGlobalReplicationGroups {global_datastore} ShowMemberInfo"),
+                Call(At::Dr, "elasticache:FailoverGlobalReplicationGroup {global_datastore} PrimaryRegion={dr}"),
+                Call(At::Dr, "elasticache:DescribeGlobalReplicationGroups until available, the {dr} member PRIMARY"),
+            ],
             cli: Some(
                 "aws elasticache failover-global-replication-group --global-replication-group-id {global_datastore} \
                  --primary-region {dr} \\\n    --primary-replication-group-id <the {dr} member>",
@@ -431,13 +436,15 @@ catalogue! {
                 "route53-record",
                 "elasticache-global",
             ],
-            calls: &[],
+            calls: &[
+                Call(At::Dr, "cloudformation:CreateStack <scenario>-{id}-dr (on an emulator: the DR side drillbit renders)"),
+                Call(At::Dr, "cloudformation:DescribeStacks until CREATE_COMPLETE"),
+            ],
             cli: Some(
                 "# deploy the DR stack for `{id}` from the IaC templates in {dr} (cloudformation deploy / terraform apply)",
             ),
         }],
         models: &["iac.deploy"],
-        moto: Some("a deployment from IaC templates is outside the AWS API drillbit drives"),
     }
 }
 

@@ -491,12 +491,44 @@ pub struct BackupPlan {
 #[serde(deny_unknown_fields)]
 pub struct ElasticacheGlobal {
     pub id: String,
+    /// The global datastore: its id (`ldgnf-myapp-sessions`) or the suffix it was created
+    /// with (`myapp-sessions`; ElastiCache prefixes the creating region's code).
     pub global_datastore: String,
     #[serde(default = "default_cache_engine")]
     pub engine: String,
+    /// The member replication group in the primary region (default `<suffix>-primary`).
+    #[serde(default)]
+    pub primary_group: Option<String>,
+    /// The member replication group in the DR region (default `<suffix>-dr`).
+    #[serde(default)]
+    pub secondary_group: Option<String>,
+    /// The cache node type of the members (default cache.r6g.large).
+    #[serde(default)]
+    pub node_type: Option<String>,
     /// Whether the service cannot serve without it (session state).
     #[serde(default = "yes")]
     pub required: bool,
+}
+
+impl ElasticacheGlobal {
+    /// Whether a global datastore id is this one: given in full, or by the suffix it was
+    /// created with (ElastiCache puts the creating region's five-letter code before it).
+    pub fn is_datastore(&self, id: &str) -> bool {
+        let g = self.global_datastore.as_str();
+        id == g || (id.len() == g.len() + 6 && id.ends_with(g) && id.as_bytes()[5] == b'-')
+    }
+
+    pub fn primary_group(&self) -> String {
+        self.primary_group
+            .clone()
+            .unwrap_or_else(|| format!("{}-primary", self.global_datastore))
+    }
+
+    pub fn secondary_group(&self) -> String {
+        self.secondary_group
+            .clone()
+            .unwrap_or_else(|| format!("{}-dr", self.global_datastore))
+    }
 }
 
 fn default_cache_engine() -> String {

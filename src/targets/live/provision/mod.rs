@@ -2,6 +2,8 @@
 //! resources to act on. Only for emulators: a live account's resources already exist, and
 //! drillbit never creates infrastructure there.
 
+pub mod data;
+
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 
 use super::actions::{record_set, upsert, Env};
@@ -128,49 +130,8 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                     done.calls.push(format!("rds:CreateDBCluster {cluster} ({region})"));
                 }
             }
-            Resource::DynamodbGlobalTable(t) if t.bind.is_none() => {
-                use aws_sdk_dynamodb::types::{
-                    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-                };
-                for region in &t.regions {
-                    let item = Created::Table {
-                        region: region.clone(),
-                        name: t.table.clone(),
-                    };
-                    refuse_existing(env, &item).await?;
-                    env.clients
-                        .region(region)
-                        .dynamodb
-                        .create_table()
-                        .table_name(&t.table)
-                        .billing_mode(BillingMode::PayPerRequest)
-                        .attribute_definitions(
-                            AttributeDefinition::builder()
-                                .attribute_name("pk")
-                                .attribute_type(ScalarAttributeType::S)
-                                .build()
-                                .map_err(|e| ApiError::Failed(e.to_string()))?,
-                        )
-                        .key_schema(
-                            KeySchemaElement::builder()
-                                .attribute_name("pk")
-                                .key_type(KeyType::Hash)
-                                .build()
-                                .map_err(|e| ApiError::Failed(e.to_string()))?,
-                        )
-                        .send()
-                        .await
-                        .map_err(|e| api_error("CreateTable", e))?;
-                    created(
-                        env,
-                        Created::Table {
-                            region: region.clone(),
-                            name: t.table.clone(),
-                        },
-                    );
-                    done.calls.push(format!("dynamodb:CreateTable {} ({region})", t.table));
-                }
-            }
+            Resource::DynamodbGlobalTable(t) if t.bind.is_none() => data::global_table(env, t, &mut done).await?,
+            Resource::ElasticacheGlobal(g) => data::global_datastore(env, g, &mut done).await?,
             Resource::S3Bucket(b) if b.bind.is_none() => {
                 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
                 let mut buckets = vec![(p.clone(), b.bucket.clone())];
@@ -231,6 +192,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         },
                     ] {
                         refuse_existing(env, &item).await?;
+                    }
+                    if region == &d && super::iac::deployed_by_runbook(&s, &e.id) {
+                        done.calls.push(format!(
+                            "ecs: {}/{} left to the runbook's iac.deploy ({d})",
+                            side.cluster, side.service
+                        ));
+                        continue;
                     }
                     let c = env.clients.region(region);
                     c.ecs
@@ -320,6 +288,13 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
                         },
                     ] {
                         refuse_existing(env, &item).await?;
+                    }
+                    if region == &d && super::iac::deployed_by_runbook(&s, &g.id) {
+                        done.calls.push(format!(
+                            "autoscaling: {} left to the runbook's iac.deploy ({d})",
+                            side.name
+                        ));
+                        continue;
                     }
                     c.asg
                         .create_launch_configuration()
@@ -577,6 +552,12 @@ pub async fn provision(env: &Env) -> Result<Provisioned, ApiError> {
             );
             done.calls
                 .push(format!("rds:CreateDBInstanceReadReplica {} ({region})", rr.instance));
+        }
+    }
+    // The backup plans' recovery points, once what they protect exists.
+    for r in &s.topology.resources {
+        if let Resource::BackupPlan(b) = r {
+            data::recovery_points(env, b, &mut done).await?;
         }
     }
     Ok(done)
