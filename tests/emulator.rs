@@ -220,6 +220,17 @@ fn the_seed_scenarios_run_green_with_every_step_ok_on_moto_started_by_drillbit()
         }
         let notes = sc["notes"].to_string();
         assert!(notes.contains("with drillbit's extension"), "{notes}");
+        if file != "scenarios/warm-standby.yaml" {
+            // What the extension emulates is never presented as measured.
+            assert!(notes.contains("emulated, not measured"), "{notes}");
+        }
+        if file == "scenarios/backup-restore.yaml" {
+            assert!(
+                notes.contains("backup.restore: recovery point arn:aws:rds:us-west-2:")
+                    && notes.contains("into myapp-postgres-dr in us-west-2"),
+                "{notes}"
+            );
+        }
         assert!(notes.contains("started by drillbit"), "{notes}");
         assert!(notes.contains("FIS experiment"), "{notes}");
         // moto was stopped: its port no longer answers.

@@ -156,24 +156,6 @@ impl Aws {
             }
         }
     }
-
-    /// Stops the experiments that still run (once); true when one was running.
-    fn stop_experiment(c: &mut Core<Self>) -> bool {
-        let mut any = false;
-        for x in &mut c.fis {
-            let id = x.id.clone().unwrap_or_default();
-            match x.stop(&c.rt, &c.env) {
-                Ok(true) => {
-                    c.notes
-                        .push(format!("FIS experiment {id} ({}) stopped by drillbit", x.region));
-                    any = true;
-                }
-                Ok(false) => {}
-                Err(e) => c.notes.push(format!("FIS experiment {id} ({}): {e}", x.region)),
-            }
-        }
-        any
-    }
 }
 
 impl AwsTarget {
@@ -185,7 +167,8 @@ impl AwsTarget {
             h.abort();
         }
         c.runbook.cancel_all();
-        Aws::stop_experiment(c);
+        c.take_action_notes();
+        c.stop_experiments();
         for x in &mut c.fis {
             if let Err(e) = x.delete_template(&c.rt, &c.env) {
                 c.notes.push(e);
@@ -235,7 +218,7 @@ impl Backend for Aws {
     fn repair(&mut self, c: &mut Core<Self>, fault: usize, now: Time) -> Result<(), TargetError> {
         // FIS ends an action after its duration; at the end of the drill the experiment is
         // stopped, which ends every action still running.
-        Self::stop_experiment(c);
+        c.stop_experiments();
         if self.active[fault] {
             c.emit(now.max(c.clock.floor()), Event::FaultRepaired { fault });
         }
@@ -552,17 +535,10 @@ pub fn run(
                 .map_err(|e| infra("starting the canary writes", e))?;
             t.backend.canary = Some(w);
         }
-        for n in 0..t.core.fis.len() {
-            let region = t.core.fis[n].region.clone();
-            let tpl = t.core.fis[n].template.clone().unwrap_or_default();
-            let token = format!("drillbit-start-{}-{}-{region}", std::process::id(), seed);
-            let core = &mut t.core;
-            let id = core.fis[n]
-                .start(&core.rt, &env, token)
-                .map_err(|e| infra(&format!("starting the FIS experiment in {region}"), e))?;
+        let token = format!("drillbit-start-{}-{}", std::process::id(), seed);
+        for (region, r) in t.core.start_experiments(&token) {
+            let id = r.map_err(|e| infra(&format!("starting the FIS experiment in {region}"), e))?;
             say(&format!("FIS experiment {id} started in {region}"));
-            core.notes
-                .push(format!("FIS experiment {id} started in {region} from template {tpl}"));
         }
         t.core.clock.restart();
         let first = plan.first_probe(seed);
@@ -583,7 +559,7 @@ pub fn run(
         Ok(m) => m,
         Err(TargetError::Aborted(why)) => {
             // Stop the faults first, then put back what the runbook changed.
-            Aws::stop_experiment(&mut t.core);
+            t.core.stop_experiments();
             let summary = if s.runbook.rollback.is_empty() {
                 "no rollback steps to run".to_string()
             } else {

@@ -170,6 +170,25 @@ pub fn start(
     };
     env.caps = caps;
     observe_env.caps = caps;
+    if extended {
+        let served: Vec<String> = s
+            .all_steps()
+            .filter(|st| crate::targets::live::EXTENSION_SERVES.contains(&st.action))
+            .map(|st| format!("{} ({})", st.id, st.action.as_str()))
+            .collect();
+        if !served.is_empty() {
+            let settings = if opts.endpoint_url.is_none() {
+                moto::extension_settings().join(", ")
+            } else {
+                "the endpoint's settings".into()
+            };
+            notes.push(format!(
+                "emulated, not measured: the durations of {} come from drillbit's moto extension ({settings}), \
+                 not from AWS",
+                served.join(", ")
+            ));
+        }
+    }
     notes.push(format!(
         "emulator: {}{}",
         if opts.endpoint_url.is_some() { upstream.as_str() } else { "drillbit's moto" },
@@ -430,15 +449,8 @@ impl EmulatorTarget {
         let (c, e) = (&mut self.core, &mut self.backend);
         c.runbook.cancel_all();
         e.layer.clear();
-        for x in &mut c.fis {
-            if let Err(err) = x.stop(&c.rt, &c.env) {
-                // A finished experiment cannot be stopped: that is fine.
-                if !err.contains("ResourceNotFound") && !err.contains("completed") {
-                    let id = x.id.as_deref().unwrap_or("?");
-                    c.notes.push(format!("FIS experiment {id} ({}): {err}", x.region));
-                }
-            }
-        }
+        c.take_action_notes();
+        c.stop_experiments();
         if e.clean_up {
             let n = c.env.names().created.len();
             let env = c.env.clone();
@@ -492,21 +504,12 @@ impl Backend for Emulator {
     fn inject(&mut self, c: &mut Core<Self>, fault: usize, _now: Time) -> Result<(), TargetError> {
         // The FIS experiment starts with the first fault (moto records it; the fault layer
         // makes it real).
-        for x in &mut c.fis {
-            if x.id.is_some() {
-                continue;
-            }
-            if let Some(tpl) = x.template.clone() {
-                let token = format!("drillbit-start-{}-{}", std::process::id(), x.region);
-                match x.start(&c.rt, &c.env, token) {
-                    Ok(id) => c.notes.push(format!(
-                        "FIS experiment {id} started in {} from template {tpl}",
-                        x.region
-                    )),
-                    Err(e) => {
-                        c.notes.push(format!("FIS experiment not started in {}: {e}", x.region));
-                        x.template = None;
-                    }
+        let token = format!("drillbit-start-{}", std::process::id());
+        for (region, r) in c.start_experiments(&token) {
+            if let Err(e) = r {
+                c.notes.push(format!("FIS experiment not started in {region}: {e}"));
+                if let Some(x) = c.fis.iter_mut().find(|x| x.region == region) {
+                    x.template = None;
                 }
             }
         }

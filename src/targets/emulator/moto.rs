@@ -66,12 +66,21 @@ const EXTENSION: &[(&str, &str)] = &[
 
 /// How long the extension's asynchronous operations run (global failover, backup/copy/restore
 /// jobs, global datastore changes) and DynamoDB's replication lag, unless set in the environment.
-const EXTENSION_TIMINGS: &[(&str, &str)] = &[
+pub const EXTENSION_TIMINGS: &[(&str, &str)] = &[
     ("DRILLBIT_MOTO_GLOBAL_FAILOVER_SECONDS", "1"),
     ("DRILLBIT_MOTO_DDB_REPLICATION_LAG_MS", "500"),
     ("DRILLBIT_MOTO_BACKUP_JOB_SECONDS", "1"),
     ("DRILLBIT_MOTO_ELASTICACHE_GLOBAL_SECONDS", "1"),
 ];
+
+/// The extension's settings a server drillbit starts runs with: `NAME=value`, each from the
+/// environment or drillbit's default.
+pub fn extension_settings() -> Vec<String> {
+    EXTENSION_TIMINGS
+        .iter()
+        .map(|(k, v)| format!("{k}={}", std::env::var(k).unwrap_or_else(|_| v.to_string())))
+        .collect()
+}
 
 /// Writes the embedded extension under the virtualenv (a directory named by its content's
 /// hash, made whole in a temporary directory and renamed, so concurrent drills never see a

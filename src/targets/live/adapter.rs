@@ -206,6 +206,54 @@ impl<B: Backend> Core<B> {
         self.clock.now()
     }
 
+    /// Starts every experiment that has a template and has not started, one per region
+    /// (`token` plus the region is the idempotency token); notes each one started. Returns
+    /// each attempt's region and outcome (the experiment id, or why not).
+    pub fn start_experiments(&mut self, token: &str) -> Vec<(String, Result<String, String>)> {
+        let mut out = Vec::new();
+        for x in &mut self.fis {
+            if x.id.is_some() {
+                continue;
+            }
+            let Some(tpl) = x.template.clone() else { continue };
+            let r = x.start(&self.rt, &self.env, format!("{token}-{}", x.region));
+            if let Ok(id) = &r {
+                self.notes.push(format!(
+                    "FIS experiment {id} started in {} from template {tpl}",
+                    x.region
+                ));
+            }
+            out.push((x.region.clone(), r));
+        }
+        out
+    }
+
+    /// Moves what the actions noted (`Names::notes`) into the drill's notes.
+    pub fn take_action_notes(&mut self) {
+        let notes = std::mem::take(&mut self.env.names().notes);
+        self.notes.extend(notes);
+    }
+
+    /// Stops the experiments that still run (each once), noting each; true when one was
+    /// running. One that already ended cannot be stopped, and that is no error.
+    pub fn stop_experiments(&mut self) -> bool {
+        let mut any = false;
+        for x in &mut self.fis {
+            let id = x.id.clone().unwrap_or_default();
+            match x.stop(&self.rt, &self.env) {
+                Ok(true) => {
+                    self.notes
+                        .push(format!("FIS experiment {id} ({}) stopped by drillbit", x.region));
+                    any = true;
+                }
+                Ok(false) => {}
+                Err(e) if e.contains("ResourceNotFound") || e.contains("completed") => {}
+                Err(e) => self.notes.push(format!("FIS experiment {id} ({}): {e}", x.region)),
+            }
+        }
+        any
+    }
+
     pub fn timer(&mut self, at: Time, t: B::Timer) {
         self.timers.set(at, Tick::Own(t));
     }

@@ -77,6 +77,7 @@ pub async fn backup_restore(env: &Env, b: &BackupPlan) -> Result<(), ApiError> {
             ))
         })?;
     let (point, (resource, instance)) = (newest.0.clone(), newest.1);
+    let started = std::time::Instant::now();
     let arn = point.recovery_point_arn().unwrap_or_default().to_string();
     // The metadata the recovery point was taken with, the new instance's name set.
     let mut metadata = c
@@ -136,6 +137,20 @@ pub async fn backup_restore(env: &Env, b: &BackupPlan) -> Result<(), ApiError> {
             .is_some_and(|(status, _)| status == "available"))
     })
     .await?;
+    let taken = point
+        .creation_date()
+        .and_then(|t| t.fmt(aws_sdk_backup::primitives::DateTimeFormat::DateTime).ok())
+        .unwrap_or_else(|| "at an unknown time".into());
+    let emulated = if env.caps.is_some_and(|c| c.extended) {
+        " (emulated by drillbit's moto extension: the job's duration is its setting, not AWS Backup's)"
+    } else {
+        ""
+    };
+    env.names().notes.push(format!(
+        "backup.restore: recovery point {arn} of {instance} (taken {taken}) restored by restore job {id} \
+         into {target} in {region} in {:.2} s{emulated}",
+        started.elapsed().as_secs_f64()
+    ));
     env.names().db_member.insert((resource, region), target);
     Ok(())
 }

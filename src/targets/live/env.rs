@@ -29,6 +29,9 @@ pub struct Names {
     pub promoted: HashSet<String>,
     /// The ElastiCache global datastore id of each `elasticache-global` resource.
     pub datastore: BTreeMap<String, String>,
+    /// What the actions found worth saying in the scorecard's notes (a restore's recovery
+    /// point), drained into them at teardown.
+    pub notes: Vec<String>,
     /// The AWS account id (from STS, or the emulator's).
     pub account: String,
     /// What drillbit created, oldest first (for an emulator's clean-up).
