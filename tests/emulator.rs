@@ -249,6 +249,38 @@ fn the_seed_scenarios_run_green_with_every_step_ok_on_moto_started_by_drillbit()
 
 /// moto alone (a server of the user's, `DRILLBIT_MOTO_SERVER`): what it lacks is reported
 /// unsupported with moto's reason, and a backup-restore drill that cannot restore fails.
+/// Failing back moves the global datastore's primary back to the primary region (the
+/// rollback's failover is sent there, not to DR).
+#[test]
+fn active_active_fails_the_sessions_back_to_the_primary_region() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("aa");
+    let (code, sc, stderr) = drill(&["scenarios/active-active.yaml", "--failback"], &out);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(sc["verdict"]["failback"], "ok", "{}", sc["failback"]);
+    let back = sc["failback"]["steps"]
+        .as_array()
+        .expect("failback steps")
+        .iter()
+        .find(|s| s["id"] == "sessions-back")
+        .expect("sessions-back")
+        .clone();
+    assert_eq!(back["outcome"], "ok", "{back}");
+    let log = std::fs::read_to_string(out.join("api-calls.csv")).expect("calls");
+    let failovers: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("FailoverGlobalReplicationGroup"))
+        .collect();
+    assert_eq!(
+        failovers,
+        [
+            "elasticache,us-west-2,FailoverGlobalReplicationGroup,200,,act",
+            "elasticache,us-east-1,FailoverGlobalReplicationGroup,200,,act"
+        ],
+        "{log}"
+    );
+}
+
 #[test]
 fn moto_alone_reports_what_it_lacks() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -79,9 +79,12 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
                 "rds:CreateGlobalCluster {}; rds:CreateDBCluster {} ({p}), {} ({d})",
                 g.global_cluster, g.primary_cluster, g.secondary_cluster
             ),
-            Resource::DynamodbGlobalTable(t) => {
-                format!("dynamodb:CreateTable {} in {}", t.table, t.regions.join(", "))
-            }
+            Resource::DynamodbGlobalTable(t) => format!(
+                "dynamodb:CreateTable {} ({}); UpdateTable ReplicaUpdates Create in the others of {}",
+                t.table,
+                t.regions.first().map_or("", |r| r.as_str()),
+                t.regions.join(", ")
+            ),
             Resource::S3Bucket(b) => format!("s3:CreateBucket {}; s3:PutBucketReplication", b.bucket),
             Resource::EcsService(e) => format!(
                 "ecs:CreateCluster/CreateService {}/{} ({p}), {}/{} ({d})",
@@ -95,8 +98,22 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
                 "route53:CreateHostedZone; CreateHealthCheck x2; ChangeResourceRecordSets {}",
                 r.record
             ),
-            Resource::BackupPlan(b) => format!("backup:CreateBackupVault {}; CreateBackupPlan {}", b.vault, b.plan),
-            Resource::ElasticacheGlobal(c) => format!("(not provisioned: {})", c.global_datastore),
+            Resource::BackupPlan(b) => format!(
+                "backup:CreateBackupVault {}; CreateBackupPlan {}; StartBackupJob of {}{}",
+                b.vault,
+                b.plan,
+                b.resources.join(", "),
+                b.copy_to
+                    .as_ref()
+                    .map_or(String::new(), |c| format!("; StartCopyJob to {}", c.vault))
+            ),
+            Resource::ElasticacheGlobal(c) => format!(
+                "elasticache:CreateReplicationGroup {} ({p}); CreateGlobalReplicationGroup {}; \
+                 CreateReplicationGroup {} ({d}) in it",
+                c.primary_group(),
+                c.global_datastore,
+                c.secondary_group()
+            ),
         };
         println!("- {}: {what}", r.id());
     }

@@ -155,21 +155,11 @@ pub async fn backup_restore(env: &Env, b: &BackupPlan) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The region a global datastore step moves the primary to: the DR region in the runbook,
-/// the primary region in the rollback.
-fn datastore_target(env: &Env, step: &Step) -> String {
-    if env.scenario.runbook.rollback.iter().any(|r| r.id == step.id) {
-        env.primary().to_string()
-    } else {
-        env.dr().to_string()
-    }
-}
-
 /// `elasticache.failover-global-datastore`: the member in the target region becomes the
 /// primary (FailoverGlobalReplicationGroup, sent to that region), waited for until the
 /// datastore is available with that member primary.
 pub async fn failover_datastore(env: &Env, step: &Step, g: &ElasticacheGlobal) -> Result<(), ApiError> {
-    let to = datastore_target(env, step);
+    let to = crate::report::runbook::toward(&env.scenario, step).to_string();
     let x = describe_datastore(env, &to, g).await?;
     let id = x.global_replication_group_id().unwrap_or_default().to_string();
     let member = x

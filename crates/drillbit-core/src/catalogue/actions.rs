@@ -27,6 +27,9 @@ pub enum At {
     Own,
     /// A global service (Route 53): no region.
     Global,
+    /// The region the step moves the service to: the DR region in the runbook, the primary
+    /// region in the rollback (failing back).
+    Toward,
 }
 
 /// One AWS call: where it goes and what it does (a template).
@@ -410,13 +413,13 @@ catalogue! {
         forms: &[Form {
             kinds: &["elasticache-global"],
             calls: &[
-                Call(At::Dr, "elasticache:DescribeGlobalReplicationGroups {global_datastore} ShowMemberInfo"),
-                Call(At::Dr, "elasticache:FailoverGlobalReplicationGroup {global_datastore} PrimaryRegion={dr}"),
-                Call(At::Dr, "elasticache:DescribeGlobalReplicationGroups until available, the {dr} member PRIMARY"),
+                Call(At::Toward, "elasticache:DescribeGlobalReplicationGroups {global_datastore} ShowMemberInfo"),
+                Call(At::Toward, "elasticache:FailoverGlobalReplicationGroup {global_datastore} PrimaryRegion={toward}"),
+                Call(At::Toward, "elasticache:DescribeGlobalReplicationGroups until available, the {toward} member PRIMARY"),
             ],
             cli: Some(
                 "aws elasticache failover-global-replication-group --global-replication-group-id {global_datastore} \
-                 --primary-region {dr} \\\n    --primary-replication-group-id <the {dr} member>",
+                 --primary-region {toward} \\\n    --primary-replication-group-id <the {toward} member>",
             ),
         }],
         models: &["elasticache.failover-global-datastore"],

@@ -49,6 +49,16 @@ pub fn call_region<'a>(s: &'a Scenario, st: &Step, at: At) -> Option<&'a str> {
         At::Dr => Some(&s.topology.dr_region),
         At::Own => Some(own_region(s, res)),
         At::Global => None,
+        At::Toward => Some(toward(s, st)),
+    }
+}
+
+/// The region a step moves the service to: DR in the runbook, primary in the rollback.
+pub fn toward<'a>(s: &'a Scenario, st: &Step) -> &'a str {
+    if s.runbook.rollback.iter().any(|r| r.id == st.id) {
+        &s.topology.primary_region
+    } else {
+        &s.topology.dr_region
     }
 }
 
@@ -61,6 +71,7 @@ fn value(name: &str, s: &Scenario, st: &Step) -> Option<String> {
     Some(match (name, res) {
         ("primary", _) => primary.clone(),
         ("dr", _) => dr.clone(),
+        ("toward", _) => toward(s, st).to_string(),
         ("region", r) => own_region(s, r).to_string(),
         ("id", Some(r)) => r.id().to_string(),
         ("instance", Some(Resource::RdsInstance(db))) => db.instance.clone(),
