@@ -281,6 +281,61 @@ fn active_active_fails_the_sessions_back_to_the_primary_region() {
     );
 }
 
+/// The readiness check asks what a restore needs: a recovery point in the DR vault. Deleted
+/// from a kept environment, it is named as drift; the DR side that the runbook deploys is not
+/// expected before the drill.
+#[test]
+fn check_finds_the_recovery_point_a_restore_needs() {
+    let (code, out) = check(&["scenarios/backup-restore.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok     backup: a recovery point of myapp-postgres in vault dr-vault (us-west-2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok     api: DR side deployed by the runbook's iac.deploy"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = moto(dir.path());
+    let url = m.url();
+    let (code, _, stderr) = drill(
+        &["scenarios/backup-restore.yaml", "--endpoint-url", &url, "--keep-env"],
+        &dir.path().join("kept"),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (rt, c) = clients(&m, "us-east-1", "us-west-2");
+    rt.block_on(async {
+        let points =
+            c.dr.backup
+                .list_recovery_points_by_backup_vault()
+                .backup_vault_name("dr-vault")
+                .send()
+                .await
+                .expect("points");
+        assert!(!points.recovery_points().is_empty());
+        for p in points.recovery_points() {
+            c.dr.backup
+                .delete_recovery_point()
+                .backup_vault_name("dr-vault")
+                .recovery_point_arn(p.recovery_point_arn().unwrap_or_default())
+                .send()
+                .await
+                .expect("deleted");
+        }
+    });
+    let (code, out) = check(&["scenarios/backup-restore.yaml", "--endpoint-url", &url]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "DRIFT  backup: a recovery point of myapp-postgres in vault dr-vault (us-west-2): none of \
+             myapp-postgres: the runbook's restore would have nothing to restore"
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn moto_alone_reports_what_it_lacks() {
     let dir = tempfile::tempdir().expect("tmp");

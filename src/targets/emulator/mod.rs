@@ -663,7 +663,10 @@ pub fn check(
         test_credentials: true,
         profile: None,
     };
-    let (env, _) = adapter::envs(&rt, &s, &conn, None, Duration::from_millis(100));
+    let (mut env, _) = adapter::envs(&rt, &s, &conn, None, Duration::from_millis(100));
+    if rt.block_on(crate::targets::live::has_moto_extension(&env.clients)) {
+        env.caps = Some(&crate::targets::live::MOTO_EXTENDED);
+    }
     let items = rt.block_on(async {
         if started.is_some() {
             crate::targets::live::provision::provision(&env)

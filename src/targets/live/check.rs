@@ -133,6 +133,15 @@ pub async fn check(env: &Env) -> Vec<Item> {
     };
     for r in &s.topology.resources {
         match r {
+            Resource::EcsService(_) | Resource::AutoScalingGroup(_) if super::iac::deployed_by_runbook(&s, r.id()) => {
+                // Backup and restore: the DR side does not exist before the drill; the
+                // runbook's iac.deploy makes it.
+                item(
+                    r.id(),
+                    format!("DR side deployed by the runbook's iac.deploy (nothing runs in {d} before the drill)"),
+                    Ok(()),
+                );
+            }
             Resource::RdsReadReplica(rr) => {
                 let region = env.side_region(rr.side, true);
                 let src = s.resource(&rr.source).and_then(|x| match x {
@@ -268,6 +277,9 @@ pub async fn check(env: &Env) -> Vec<Item> {
             Resource::BackupPlan(b) => {
                 let res = check_backup_plan(env, b, s.requirements.as_ref().and_then(|r| r.retention)).await;
                 item(&b.id, format!("backup plan {} copies to the DR vault", b.plan), res);
+                if let Some((what, res)) = check_recovery_point(env, b).await {
+                    item(&b.id, what, res);
+                }
             }
             Resource::S3Bucket(b) if b.replication.is_some() => {
                 let res = super::actions::check_replication(env, b)
@@ -289,6 +301,63 @@ pub async fn check(env: &Env) -> Vec<Item> {
         }
     }
     items
+}
+
+/// Whether the DR vault holds a recovery point of each RDS instance the plan protects (what a
+/// restore in DR needs); None when the plan protects no RDS instance.
+async fn check_recovery_point(env: &Env, b: &crate::scenario::BackupPlan) -> Option<(String, Result<(), String>)> {
+    let s = env.scenario.clone();
+    let instances: Vec<String> = b
+        .resources
+        .iter()
+        .filter_map(|r| match s.resource(r) {
+            Some(Resource::RdsInstance(db)) => Some(db.instance.clone()),
+            _ => None,
+        })
+        .collect();
+    if instances.is_empty() {
+        return None;
+    }
+    let region = b
+        .copy_to
+        .as_ref()
+        .and_then(|c| c.region.clone())
+        .unwrap_or_else(|| env.dr().to_string());
+    let vault = b.copy_to.as_ref().map_or(b.vault.clone(), |c| c.vault.clone());
+    let what = format!(
+        "a recovery point of {} in vault {vault} ({region})",
+        instances.join(", ")
+    );
+    let res = async {
+        let out = env
+            .clients
+            .region(&region)
+            .backup
+            .list_recovery_points_by_backup_vault()
+            .backup_vault_name(&vault)
+            .send()
+            .await
+            .map_err(|e| api_error("ListRecoveryPointsByBackupVault", e).to_string())?;
+        let missing: Vec<&String> = instances
+            .iter()
+            .filter(|i| {
+                !out.recovery_points().iter().any(|p| {
+                    p.resource_arn().is_some_and(|a| a.ends_with(&format!(":db:{i}")))
+                        && p.status().map(|s| s.as_str()) == Some("COMPLETED")
+                })
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "none of {}: the runbook's restore would have nothing to restore",
+                missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    }
+    .await;
+    Some((what, res))
 }
 
 async fn check_backup_plan(
