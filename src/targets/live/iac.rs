@@ -194,6 +194,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_dr_side_is_rendered_for_compute_and_refused_with_the_reason_otherwise() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/backup-restore.yaml"))
+            .expect("the shipped scenario");
+        let loaded = crate::scenario::load_str("backup-restore.yaml", &text).expect("scenario");
+        let s = &loaded.scenario;
+        let api = s.resource("api").expect("api");
+        let t = template(api, "us-west-2").expect("an ECS template");
+        let r = &t["Resources"];
+        assert_eq!(r["Cluster"]["Properties"]["ClusterName"], "dr-production");
+        assert_eq!(r["Service"]["Properties"]["ServiceName"], "myapp-service");
+        assert_eq!(r["Service"]["Properties"]["DesiredCount"], 0);
+        assert_eq!(r["Service"]["Properties"]["Cluster"]["Ref"], "Cluster");
+        assert!(deployed_by_runbook(s, "api"));
+        assert!(!deployed_by_runbook(s, "db"));
+        let why = template(s.resource("db").expect("db"), "us-west-2").unwrap_err();
+        assert!(why.contains("not for `db` (rds-instance)"), "{why}");
+    }
+
+    #[test]
     fn stack_names_are_valid() {
         assert_eq!(stack_name("backup-restore", "api"), "backup-restore-api-dr");
         assert_eq!(stack_name("9 lives", "a_b"), "dr-9-lives-a-b-dr");

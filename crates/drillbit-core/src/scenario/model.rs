@@ -989,3 +989,36 @@ impl Scenario {
         self.topology.resources.iter().find(|r| r.id() == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ElasticacheGlobal;
+
+    fn cache(id: &str) -> ElasticacheGlobal {
+        ElasticacheGlobal {
+            id: "sessions".into(),
+            global_datastore: id.into(),
+            engine: "redis".into(),
+            primary_group: None,
+            secondary_group: None,
+            node_type: None,
+            required: true,
+        }
+    }
+
+    #[test]
+    fn a_global_datastore_is_known_by_its_id_or_its_suffix() {
+        let by_suffix = cache("myapp-sessions");
+        assert!(by_suffix.is_datastore("myapp-sessions"));
+        assert!(by_suffix.is_datastore("ldgnf-myapp-sessions"));
+        assert!(by_suffix.is_datastore("sgaui-myapp-sessions"));
+        assert!(!by_suffix.is_datastore("ldgnf-other-sessions"));
+        assert!(!by_suffix.is_datastore("xmyapp-sessions"));
+        assert!(!by_suffix.is_datastore("ldgnfxmyapp-sessions"));
+        let by_id = cache("ldgnf-myapp-sessions");
+        assert!(by_id.is_datastore("ldgnf-myapp-sessions"));
+        assert!(!by_id.is_datastore("sgaui-myapp-sessions"));
+        assert_eq!(by_suffix.primary_group(), "myapp-sessions-primary");
+        assert_eq!(by_suffix.secondary_group(), "myapp-sessions-dr");
+    }
+}
