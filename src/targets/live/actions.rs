@@ -224,7 +224,7 @@ pub async fn run(env: &Env, step: &Step) -> Done {
 }
 
 /// Describes until `done` says the state is reached; an error of the describe call ends it.
-async fn wait_until<F, Fut>(env: &Env, mut done: F) -> Result<(), ApiError>
+pub(super) async fn wait_until<F, Fut>(env: &Env, mut done: F) -> Result<(), ApiError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool, ApiError>>,

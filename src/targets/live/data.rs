@@ -2,25 +2,11 @@
 //! restoring an AWS Backup recovery point in the DR region, failing an ElastiCache global
 //! datastore over, and which cluster of a global database writes now.
 
-use super::actions::Env;
+use super::actions::{wait_until, Env};
 use super::deprovision::{created, Created};
 use super::provision::data::describe_datastore;
 use super::{api_error, ApiError};
 use crate::scenario::{BackupPlan, ElasticacheGlobal, Resource, Step};
-
-/// Describes until `done` is true (an error of the describe ends it).
-async fn wait_until<F, Fut>(env: &Env, mut done: F) -> Result<(), ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, ApiError>>,
-{
-    loop {
-        if done().await? {
-            return Ok(());
-        }
-        tokio::time::sleep(env.poll).await;
-    }
-}
 
 /// The name a restore gives the DR copy of a database instance.
 pub fn restored_name(instance: &str) -> String {
