@@ -159,6 +159,83 @@ fn montecarlo_has_the_contract_fields() {
     assert!(v["p_meet_all"]["estimate"].as_f64() <= v["p_meet_rto"]["estimate"].as_f64());
 }
 
+/// CI gates on a simulation: exit 1 when the Wilson lower bound of P(meet both) falls short
+/// of the required probability (`--require`, else `targets.confidence`), with a failing JUnit
+/// case that says which gate applied; exit 0 when it holds; no gate, no failure.
+#[test]
+fn simulate_gates_on_the_required_probability() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = std::fs::read_to_string(common::root().join("scenarios/pilot-light.yaml")).expect("scenario");
+    let with = |confidence: &str| text.replacen("  rpo: 5m\n", &format!("  rpo: 5m\n  confidence: {confidence}\n"), 1);
+    assert!(
+        with("0.5").contains("confidence: 0.5"),
+        "the fixture edit found its place"
+    );
+    let strict = dir.path().join("strict.yaml");
+    std::fs::write(&strict, with("0.99")).expect("write");
+    let run = |file: &std::path::Path, extra: &[&str], out: &str| {
+        let o = drillbit()
+            .arg("simulate")
+            .arg(file)
+            .args(["--runs", "2000", "-q", "--out"])
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .expect("runs");
+        let junit = std::fs::read_to_string(dir.path().join(out).join("junit.xml")).unwrap_or_default();
+        let mc = read_json(&dir.path().join(out).join("montecarlo.json"));
+        (o.status.code(), junit, mc)
+    };
+    // The scenario's own gate: 99% is out of reach for pilot-light (P(meet both) ~94%).
+    let (code, junit, mc) = run(&strict, &[], "strict");
+    assert_eq!(code, Some(1), "{junit}");
+    assert_eq!(mc["gate"]["source"], "targets.confidence");
+    assert_eq!(mc["gate"]["passed"], false);
+    let lower = mc["gate"]["lower_bound"].as_f64().expect("lower bound");
+    assert_eq!(lower, mc["p_meet_all"]["ci95"][0].as_f64().expect("ci"));
+    assert!(
+        junit.contains("<testcase name=\"gate\"") && junit.contains("type=\"confidence gate missed\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("at least 99.0%, judged on its 95% lower bound"),
+        "{junit}"
+    );
+    // --require overrides it, as a percentage too; the estimate may pass where the bound does not.
+    let (code, junit, mc) = run(&strict, &["--require", "50%"], "loose");
+    assert_eq!(code, Some(0), "{junit}");
+    assert_eq!(mc["gate"]["source"], "--require");
+    assert!(!junit.contains("<failure"), "{junit}");
+    let estimate = mc["p_meet_all"]["estimate"].as_f64().expect("estimate");
+    let (code, _, mc) = run(
+        &strict,
+        &["--require", &format!("{}", (estimate + lower) / 2.0)],
+        "bound",
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "judged on the lower bound, not the estimate: {}",
+        mc["gate"]
+    );
+    // No gate: exit 0, and the JUnit reports the probabilities without failing.
+    let (code, junit, mc) = run(&common::root().join("scenarios/pilot-light.yaml"), &[], "none");
+    assert_eq!(code, Some(0));
+    assert!(mc.get("gate").is_none(), "{mc}");
+    assert!(junit.contains("P(meet RTO)") && !junit.contains("<failure"), "{junit}");
+    // A confidence that is no probability is refused where it is written.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, with("95")).expect("write");
+    let o = drillbit().arg("validate").arg(&bad).output().expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid confidence 95: expected a fraction between 0 and 1"),
+        "{err}"
+    );
+    assert!(err.contains("bad.yaml:"), "{err}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     drillbit().args(["run"]).assert().code(2);

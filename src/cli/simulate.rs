@@ -32,6 +32,10 @@ pub struct Args {
     /// are halved or doubled.
     #[arg(long)]
     pub sensitivity: bool,
+    /// Fail (exit 1) unless P(meet both targets) is at least this, judged on its Wilson 95%
+    /// lower bound: a fraction (0.95) or a percentage (95%). Overrides `targets.confidence`.
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    pub require: Option<f64>,
     /// Sign the evidence manifest with this ed25519 private key (PKCS#8 PEM).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
@@ -95,6 +99,15 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     }
     let mut mc = mc;
     mc.models_fitted = fitted;
+    mc.gate = match (a.require, loaded.scenario.targets.confidence) {
+        (Some(p), _) => Some(drillbit::montecarlo::Gate::judge(p, "--require", &mc.p_meet_all)),
+        (None, Some(p)) => Some(drillbit::montecarlo::Gate::judge(
+            p,
+            "targets.confidence",
+            &mc.p_meet_all,
+        )),
+        (None, None) => None,
+    };
     if a.sensitivity {
         mc.sensitivity = drillbit::targets::sim::montecarlo::sensitivity(&loaded, &mc, a.runs, a.seed, threads)?;
     }
@@ -114,7 +127,27 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         );
         println!("{}", super::evidence::describe(&sealed));
     }
-    Ok(exit::TARGETS_MET)
+    Ok(match &mc.gate {
+        Some(g) if !g.passed => exit::TARGET_MISSED,
+        _ => exit::TARGETS_MET,
+    })
+}
+
+/// A probability given as a fraction (0.95) or a percentage (95%), strictly between 0 and 1.
+fn parse_probability(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}`: expected a probability such as 0.95 or 95%"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "`{s}`: a required probability lies strictly between 0 and 1 (0% and 100%)"
+        ))
+    }
 }
 
 /// The models file as applied, for the evidence (it was read and validated already).

@@ -2,7 +2,7 @@
 
 /// Every target (RTO, RPO) was met; or `validate` found every file valid.
 pub const TARGETS_MET: i32 = 0;
-/// A target was missed (the drill ran and measured a miss).
+/// A target was missed (the drill ran and measured a miss; `simulate`: its gate failed).
 pub const TARGET_MISSED: i32 = 1;
 /// Invalid input or usage: a bad scenario file, an unknown flag, a missing argument.
 pub const INVALID_INPUT: i32 = 2;

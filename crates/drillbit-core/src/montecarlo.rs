@@ -242,6 +242,46 @@ pub struct MonteCarlo {
     /// With `--sensitivity`: how p95 RTO moves when each knob is halved or doubled, largest
     /// effect first.
     pub sensitivity: Vec<Sensitivity>,
+    /// The gate CI judges the simulation by, when one applies (`targets.confidence` or
+    /// `simulate --require`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
+}
+
+/// A required probability of meeting both targets, judged on the Wilson 95% lower bound of
+/// P(meet both): the estimate alone would pass a gate by luck on few runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Gate {
+    pub required: f64,
+    /// Where it came from: `targets.confidence` (the scenario) or `--require` (the command).
+    pub source: &'static str,
+    /// What it is judged on: the lower bound of the 95% Wilson interval of P(meet both).
+    pub judged_on: &'static str,
+    pub lower_bound: f64,
+    pub passed: bool,
+}
+
+impl Gate {
+    pub fn judge(required: f64, source: &'static str, p: &Probability) -> Gate {
+        Gate {
+            required,
+            source,
+            judged_on: "wilson-95-lower-bound of P(meet both)",
+            lower_bound: p.ci95[0],
+            passed: p.ci95[0] >= required,
+        }
+    }
+
+    /// One line saying which gate applied and how it came out.
+    pub fn describe(&self) -> String {
+        format!(
+            "gate ({}): P(meet both) at least {:.1}%, judged on its 95% lower bound {:.1}%: {}",
+            self.source,
+            self.required * 100.0,
+            self.lower_bound * 100.0,
+            if self.passed { "passed" } else { "FAILED" }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

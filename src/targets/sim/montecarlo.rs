@@ -244,5 +244,6 @@ pub fn simulate_model(
             .map(|st| st.id.clone())
             .collect(),
         sensitivity: Vec::new(),
+        gate: None,
     })
 }

@@ -3,6 +3,7 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use crate::montecarlo::{MonteCarlo, Probability};
 use crate::scenario::duration::format_secs as f;
 use crate::scorecard::{EffectVerdict, RunbookVerdict, Scorecard, SplitBrainVerdict};
 
@@ -147,6 +148,41 @@ pub fn scorecard(sc: &Scorecard) -> String {
     }
     for mut tc in extra {
         tc.set_classname(sc.scenario.name.as_str());
+        suite.add_test_case(tc);
+    }
+    report.add_test_suite(suite);
+    report.to_string().unwrap_or_default()
+}
+
+/// JUnit of a Monte Carlo batch: the probability of meeting each target (reported, never
+/// failing by itself) and, when a gate applies, the gate, failing when the Wilson lower bound
+/// of P(meet both) falls short of the required probability.
+pub fn montecarlo(mc: &MonteCarlo) -> String {
+    let mut report = Report::new("drillbit");
+    let mut suite = TestSuite::new(mc.scenario.name.as_str());
+    suite.add_property(("target", mc.target));
+    suite.add_property(("runs", mc.runs.to_string().as_str()));
+    suite.add_property(("seed", mc.seed.to_string().as_str()));
+    suite.add_property(("scenario.sha256", mc.scenario.sha256.as_str()));
+    let p = |name: &str, target: f64, pr: &Probability| {
+        format!(
+            "P(meet {name} {}) {:.2}% [{:.2}%, {:.2}%] over {} runs",
+            f(target),
+            pr.estimate * 100.0,
+            pr.ci95[0] * 100.0,
+            pr.ci95[1] * 100.0,
+            mc.runs
+        )
+    };
+    let mut cases = vec![
+        check("P(meet RTO)", true, "", p("RTO", mc.targets.rto_s, &mc.p_meet_rto)),
+        check("P(meet RPO)", true, "", p("RPO", mc.targets.rpo_s, &mc.p_meet_rpo)),
+    ];
+    if let Some(g) = &mc.gate {
+        cases.push(check("gate", g.passed, "confidence gate missed", g.describe()));
+    }
+    for mut tc in cases {
+        tc.set_classname(mc.scenario.name.as_str());
         suite.add_test_case(tc);
     }
     report.add_test_suite(suite);

@@ -194,6 +194,17 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
         pm(&mc.p_meet_all),
         mc.unrecovered_runs
     );
+    match &mc.gate {
+        Some(g) => {
+            let _ = writeln!(o, "\n**{}**", g.describe());
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "\nNo gate applied (set `targets.confidence` or `simulate --require`)."
+            );
+        }
+    }
     if !mc.models_fitted.is_empty() {
         let _ = writeln!(
             o,

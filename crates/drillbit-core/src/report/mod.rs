@@ -61,13 +61,14 @@ pub fn write_drill(dir: &Path, sc: &Scorecard) -> std::io::Result<Vec<PathBuf>> 
     )
 }
 
-/// The files of one Monte Carlo batch: montecarlo.json, montecarlo.md, report.html.
+/// The files of one Monte Carlo batch: montecarlo.json, montecarlo.md, junit.xml, report.html.
 pub fn write_montecarlo(dir: &Path, mc: &MonteCarlo) -> std::io::Result<Vec<PathBuf>> {
     write_all(
         dir,
         &[
             ("montecarlo.json", json(mc)),
             ("montecarlo.md", markdown::montecarlo(mc)),
+            ("junit.xml", junit::montecarlo(mc)),
             ("report.html", html::montecarlo(mc)),
         ],
     )

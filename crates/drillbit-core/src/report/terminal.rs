@@ -121,6 +121,9 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
         mc.p_meet_all.estimate * 100.0,
         mc.unrecovered_runs
     );
+    if let Some(g) = &mc.gate {
+        let _ = writeln!(o, "  {}", g.describe());
+    }
     if !mc.models_fitted.is_empty() {
         let _ = writeln!(o, "  fitted models: {}", mc.models_fitted.join(", "));
         let _ = writeln!(

@@ -162,6 +162,10 @@ pub struct Targets {
     pub rto: PosDur,
     /// Recovery point objective: the most data loss acceptable, as time before the fault.
     pub rpo: Dur,
+    /// How likely a drill must be to meet both targets, as a fraction (0.95): `simulate` fails
+    /// (exit 1) when the Wilson 95% lower bound of P(meet both) falls short of it.
+    #[serde(default)]
+    pub confidence: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

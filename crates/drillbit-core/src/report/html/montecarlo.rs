@@ -19,6 +19,9 @@ struct Page<'a> {
     tool: Tool<'a>,
     schema: &'a str,
     probabilities: Vec<Card>,
+    /// Which gate applied and how it came out (None: no gate).
+    gate: Option<String>,
+    gate_passed: bool,
     rto: Distribution,
     rpo: Distribution,
     percentiles: Vec<Percentiles>,
@@ -76,6 +79,8 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
         },
         schema: mc.schema,
         probabilities: probability_cards(mc),
+        gate: mc.gate.as_ref().map(|g| g.describe()),
+        gate_passed: mc.gate.as_ref().is_some_and(|g| g.passed),
         rto: distribution("RTO", &mc.rto_histogram, &mc.rto_s, mc.targets.rto_s, &mc.p_meet_rto),
         rpo: distribution("RPO", &mc.rpo_histogram, &mc.rpo_s, mc.targets.rpo_s, &mc.p_meet_rpo),
         percentiles: vec![

@@ -123,6 +123,14 @@ fn check_header(s: &Scenario, c: &mut Ctx) {
     if s.targets.rpo.0 > s.drill.horizon.0 .0 || s.targets.rto.0 > s.drill.horizon.0 {
         c.err(&[k("targets")], "targets exceed the drill horizon: raise drill.horizon");
     }
+    if let Some(p) = s.targets.confidence {
+        if !(p > 0.0 && p < 1.0) {
+            c.err(
+                &[k("targets"), k("confidence")],
+                format!("invalid confidence {p}: expected a fraction between 0 and 1 (0.95 for 95%)"),
+            );
+        }
+    }
 }
 
 /// The `aws:` section: allow-listed accounts and regions, the probe URL, the canary stores.
