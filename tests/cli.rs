@@ -237,6 +237,23 @@ fn simulate_gates_on_the_required_probability() {
 }
 
 #[test]
+fn version_names_the_targets_built_in() {
+    let o = drillbit().arg("--version").output().expect("runs");
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with(&format!("drillbit {}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    let want = if cfg!(feature = "aws") {
+        "(targets: sim, local, emulator, aws)"
+    } else {
+        "(targets: sim, local; built without the `aws` feature"
+    };
+    assert!(out.contains(want), "{out}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     drillbit().args(["run"]).assert().code(2);
     drillbit()

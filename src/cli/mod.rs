@@ -35,8 +35,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 use drillbit::exit;
 use drillbit::scenario::{self, Diagnostic, Loaded};
 
+/// `--version`: the version and the targets this binary was built with.
+#[cfg(feature = "aws")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (targets: sim, local, emulator, aws)");
+#[cfg(not(feature = "aws"))]
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (targets: sim, local; built without the `aws` feature, so no emulator or aws)"
+);
+
 #[derive(Parser, Debug)]
-#[command(name = "drillbit", version, about = "Disaster-recovery drills with measured RTO and RPO", long_about = None)]
+#[command(name = "drillbit", version = VERSION, about = "Disaster-recovery drills with measured RTO and RPO", long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
