@@ -336,6 +336,50 @@ fn check_finds_the_recovery_point_a_restore_needs() {
     );
 }
 
+/// A restore never takes over an instance of someone else's: with `myapp-postgres-dr` already
+/// in the DR region, the restore step fails saying so, and that instance is still there after
+/// the drill's teardown.
+#[test]
+fn a_restore_never_takes_over_an_existing_instance() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = moto(dir.path());
+    let url = m.url();
+    let (rt, c) = clients(&m, "us-east-1", "us-west-2");
+    rt.block_on(
+        c.dr.rds
+            .create_db_instance()
+            .db_instance_identifier("myapp-postgres-dr")
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .master_username("someone")
+            .master_user_password("someone-else")
+            .send(),
+    )
+    .expect("someone else's instance");
+    // (moto gives it an automated snapshot: that is someone else's too)
+    let before = leftovers(&m);
+    assert!(
+        before.contains(&"instance Some(\"myapp-postgres-dr\") us-west-2".to_string()),
+        "{before:?}"
+    );
+    let (code, sc, stderr) = drill(
+        &["scenarios/backup-restore.yaml", "--endpoint-url", &url],
+        &dir.path().join("d"),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let st = step(&sc, "restore-db");
+    assert_eq!(st["outcome"], "failed", "{st}");
+    assert!(
+        st["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("RDS instance myapp-postgres-dr (us-west-2) already exists"),
+        "{st}"
+    );
+    assert_eq!(leftovers(&m), before, "only what was there before is left, as it was");
+}
+
 #[test]
 fn moto_alone_reports_what_it_lacks() {
     let dir = tempfile::tempdir().expect("tmp");

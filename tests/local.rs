@@ -469,7 +469,11 @@ fn a_full_failback_resyncs_the_old_primary_and_loses_nothing() {
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let dir = tempfile::tempdir().expect("tmp");
     let (code, sc) = drill_with("scenarios/local/failback.yaml", dir.path(), &["--failback"]);
-    assert_eq!(code, 0, "{}", sc["failback"]);
+    assert_eq!(
+        code, 0,
+        "verdict {}\nfindings {}\nmeasured {}\nfailback {}",
+        sc["verdict"], sc["findings"], sc["measured"], sc["failback"]
+    );
     assert_eq!(sc["verdict"]["failback"], "ok");
     let fb = &sc["failback"];
     let steps = fb["steps"].as_array().expect("steps");

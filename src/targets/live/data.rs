@@ -3,7 +3,7 @@
 //! datastore over, and which cluster of a global database writes now.
 
 use super::actions::{wait_until, Env};
-use super::deprovision::{created, Created};
+use super::deprovision::{created, refuse_existing, Created};
 use super::provision::data::describe_datastore;
 use super::{api_error, ApiError};
 use crate::scenario::{BackupPlan, ElasticacheGlobal, Resource, Step};
@@ -77,6 +77,16 @@ pub async fn backup_restore(env: &Env, b: &BackupPlan) -> Result<(), ApiError> {
         .and_then(|m| m.restore_metadata().cloned())
         .unwrap_or_default();
     let target = restored_name(&instance);
+    // The job fails later, not the call, when the name is taken: an instance of that name that
+    // is not drillbit's is refused now, so teardown never deletes it.
+    refuse_existing(
+        env,
+        &Created::DbInstance {
+            region: region.clone(),
+            id: target.clone(),
+        },
+    )
+    .await?;
     metadata.insert("DBInstanceIdentifier".into(), target.clone());
     let job = c
         .backup
