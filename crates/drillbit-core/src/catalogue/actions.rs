@@ -455,6 +455,7 @@ catalogue! {
 pub const PLACEHOLDERS: &[&str] = &[
     "primary",
     "dr",
+    "toward",
     "region",
     "id",
     "instance",
