@@ -195,13 +195,17 @@ fn check(bytes: &[u8]) -> Result<bool, String> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(false); // load_file refuses non-UTF-8 before parsing (tested in validate.rs)
     };
-    let lines = text.split('\n').count() as u32;
+    // YAML breaks lines at CR, LF and CRLF, and so do the diagnostics' positions.
+    let lines = text.replace("\r\n", "\n").replace('\r', "\n").lines().count().max(1) as u32;
     let loaded = match std::panic::catch_unwind(|| load_str("fuzz.yaml", text)) {
         Err(_) => return Err("the parser panicked".into()),
         Ok(Err(diags)) => {
             for d in &diags {
-                if d.line > lines + 1 {
+                if d.line > lines {
                     return Err(format!("diagnostic past the end of the file: {d:?}"));
+                }
+                if d.line > 0 && d.snippet.is_none() && !text.trim().is_empty() {
+                    return Err(format!("diagnostic without its source line: {d:?}"));
                 }
                 if d.message.is_empty() {
                     return Err(format!("diagnostic without a message: {d:?}"));

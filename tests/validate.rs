@@ -847,3 +847,25 @@ fn the_worst_valid_scenario_runs_to_its_horizon_with_bounded_output() {
         .sum();
     assert!(total < 1 << 20, "output of a week-long drill: {total} bytes");
 }
+
+/// An error at the end of input, after a last line with no line break (and a lone CR, which YAML
+/// counts as a line break), points at the end of that last line and shows it, never at a line
+/// past the end of the file.
+#[test]
+fn an_error_at_the_end_of_input_points_at_the_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{MINIMAL}drill: \r{{ horizon: 7d }}");
+    std::fs::write(dir.path().join("eof.yaml"), &text).unwrap();
+    let out = drillbit_in(dir.path(), &["validate", "eof.yaml"]);
+    let normalized = text.replace('\r', "\n");
+    let last = normalized.lines().count() as u32;
+    let diags = diagnostics(&out.stderr);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(diags.len(), 1, "{}", out.stderr);
+    assert!(
+        diags[0].starts_with(&format!("eof.yaml:{last}:16: error: not valid YAML")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("  | { horizon: 7d }\n"), "{}", out.stderr);
+}

@@ -95,6 +95,19 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     load_str(&name, &source)
 }
 
+/// A scanner position clamped to the text: the end of input after a last line without a line
+/// break is reported one line past it, which no editor can show; it is the end of that line.
+fn within(source: &str, line: u32, col: u32) -> (u32, u32) {
+    let count = source.lines().count() as u32;
+    if line == 0 || line <= count {
+        return (line, col);
+    }
+    match source.lines().last() {
+        Some(last) => (count, last.chars().count() as u32 + 1),
+        None => (1, 1),
+    }
+}
+
 /// Parses and validates scenario text; `name` is used in diagnostics.
 pub fn load_str(name: &str, original: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let limits = yaml::Limits::default();
@@ -107,15 +120,18 @@ pub fn load_str(name: &str, original: &str) -> Result<Loaded, Vec<Diagnostic>> {
     } else {
         original
     };
-    let at = |mark: Option<yaml::Mark>, message: String| Diagnostic {
-        file: name.to_string(),
-        line: mark.map_or(0, |m| m.line),
-        col: mark.map_or(0, |m| m.col),
-        message,
-        snippet: mark
-            .filter(|m| m.line > 0)
-            .and_then(|m| source.lines().nth(m.line as usize - 1))
-            .map(str::to_string),
+    let at = |mark: Option<yaml::Mark>, message: String| {
+        let (line, col) = mark.map_or((0, 0), |m| within(source, m.line, m.col));
+        Diagnostic {
+            file: name.to_string(),
+            line,
+            col,
+            message,
+            snippet: (line > 0)
+                .then(|| source.lines().nth(line as usize - 1))
+                .flatten()
+                .map(str::to_string),
+        }
     };
     let mut root = yaml::parse(source, &limits).map_err(|e| {
         let mark = if e.kind == yaml::ErrorKind::Syntax && e.message.contains("tab") {
