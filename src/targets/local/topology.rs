@@ -135,6 +135,7 @@ pub(super) fn build_topology(
             replication_via: None,
             keep,
             parent: None,
+            archive: false,
         },
     )
     .map_err(|e| infra("primary", e))?;

@@ -553,6 +553,11 @@ pub struct Workload {
     pub writes_to: Option<String>,
     #[serde(default)]
     pub probe: Probe,
+    /// Data generated in the database before the drill, in GiB (local target): what a backup
+    /// copies and a restore loads, so restore time and throughput are measured at that size.
+    /// Default: none beyond the drill's own tables.
+    #[serde(default)]
+    pub data_gib: Option<f64>,
 }
 
 fn default_rate() -> f64 {
@@ -565,6 +570,7 @@ impl Default for Workload {
             writes_per_second: default_rate(),
             writes_to: None,
             probe: Probe::default(),
+            data_gib: None,
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct Cluster {
     /// SysV shared memory ids read from postmaster.pid files.
     pub(super) shm_ids: BTreeSet<i32>,
     pub(super) torn_down: bool,
+    pub(super) archive: bool,
 }
 
 pub(super) static DIR_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -94,6 +95,7 @@ impl Cluster {
             postmasters: Vec::new(),
             shm_ids: BTreeSet::new(),
             torn_down: false,
+            archive: opts.archive,
         };
         if run_as.is_some() {
             // The servers run as another user: every directory above the temp dir must let them through.
@@ -275,7 +277,12 @@ impl Cluster {
     pub(super) fn initdb(&self) -> Result<(), PgError> {
         let step = "prepare: initdb";
         let mut cmd = self.command("initdb");
-        cmd.arg("-D").arg(&self.primary.data_dir).args([
+        cmd.arg("-D").arg(&self.primary.data_dir);
+        if self.archive {
+            // Small segments: the archive is never more than a segment (or a second) behind.
+            cmd.arg("--wal-segsize=1");
+        }
+        cmd.args([
             "-U",
             "postgres",
             "--auth=trust",
@@ -320,7 +327,16 @@ impl Cluster {
             port = self.primary.port,
             sock = conf_quote(&self.primary.socket_dir.to_string_lossy()),
         );
-        append_conf(&self.primary.data_dir, &conf)
+        append_conf(&self.primary.data_dir, &conf)?;
+        if self.archive {
+            // Nothing is archived until a vault exists: WAL written before the first base backup
+            // is not needed to restore from it.
+            append_conf(
+                &self.primary.data_dir,
+                "archive_mode = on\narchive_command = 'true'\narchive_timeout = '1s'\n",
+            )?;
+        }
+        Ok(())
     }
 
     /// `pg_ctl start -w`; retried on a new port when the chosen one was taken meanwhile.

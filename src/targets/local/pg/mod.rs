@@ -26,11 +26,13 @@
 //! - `cluster.rs`: the primary and standby set up, and SQL on them.
 //! - `failover.rs`: the faults and the promotion.
 //! - `failback.rs`: the old primary rebuilt from the promoted standby, and the switch back.
+//! - `backup.rs`: vaults, base backups, the WAL archive, copies, restores to a new instance.
 //! - `teardown.rs`: every process stopped, leaked shared memory and the temp dir removed.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod backup;
 mod bins;
 pub(crate) mod client;
 mod cluster;
@@ -42,6 +44,7 @@ mod teardown;
 #[cfg(test)]
 mod tests;
 
+pub use backup::{BackupTool, RecoveryPoint, RestoreStats, RestoreTarget, Vault};
 pub use bins::PgBinaries;
 pub use cluster::Cluster;
 pub use node::{loopback_conninfo, Node};
@@ -138,4 +141,7 @@ pub struct ClusterOptions {
     pub keep: bool,
     /// Parent for the temp dir (default std::env::temp_dir()).
     pub parent: Option<PathBuf>,
+    /// Archive the primary's WAL (`archive_mode = on`, 1 MiB segments switched at least every
+    /// second); the archive's destination is set once a vault exists ([`Cluster::archive_into`]).
+    pub archive: bool,
 }

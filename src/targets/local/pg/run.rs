@@ -99,27 +99,34 @@ impl Cluster {
     /// A command for a PostgreSQL program: unprivileged user when root, HOME and cwd in the temp
     /// dir, C locale, no inherited PG* environment.
     pub(super) fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(self.bins.program(program));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PG") {
-                cmd.env_remove(&key);
-            }
-        }
-        cmd.env("HOME", &self.root)
-            .env("LC_ALL", "C")
-            .env("LANG", "C")
-            .current_dir(&self.root);
-        if let Some(user) = self.run_as {
-            // std clears the supplementary groups when dropping root this way.
-            cmd.gid(user.gid).uid(user.uid);
-        }
-        cmd
+        pg_command(&self.bins.program(program), self.run_as, &self.root)
     }
 
     pub(super) fn chown(&self, path: &Path) -> Result<(), PgError> {
-        if let Some(user) = self.run_as {
-            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
-        }
-        Ok(())
+        chown_to(self.run_as, path)
     }
+}
+
+/// A command for the PostgreSQL program at `path`: as `run_as` when set, HOME and cwd in `root`,
+/// C locale, no inherited PG* environment.
+pub(super) fn pg_command(path: &Path, run_as: Option<RunAs>, root: &Path) -> Command {
+    let mut cmd = Command::new(path);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("HOME", root).env("LC_ALL", "C").env("LANG", "C").current_dir(root);
+    if let Some(user) = run_as {
+        // std clears the supplementary groups when dropping root this way.
+        cmd.gid(user.gid).uid(user.uid);
+    }
+    cmd
+}
+
+pub(super) fn chown_to(run_as: Option<RunAs>, path: &Path) -> Result<(), PgError> {
+    if let Some(user) = run_as {
+        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
+    }
+    Ok(())
 }

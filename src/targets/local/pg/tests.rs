@@ -437,3 +437,89 @@ fn failed_prepare_cleans_up() {
     assert_eq!(fs::read_dir(&parent).unwrap().count(), 0, "temp dir left behind");
     fs::remove_dir(&parent).unwrap();
 }
+
+/// A base backup copied to a second vault restores on its own to the end of the backup; the
+/// WAL archive restores to just before a bad write and no further; the copy is checked against
+/// the manifest (a damaged copy is refused).
+#[test]
+fn backup_copy_and_point_in_time_restore() {
+    let Some(bins) = bins() else { return };
+    let mut c = Cluster::prepare(
+        &bins,
+        ClusterOptions {
+            archive: true,
+            ..Default::default()
+        },
+    )
+    .expect("prepare");
+    let size = c.generate_data(0.01).expect("generate");
+    assert!(size > 10 << 20, "database of {size} bytes");
+    let main = c.make_vault("production-vault", "us-east-1").expect("vault");
+    let dr = c.make_vault("dr-vault", "us-west-2").expect("vault");
+    c.archive_into(&main).expect("archive");
+    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(1, 100) g");
+    let tool = c.backup_tool();
+    let rp = tool.base_backup(c.primary.port, &main, "rp-1").expect("base backup");
+    assert!(rp.bytes >= size / 2, "backup of {} bytes", rp.bytes);
+    let copy = tool.copy(&rp, &dr).expect("copy");
+    assert_eq!(copy.vault, "dr-vault");
+    // After the backup: 50 more writes, then the bad write, then 10 more.
+    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(101, 150) g");
+    let xid: u64 = query(
+        &c,
+        &c.primary,
+        "DELETE FROM drill_ledger WHERE seq % 2 = 0; SELECT txid_current()",
+    )
+    .parse()
+    .unwrap();
+    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(151, 160) g");
+    c.flush_archive(Duration::from_secs(20)).expect("archive flushed");
+
+    // A damaged copy fails its check.
+    let bad = c.make_vault("bad", "us-west-2").expect("vault");
+    let broken = tool.copy(&rp, &bad).expect("copy");
+    fs::write(broken.dir.join("PG_VERSION"), "99\n").unwrap();
+    assert!(tool.verify(&broken.dir, "check").is_err(), "a damaged copy passed its check");
+
+    let stats = c
+        .restore(
+            &copy,
+            &RestoreTarget::BeforeXid {
+                wal: main.wal_dir(),
+                xid,
+            },
+        )
+        .expect("restore");
+    assert!(stats.bytes > 0);
+    // Everything before the bad write, nothing of it, nothing after it.
+    assert_eq!(count(&c, &c.standby), 150);
+    assert_eq!(query(&c, &c.standby, "SELECT max(seq) FROM drill_ledger"), "150");
+    assert_eq!(count(&c, &c.primary), 85);
+    query(&c, &c.standby, "INSERT INTO drill_ledger (seq) VALUES (1000)");
+    // A second restore into the same instance is refused.
+    assert!(c.restore(&copy, &RestoreTarget::EndOfBackup).is_err());
+    c.teardown().expect("teardown");
+    assert_clean(&c);
+}
+
+/// A restore from a base backup alone ends where the backup ended.
+#[test]
+fn a_snapshot_restore_holds_what_the_backup_held() {
+    let Some(bins) = bins() else { return };
+    let mut c = Cluster::prepare(
+        &bins,
+        ClusterOptions {
+            archive: true,
+            ..Default::default()
+        },
+    )
+    .expect("prepare");
+    let vault = c.make_vault("v", "us-west-2").expect("vault");
+    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(1, 40) g");
+    let rp = c.backup_tool().base_backup(c.primary.port, &vault, "rp").expect("backup");
+    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(41, 60) g");
+    c.restore(&rp, &RestoreTarget::EndOfBackup).expect("restore");
+    assert_eq!(count(&c, &c.standby), 40);
+    c.teardown().expect("teardown");
+    assert_clean(&c);
+}

@@ -338,6 +338,14 @@ fn check_workload(s: &Scenario, kinds: &HashMap<&str, &Resource>, c: &mut Ctx) {
             "writes_per_second above 1,000,000 is not supported",
         );
     }
+    if let Some(g) = w.data_gib {
+        if !(g.is_finite() && g > 0.0 && g <= 1024.0) {
+            c.err(
+                &[k("workload"), k("data_gib")],
+                format!("data_gib is {g}: expected a size in GiB above 0 and at most 1024"),
+            );
+        }
+    }
     if w.probe.healthy_after == 0 {
         c.err(
             &[k("workload"), k("probe"), k("healthy_after")],
