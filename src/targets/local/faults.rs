@@ -23,6 +23,9 @@ pub(super) enum FaultPlan {
     SlowLink(Duration),
     PauseReplay,
     HealthCheckPasses,
+    /// A bad write on the primary: half the ledger's rows and half the canary deleted in one
+    /// committed transaction.
+    BadWrite,
     Pidfile {
         path: PathBuf,
         signal: Signal,
@@ -79,6 +82,7 @@ pub(super) fn plan_faults(s: &Scenario, bound: bool) -> Result<Vec<FaultPlan>, T
             (None, FaultType::RegionOutage) => FaultPlan::Primary(LocalFault::KillAll),
             (None, FaultType::DbPrimaryFailure) => FaultPlan::Primary(LocalFault::KillPostmaster),
             (None, FaultType::ReplicationPause | FaultType::ReplicationLagSpike) => FaultPlan::PauseReplay,
+            (None, FaultType::DataCorruption) => FaultPlan::BadWrite,
             (None, _) => return Err(unsupported("")),
         };
         faults.push(plan);
@@ -164,7 +168,7 @@ impl LocalTarget {
     pub(super) fn inject_fault(&mut self, fault: usize) -> Result<(), TargetError> {
         // Direct evidence of the effect, when drillbit can see it (the engine also counts failed
         // probes and host changes).
-        let mut effect: Option<&'static str> = None;
+        let mut effect: Option<Cow<'static, str>> = None;
         match self.faults[fault].clone() {
             FaultPlan::Primary(LocalFault::KillPostmaster) => {
                 let pid = self.with_cluster(|c| Ok(c.primary.pid()))?;
@@ -175,7 +179,7 @@ impl LocalTarget {
             }
             FaultPlan::Primary(LocalFault::KillAll) => {
                 self.with_cluster(|c| c.kill_primary(true))?;
-                effect = Some("every process of the primary is gone");
+                effect = Some(Cow::Borrowed("every process of the primary is gone"));
                 // The whole primary region goes: its tasks die with its database.
                 if let Topology::Built {
                     services: Some([primary, _]),
@@ -189,13 +193,34 @@ impl LocalTarget {
             }
             FaultPlan::Primary(LocalFault::Stop) => {
                 self.with_cluster(|c| c.stop_primary())?;
-                effect = Some("every process of the primary is stopped (SIGSTOP)");
+                effect = Some(Cow::Borrowed("every process of the primary is stopped (SIGSTOP)"));
             }
             FaultPlan::Primary(LocalFault::CutLink) => self.link()?.set_mode(LinkMode::Blackhole),
             FaultPlan::Primary(LocalFault::SlowLink) => self.link()?.set_latency(Duration::from_millis(200)),
             FaultPlan::SlowLink(d) => self.link()?.set_latency(d),
             FaultPlan::PauseReplay => self.with_cluster(|c| c.pause_replay())?,
             FaultPlan::HealthCheckPasses => self.hc_passes.store(true, Ordering::SeqCst),
+            FaultPlan::BadWrite => {
+                let out = self.with_cluster(|c| {
+                    c.sql(
+                        &c.primary,
+                        "WITH l AS (DELETE FROM drill_ledger WHERE seq % 2 = 0 RETURNING 1), \
+                         k AS (DELETE FROM drill_canary WHERE id % 2 = 0 RETURNING 1) \
+                         SELECT (SELECT count(*) FROM l) || ' ' || (SELECT count(*) FROM k) || ' ' || txid_current()",
+                        Duration::from_secs(10),
+                    )
+                })?;
+                let parts: Vec<u64> = out.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+                let [ledger, canary, xid] = parts[..] else {
+                    return Err(infra("the bad write", format!("unexpected answer {out:?}")));
+                };
+                if let Ok(mut x) = self.bad_xid.lock() {
+                    *x = Some(xid);
+                }
+                effect = Some(Cow::Owned(format!(
+                    "a bad write committed on the primary (transaction {xid}): {ledger} ledger rows and {canary} canary rows deleted"
+                )));
+            }
             FaultPlan::Pidfile { path, signal, .. } => {
                 let pid = read_pid(&path)?;
                 let sig = match signal {
@@ -222,13 +247,7 @@ impl LocalTarget {
         let now = Instant::now();
         let _ = self.tx.send((now, Event::FaultActive { fault }));
         if let Some(how) = effect {
-            let _ = self.tx.send((
-                now,
-                Event::FaultEffect {
-                    fault,
-                    how: Cow::Borrowed(how),
-                },
-            ));
+            let _ = self.tx.send((now, Event::FaultEffect { fault, how }));
         }
         Ok(())
     }
@@ -246,6 +265,8 @@ impl LocalTarget {
                 let _ = self.with_cluster(|c| c.resume_replay());
             }
             FaultPlan::HealthCheckPasses => self.hc_passes.store(false, Ordering::SeqCst),
+            // What was written stays written: only a restore undoes it.
+            FaultPlan::BadWrite => {}
             FaultPlan::Pidfile {
                 signal: Signal::Stop,
                 pid: Some(pid),

@@ -18,6 +18,7 @@
 //! `Target` (actions, events, the ledger's read-back); `exec.rs` programs run under a timeout;
 //! `redact.rs` connection strings fit to print.
 
+mod backups;
 mod exec;
 mod faults;
 pub mod guard;
@@ -83,9 +84,17 @@ pub struct LocalTarget {
     effect_within: Duration,
     /// What the read-back found per host, for the scorecard's notes.
     pub notes: Vec<String>,
+    /// The region each region-outage fault takes down, and whether each fault is in force.
+    fault_regions: Vec<Option<String>>,
+    in_force: Vec<bool>,
+    /// The transaction of the bad write a data-corruption fault committed.
+    bad_xid: Arc<std::sync::Mutex<Option<u64>>>,
     /// Cleans up if drillbit dies without its teardown; the last field, so dropped last.
     guard: Option<guard::Guard>,
 }
+
+/// Rows of the canary table a bad write damages; the prober checks they are all there.
+const CANARY_ROWS: i64 = 100;
 
 fn infra(step: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Infrastructure(format!("{step}: {e}"))
@@ -114,6 +123,7 @@ impl LocalTarget {
         // Before anything is started: what this drill starts dies with it, even by SIGKILL.
         let guard = guard::Guard::start(&std::env::temp_dir()).map_err(|e| infra("the drill's guard", e))?;
 
+        let mut notes = Vec::new();
         let (topology, client_conninfo) = match bound {
             Some(conninfo) => {
                 // Split first: a bad connection string is refused before anything is touched.
@@ -128,11 +138,26 @@ impl LocalTarget {
                 )
             }
             None => {
-                let (topology, client) = build_topology(s, &handle, opts.keep_env)?;
+                let (topology, client, built) = build_topology(s, &handle, opts.keep_env)?;
+                notes = built;
                 (topology, client)
             }
         };
         let start = Instant::now();
+        if let Topology::Built {
+            backups: Some(b),
+            cluster,
+            ..
+        } = &topology
+        {
+            let port = cluster
+                .lock()
+                .map_err(|_| infra("cluster", "lock poisoned"))?
+                .primary
+                .port;
+            b.start_schedule(port, start);
+        }
+        let canary = (matches!(topology, Topology::Built { .. }) && topology::has_corruption(s)).then_some(CANARY_ROWS);
         let workload = Workload::start(
             &handle,
             WorkloadConfig {
@@ -142,6 +167,7 @@ impl LocalTarget {
                 probe_offset: Duration::from_micros(plan.first_probe(opts.seed).0),
                 ledger_path: Some(opts.out_dir.join("ledger.csv")),
                 start,
+                canary,
             },
             tx.clone(),
         );
@@ -152,6 +178,7 @@ impl LocalTarget {
             Topology::Built {
                 cluster,
                 standby_conninfo,
+                backups,
                 ..
             } => {
                 let primary = cluster
@@ -165,7 +192,8 @@ impl LocalTarget {
                         conninfo: format!("{primary} connect_timeout=2"),
                     },
                     hosts::Host {
-                        label: "standby".into(),
+                        // With backups alone, the DR side's database is the restored instance.
+                        label: if backups.is_some() { "restored" } else { "standby" }.into(),
                         conninfo: format!("{standby_conninfo} connect_timeout=2"),
                     },
                 ]
@@ -212,7 +240,17 @@ impl LocalTarget {
             hosts: watched,
             stop_watch,
             effect_within: Duration::from_micros(plan.effect_within.0),
-            notes: Vec::new(),
+            notes,
+            fault_regions: s
+                .faults
+                .iter()
+                .map(|f| match f.kind {
+                    crate::scenario::FaultType::RegionOutage => f.region.clone(),
+                    _ => None,
+                })
+                .collect(),
+            in_force: vec![false; s.faults.len()],
+            bad_xid: Arc::new(std::sync::Mutex::new(None)),
             guard: Some(guard),
         })
     }
@@ -269,8 +307,16 @@ impl LocalTarget {
                 router,
                 link,
                 services,
+                backups,
                 ..
             } => {
+                // A backup in progress ends before the servers go.
+                if let Some(b) = backups {
+                    b.stop();
+                    if let Ok(mut n) = b.notes.lock() {
+                        self.notes.append(&mut n);
+                    }
+                }
                 router.shutdown();
                 for sv in services.iter().flatten() {
                     if let Ok(mut g) = sv.lock() {

@@ -23,10 +23,12 @@ impl Target for LocalTarget {
     }
 
     fn inject(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
+        self.in_force[fault] = true;
         self.inject_fault(fault)
     }
 
     fn repair(&mut self, fault: usize, _now: Time) -> Result<(), TargetError> {
+        self.in_force[fault] = false;
         self.repair_fault(fault)
     }
 
@@ -65,6 +67,67 @@ impl Target for LocalTarget {
             (Topology::Bound { .. }, _) if promote || repoint || rebuild => done(ActionResult::Unsupported(
                 Cow::Borrowed("the bound system fails over by itself: drillbit does not promote or repoint it"),
             )),
+            (
+                Topology::Built {
+                    cluster,
+                    backups: Some(b),
+                    ..
+                },
+                Action::BackupRestore | Action::RdsRestoreFromSnapshot | Action::RdsRestorePointInTime,
+            ) => {
+                let down: Vec<String> = self
+                    .fault_regions
+                    .iter()
+                    .zip(&self.in_force)
+                    .filter_map(|(r, on)| r.clone().filter(|_| *on))
+                    .collect();
+                let bad_xid = self.bad_xid.lock().ok().and_then(|x| *x);
+                let (cluster, b, start) = (cluster.clone(), b.clone(), self.start);
+                std::thread::spawn(move || {
+                    let (rp, target, to) = match b.choose(action, &down, bad_xid) {
+                        Ok(c) => c,
+                        Err(why) => return done(ActionResult::Failed(Cow::Owned(why))),
+                    };
+                    let t0 = Instant::now();
+                    let r = match cluster.lock() {
+                        Ok(mut c) => {
+                            // A point-in-time restore reaches what the archive holds: the primary,
+                            // when it still answers, archives its current segment first.
+                            if !matches!(target, pg::RestoreTarget::EndOfBackup) {
+                                if let Err(e) = c.flush_archive(Duration::from_secs(10)) {
+                                    b.note(format!("restore: the WAL archive could not be brought up to date ({e}): the restore reaches what it holds"));
+                                }
+                            }
+                            c.restore(&rp, &target)
+                        }
+                        Err(_) => return done(ActionResult::Failed("cluster lock poisoned".into())),
+                    };
+                    match r {
+                        Ok(st) => {
+                            let secs = t0.elapsed().as_secs_f64();
+                            b.note(format!(
+                                "restore: {} restored recovery point {} from vault {} (taken at {:.1} s) {to} into a new instance: {:.1} MiB in {secs:.2} s, {:.0} MiB/s (copy {:.2} s, start and WAL replay {:.2} s)",
+                                action.as_str(),
+                                rp.label,
+                                rp.vault,
+                                signed_secs(start, rp.completed),
+                                st.bytes as f64 / 1048576.0,
+                                st.bytes as f64 / 1048576.0 / secs.max(1e-6),
+                                st.copy.as_secs_f64(),
+                                st.recovery.as_secs_f64(),
+                            ));
+                            done(ActionResult::Ok)
+                        }
+                        Err(e) => done(ActionResult::Failed(Cow::Owned(e.to_string()))),
+                    }
+                });
+            }
+            (
+                Topology::Built { backups: None, .. },
+                Action::BackupRestore | Action::RdsRestoreFromSnapshot | Action::RdsRestorePointInTime,
+            ) => done(ActionResult::Unsupported(Cow::Borrowed(
+                "a restore runs on the local target where the database has no replica (the restored instance is the DR side's database)",
+            ))),
             (Topology::Built { cluster, .. }, Action::RdsCreateReadReplica) => {
                 let cluster = cluster.clone();
                 std::thread::spawn(move || {
@@ -274,5 +337,13 @@ impl Target for LocalTarget {
             lost,
             indeterminate: log.indeterminate.len() as u64,
         })
+    }
+}
+
+/// Seconds from `start` to `t`, negative when `t` came first (a backup taken before the drill).
+fn signed_secs(start: Instant, t: Instant) -> f64 {
+    match t.checked_duration_since(start) {
+        Some(d) => d.as_secs_f64(),
+        None => -start.duration_since(t).as_secs_f64(),
     }
 }

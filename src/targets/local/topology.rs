@@ -8,6 +8,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::backups::{self, Backups};
 use super::pg::{self, Cluster, ClusterOptions, PgBinaries, SyncMode};
 use super::router::Router;
 use super::services::Service;
@@ -34,6 +35,9 @@ pub(super) enum Topology {
         standby_conninfo: String,
         /// The service in each region (ECS tasks or ASG instances as processes), if any.
         services: Option<[Arc<Mutex<Service>>; 2]>,
+        /// With no replica: the backup plan, and the second node is the instance a restore
+        /// makes on the DR side.
+        backups: Option<Arc<Backups>>,
     },
     Bound {
         conninfo: String,
@@ -105,7 +109,7 @@ pub(super) fn build_topology(
     s: &Scenario,
     handle: &tokio::runtime::Handle,
     keep: bool,
-) -> Result<(Topology, String), TargetError> {
+) -> Result<(Topology, String, Vec<String>), TargetError> {
     let replica = s.topology.resources.iter().find_map(|r| match r {
         Resource::RdsReadReplica(rr) => Some(rr.replication),
         _ => None,
@@ -115,12 +119,16 @@ pub(super) fn build_topology(
         .resources
         .iter()
         .any(|r| matches!(r, Resource::AuroraGlobal(_)));
-    let sync = match (replica, has_aurora) {
-        (Some(Replication::Sync), _) => SyncMode::Sync,
-        (Some(Replication::Async), _) | (None, true) => SyncMode::Async,
-        (None, false) => {
+    // With no replica, the database is protected by its backups alone: the DR side's database
+    // is whatever the runbook restores.
+    let backup_spec = backups::spec(s).filter(|_| backups::runbook_restores(s));
+    let sync = match (replica, has_aurora, &backup_spec) {
+        (Some(Replication::Sync), _, _) => Some(SyncMode::Sync),
+        (Some(Replication::Async), _, _) | (None, true, _) => Some(SyncMode::Async),
+        (None, false, Some(_)) => None,
+        (None, false, None) => {
             return Err(TargetError::Infrastructure(
-                "the local target needs a database with a replica to stand up PostgreSQL (an rds-instance with an rds-read-replica, or an aurora-global), or a database bound to an existing one (`bind: { connection: ... }`)".into(),
+                "the local target needs a database with a replica to stand up PostgreSQL (an rds-instance with an rds-read-replica, or an aurora-global), a database with backups the runbook restores from (a backup-plan or `backups:`, and a restore step), or a database bound to an existing one (`bind: { connection: ... }`)".into(),
             ))
         }
     };
@@ -131,20 +139,54 @@ pub(super) fn build_topology(
     let mut cluster = Cluster::prepare(
         &bins,
         ClusterOptions {
-            sync,
+            sync: sync.unwrap_or_default(),
             replication_via: None,
             keep,
             parent: None,
-            archive: false,
+            archive: sync.is_none(),
         },
     )
     .map_err(|e| infra("primary", e))?;
+    let mut notes = Vec::new();
+    if let Some(gib) = s.workload.data_gib {
+        let t0 = Instant::now();
+        let bytes = cluster
+            .generate_data(gib)
+            .map_err(|e| infra("generating the data", e))?;
+        notes.push(format!(
+            "data: generated {:.3} GiB of table data before the drill in {:.1} s (database size {:.1} MiB)",
+            gib,
+            t0.elapsed().as_secs_f64(),
+            bytes as f64 / (1024.0 * 1024.0)
+        ));
+    }
+    if has_corruption(s) {
+        cluster
+            .sql(
+                &cluster.primary,
+                &format!(
+                    "CREATE TABLE drill_canary (id int PRIMARY KEY); INSERT INTO drill_canary SELECT generate_series(1, {})",
+                    super::CANARY_ROWS
+                ),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| infra("the canary table", e))?;
+    }
     let primary_addr: SocketAddr = ([127, 0, 0, 1], cluster.primary.port).into();
     let standby_addr: SocketAddr = ([127, 0, 0, 1], cluster.standby.port).into();
     let link = Router::start(handle, primary_addr).map_err(|e| infra("replication link", e))?;
-    cluster
-        .start_standby(link.addr().port())
-        .map_err(|e| infra("standby", e))?;
+    let backups = match backup_spec {
+        Some(spec) if sync.is_none() => {
+            let b = Backups::provision(&cluster, spec, &s.topology.primary_region).map_err(|e| infra("backups", e))?;
+            Some(Arc::new(b))
+        }
+        _ => {
+            cluster
+                .start_standby(link.addr().port())
+                .map_err(|e| infra("standby", e))?;
+            None
+        }
+    };
     // ECS services and Auto Scaling groups become task processes behind a balancer per region,
     // each region's tasks talking to that region's database.
     let sides = s.topology.resources.iter().find_map(|r| match r {
@@ -179,9 +221,18 @@ pub(super) fn build_topology(
             standby_addr: dr_entry,
             standby_conninfo,
             services,
+            backups,
         },
         client,
+        notes,
     ))
+}
+
+/// Whether the scenario makes a bad write (a data-corruption fault).
+pub(super) fn has_corruption(s: &Scenario) -> bool {
+    s.faults
+        .iter()
+        .any(|f| matches!(f.kind, crate::scenario::FaultType::DataCorruption))
 }
 
 /// drillbit's stand-in for a Route 53 health check: a real query against the primary every

@@ -41,6 +41,9 @@ pub struct WorkloadConfig {
     pub probe_offset: Duration,
     pub ledger_path: Option<PathBuf>,
     pub start: Instant,
+    /// Rows the canary table must hold for a probe to pass: data damaged by a bad write is an
+    /// outage even while the database answers.
+    pub canary: Option<i64>,
 }
 
 impl Workload {
@@ -60,6 +63,7 @@ impl Workload {
         }
         handles.push(rt.spawn(prober(
             cfg.conninfo,
+            cfg.canary,
             cfg.probe_interval,
             cfg.probe_offset,
             stop.clone(),
@@ -159,7 +163,7 @@ async fn writer(
     }
 }
 
-async fn probe_once(client: &Client, n: i64) -> bool {
+async fn probe_once(client: &Client, n: i64, canary: Option<i64>) -> bool {
     let upsert = client
         .execute(
             "INSERT INTO drill_probe (id, n, at) VALUES (1, $1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET n = EXCLUDED.n, at = EXCLUDED.at",
@@ -169,14 +173,22 @@ async fn probe_once(client: &Client, n: i64) -> bool {
     if upsert.is_err() {
         return false;
     }
-    match client.query_one("SELECT n FROM drill_probe WHERE id = 1", &[]).await {
+    let read = match client.query_one("SELECT n FROM drill_probe WHERE id = 1", &[]).await {
         Ok(row) => row.try_get::<_, i64>(0).map(|v| v == n).unwrap_or(false),
         Err(_) => false,
+    };
+    match canary {
+        Some(rows) if read => match client.query_one("SELECT count(*) FROM drill_canary", &[]).await {
+            Ok(row) => row.try_get::<_, i64>(0).is_ok_and(|v| v == rows),
+            Err(_) => false,
+        },
+        _ => read,
     }
 }
 
 async fn prober(
     conninfo: String,
+    canary: Option<i64>,
     interval: Duration,
     offset: Duration,
     stop: Arc<AtomicBool>,
@@ -196,7 +208,7 @@ async fn prober(
                 client = connect(&conninfo, budget).await.ok();
             }
             match client.as_ref() {
-                Some(c) => probe_once(c, n).await,
+                Some(c) => probe_once(c, n, canary).await,
                 None => false,
             }
         })

@@ -103,7 +103,18 @@ impl BackupTool {
         let mut cmd = self.command("pg_basebackup");
         cmd.arg("-D")
             .arg(&dir)
-            .args(["-X", "stream", "-c", "fast", "--no-sync", "-w", "-h", "127.0.0.1", "-U", "postgres"])
+            .args([
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+                "-w",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
             .arg(format!("--label=drillbit {label}"))
             .arg("-p")
             .arg(port.to_string())
@@ -258,11 +269,7 @@ impl Cluster {
     /// there: a point-in-time restore then reaches everything committed before the call.
     pub fn flush_archive(&self, within: Duration) -> Result<(), PgError> {
         let step = "flush the WAL archive";
-        let seg = self.sql(
-            &self.primary,
-            "SELECT pg_walfile_name(pg_switch_wal())",
-            QUERY_TIMEOUT,
-        )?;
+        let seg = self.sql(&self.primary, "SELECT pg_walfile_name(pg_switch_wal())", QUERY_TIMEOUT)?;
         let seg = seg.trim().to_owned();
         let t0 = Instant::now();
         loop {
@@ -316,7 +323,9 @@ impl Cluster {
             RestoreTarget::EndOfBackup => {}
             RestoreTarget::BeforeXid { wal, xid } => {
                 conf.push_str(&archive(wal));
-                conf.push_str(&format!("recovery_target_xid = '{xid}'\nrecovery_target_inclusive = off\n"));
+                conf.push_str(&format!(
+                    "recovery_target_xid = '{xid}'\nrecovery_target_inclusive = off\n"
+                ));
             }
             RestoreTarget::Latest { wal } => conf.push_str(&archive(wal)),
         }

@@ -116,7 +116,10 @@ pub(super) fn pg_command(path: &Path, run_as: Option<RunAs>, root: &Path) -> Com
             cmd.env_remove(&key);
         }
     }
-    cmd.env("HOME", root).env("LC_ALL", "C").env("LANG", "C").current_dir(root);
+    cmd.env("HOME", root)
+        .env("LC_ALL", "C")
+        .env("LANG", "C")
+        .current_dir(root);
     if let Some(user) = run_as {
         // std clears the supplementary groups when dropping root this way.
         cmd.gid(user.gid).uid(user.uid);

@@ -457,14 +457,22 @@ fn backup_copy_and_point_in_time_restore() {
     let main = c.make_vault("production-vault", "us-east-1").expect("vault");
     let dr = c.make_vault("dr-vault", "us-west-2").expect("vault");
     c.archive_into(&main).expect("archive");
-    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(1, 100) g");
+    query(
+        &c,
+        &c.primary,
+        "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(1, 100) g",
+    );
     let tool = c.backup_tool();
     let rp = tool.base_backup(c.primary.port, &main, "rp-1").expect("base backup");
     assert!(rp.bytes >= size / 2, "backup of {} bytes", rp.bytes);
     let copy = tool.copy(&rp, &dr).expect("copy");
     assert_eq!(copy.vault, "dr-vault");
     // After the backup: 50 more writes, then the bad write, then 10 more.
-    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(101, 150) g");
+    query(
+        &c,
+        &c.primary,
+        "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(101, 150) g",
+    );
     let xid: u64 = query(
         &c,
         &c.primary,
@@ -472,14 +480,21 @@ fn backup_copy_and_point_in_time_restore() {
     )
     .parse()
     .unwrap();
-    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(151, 160) g");
+    query(
+        &c,
+        &c.primary,
+        "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(151, 160) g",
+    );
     c.flush_archive(Duration::from_secs(20)).expect("archive flushed");
 
     // A damaged copy fails its check.
     let bad = c.make_vault("bad", "us-west-2").expect("vault");
     let broken = tool.copy(&rp, &bad).expect("copy");
     fs::write(broken.dir.join("PG_VERSION"), "99\n").unwrap();
-    assert!(tool.verify(&broken.dir, "check").is_err(), "a damaged copy passed its check");
+    assert!(
+        tool.verify(&broken.dir, "check").is_err(),
+        "a damaged copy passed its check"
+    );
 
     let stats = c
         .restore(
@@ -515,9 +530,20 @@ fn a_snapshot_restore_holds_what_the_backup_held() {
     )
     .expect("prepare");
     let vault = c.make_vault("v", "us-west-2").expect("vault");
-    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(1, 40) g");
-    let rp = c.backup_tool().base_backup(c.primary.port, &vault, "rp").expect("backup");
-    query(&c, &c.primary, "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(41, 60) g");
+    query(
+        &c,
+        &c.primary,
+        "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(1, 40) g",
+    );
+    let rp = c
+        .backup_tool()
+        .base_backup(c.primary.port, &vault, "rp")
+        .expect("backup");
+    query(
+        &c,
+        &c.primary,
+        "INSERT INTO drill_ledger (seq) SELECT g FROM generate_series(41, 60) g",
+    );
     c.restore(&rp, &RestoreTarget::EndOfBackup).expect("restore");
     assert_eq!(count(&c, &c.standby), 40);
     c.teardown().expect("teardown");
