@@ -119,6 +119,7 @@ pub fn postgres(sync: drillbit::targets::local::pg::SyncMode) -> drillbit::targe
             replication_via: None,
             keep: false,
             parent: None,
+            archive: false,
         },
     )
     .expect("a PostgreSQL primary")

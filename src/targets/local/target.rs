@@ -97,6 +97,13 @@ impl Target for LocalTarget {
                                 if let Err(e) = c.flush_archive(Duration::from_secs(10)) {
                                     b.note(format!("restore: the WAL archive could not be brought up to date ({e}): the restore reaches what it holds"));
                                 }
+                                // The instance being replaced takes no more writes: on RDS the
+                                // runbook renames it away; here its port would still take them.
+                                match c.fence_primary() {
+                                    Ok(true) => b.note("restore: the instance being replaced was set read-only before the restore (on RDS it is renamed away)".into()),
+                                    Ok(false) => {}
+                                    Err(e) => b.note(format!("restore: the instance being replaced could not be set read-only: {e}")),
+                                }
                             }
                             c.restore(&rp, &target)
                         }
@@ -278,6 +285,14 @@ impl Target for LocalTarget {
                     .map(|&n| self.hosts[n].label.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
+            ));
+        }
+        if states.iter().all(|s| *s == HostState::Unreachable)
+            && matches!(&self.topology, Topology::Built { backups: Some(_), .. })
+        {
+            // No restore ran (or it failed) and the primary is down: nothing holds the data.
+            return Ok(Ledger::NotMeasurable(
+                "no database answered when the drill ended: the primary is down and no restored instance runs".into(),
             ));
         }
         // What survived is what the recovery side holds: on a bound system the one writable

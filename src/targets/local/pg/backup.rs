@@ -288,6 +288,28 @@ impl Cluster {
         }
     }
 
+    /// Makes the primary refuse writes (`default_transaction_read_only`, reloaded, and its client
+    /// sessions ended so none keeps writing); false when it is not running.
+    pub fn fence_primary(&self) -> Result<bool, PgError> {
+        if self.primary.pid().is_none() {
+            return Ok(false);
+        }
+        self.sql(
+            &self.primary,
+            "ALTER SYSTEM SET default_transaction_read_only = on",
+            QUERY_TIMEOUT,
+        )?;
+        self.sql(&self.primary, "SELECT pg_reload_conf()", QUERY_TIMEOUT)?;
+        self.sql(
+            &self.primary,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() \
+             AND coalesce(application_name, '') <> 'drillbit'",
+            QUERY_TIMEOUT,
+        )?;
+        Ok(true)
+    }
+
     /// Restores `rp` into the cluster's second node, a new instance, to `target`, and waits
     /// until it takes writes. Refuses when that instance already runs.
     pub fn restore(&mut self, rp: &RecoveryPoint, target: &RestoreTarget) -> Result<RestoreStats, PgError> {
