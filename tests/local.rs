@@ -1039,3 +1039,77 @@ fn a_restore_from_a_vault_in_the_failed_region_fails_the_drill() {
     );
     assert_clean(since);
 }
+
+/// The seed's own backup-restore scenario on local, its clocks shortened (outage at 5 s, a 1 s
+/// trigger, a 1 s health check) and nothing else changed: every step runs, `iac.deploy` creates
+/// the DR service the next step scales. Before that step, scaling the service that does not
+/// exist yet fails, as UpdateService does.
+#[test]
+fn the_seeds_backup_restore_runs_on_local_with_every_step_ok() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut text = std::fs::read_to_string(common::root().join("scenarios/backup-restore.yaml")).expect("seed");
+    for (from, to) in [
+        ("at: 10m", "at: 5s"),
+        ("after_detection: 15m", "after_detection: 1s"),
+        (
+            "interval: 30s, failure_threshold: 3",
+            "interval: 1s, failure_threshold: 3",
+        ),
+        (
+            "probe: { interval: 10s, healthy_after: 3 }",
+            "probe: { interval: 500ms, healthy_after: 3 }",
+        ),
+    ] {
+        assert!(text.contains(from), "the seed scenario changed: no {from:?}");
+        text = text.replace(from, to);
+    }
+    let file = dir.path().join("seed.yaml");
+    std::fs::write(&file, &text).expect("write");
+    let (code, sc) = drill(file.to_str().expect("utf-8"), &dir.path().join("out"));
+    assert_eq!(code, 0, "{}\n{:#?}", sc["findings"], notes(&sc));
+    let steps = sc["steps"].as_array().expect("steps");
+    assert!(steps.iter().all(|s| s["outcome"] == "ok"), "{steps:?}");
+    assert!(
+        sc["measured"]["lost_writes"].as_u64().expect("lost") > 0,
+        "a restore from yesterday's backup loses writes"
+    );
+
+    // The stack deployed late, and the scaling step not waiting for it (nor retrying).
+    let deploy = "      action: iac.deploy\n      resource: api\n      after: [declare-disaster]\n";
+    assert!(text.contains(deploy), "the seed scenario's deploy step changed");
+    let undeployed = text
+        .replace(
+            deploy,
+            "      action: iac.deploy\n      resource: api\n      after: [validate-data]\n",
+        )
+        .replace(
+            "      after: [deploy-infra]\n      timeout: 30m\n      retries: 2\n",
+            "      after: [declare-disaster]\n      timeout: 30m\n",
+        )
+        .replace("rto: 8h", "rto: 15s")
+        .replace("rpo: 24h", "rpo: 15s")
+        + "drill: { horizon: 20s }\n";
+    assert!(
+        !undeployed.contains("after: [deploy-infra]"),
+        "the seed scenario's scaling step changed"
+    );
+    let file = dir.path().join("undeployed.yaml");
+    std::fs::write(&file, &undeployed).expect("write");
+    let (code, sc) = drill(file.to_str().expect("utf-8"), &dir.path().join("out2"));
+    assert_eq!(code, 1, "{}", sc["findings"]);
+    let start = sc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "start-api")
+        .expect("start-api")
+        .clone();
+    assert_eq!(start["outcome"], "failed", "{start}");
+    assert!(
+        start["detail"].as_str().is_some_and(|d| d.contains("never deployed")),
+        "{start}"
+    );
+    assert_clean(since);
+}

@@ -88,6 +88,9 @@ pub struct Service {
     tasks: Vec<Task>,
     /// The task count the region runs normally; a restored region returns to it.
     normal: u32,
+    /// Whether the service exists: one its runbook deploys from IaC has no tasks to scale
+    /// until then (its balancer's port is reserved and refuses connections).
+    deployed: bool,
 }
 
 impl Service {
@@ -99,13 +102,30 @@ impl Service {
             backend,
             tasks: Vec::new(),
             normal: desired,
+            deployed: true,
         };
         s.scale(desired)?;
         Ok(s)
     }
 
+    /// A service the runbook deploys (`iac.deploy`): no tasks, and scaling fails until
+    /// [`Service::deploy`], as UpdateService does on a service that does not exist.
+    pub fn undeployed(handle: &tokio::runtime::Handle, backend: SocketAddr) -> Result<Service, String> {
+        let mut s = Service::start(handle, backend, 0)?;
+        s.deployed = false;
+        Ok(s)
+    }
+
+    /// The stack is deployed: the service exists, with no tasks yet. Returns whether it was new.
+    pub fn deploy(&mut self) -> bool {
+        !std::mem::replace(&mut self.deployed, true)
+    }
+
     /// Starts or stops tasks until `desired` run; returns how long it took.
     pub fn scale(&mut self, desired: u32) -> Result<Duration, String> {
+        if !self.deployed {
+            return Err("the service does not exist (its stack was never deployed)".into());
+        }
         let t0 = Instant::now();
         while self.tasks.len() < desired as usize {
             self.tasks.push(Task::start(self.backend)?);

@@ -206,6 +206,19 @@ impl Target for LocalTarget {
                     })
                 });
             }
+            (
+                Topology::Built {
+                    services: Some([_, dr]),
+                    ..
+                },
+                Action::IacDeploy,
+            ) => {
+                // Deploying a stack that exists already changes nothing, as in CloudFormation.
+                done(match dr.lock().map(|mut g| g.deploy()) {
+                    Ok(_) => ActionResult::Ok,
+                    Err(_) => ActionResult::Failed("service lock poisoned".into()),
+                });
+            }
             (_, Action::Wait) => {
                 let d = duration.map_or(0.0, |d| d.median_secs());
                 std::thread::spawn(move || {

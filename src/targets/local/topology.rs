@@ -190,14 +190,23 @@ pub(super) fn build_topology(
     // ECS services and Auto Scaling groups become task processes behind a balancer per region,
     // each region's tasks talking to that region's database.
     let sides = s.topology.resources.iter().find_map(|r| match r {
-        Resource::EcsService(e) => Some((e.primary.desired, e.dr.desired)),
-        Resource::AutoScalingGroup(g) => Some((g.primary.desired, g.dr.desired)),
+        Resource::EcsService(e) => Some((e.id.as_str(), e.primary.desired, e.dr.desired)),
+        Resource::AutoScalingGroup(g) => Some((g.id.as_str(), g.primary.desired, g.dr.desired)),
         _ => None,
     });
     let services = match sides {
-        Some((p, d)) => {
+        Some((id, p, d)) => {
             let primary = Service::start(handle, primary_addr, p).map_err(|e| infra("primary service", e))?;
-            let dr = Service::start(handle, standby_addr, d).map_err(|e| infra("DR service", e))?;
+            // A DR side the runbook deploys from IaC does not exist before that step.
+            let deployed_by_runbook = s
+                .all_steps()
+                .any(|st| st.action == crate::scenario::Action::IacDeploy && st.resource.as_deref() == Some(id));
+            let dr = if deployed_by_runbook {
+                Service::undeployed(handle, standby_addr)
+            } else {
+                Service::start(handle, standby_addr, d)
+            }
+            .map_err(|e| infra("DR service", e))?;
             Some([Arc::new(Mutex::new(primary)), Arc::new(Mutex::new(dr))])
         }
         None => None,
