@@ -196,7 +196,10 @@ fn check(bytes: &[u8]) -> Result<bool, String> {
         return Ok(false); // load_file refuses non-UTF-8 before parsing (tested in validate.rs)
     };
     // YAML breaks lines at CR, LF and CRLF, and so do the diagnostics' positions.
-    let lines = text.replace("\r\n", "\n").replace('\r', "\n").lines().count().max(1) as u32;
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    // The empty line after a final line break is a real position (the end of input).
+    let with_text = normalized.lines().count() as u32;
+    let lines = with_text + u32::from(normalized.is_empty() || normalized.ends_with('\n'));
     let loaded = match std::panic::catch_unwind(|| load_str("fuzz.yaml", text)) {
         Err(_) => return Err("the parser panicked".into()),
         Ok(Err(diags)) => {
@@ -204,7 +207,7 @@ fn check(bytes: &[u8]) -> Result<bool, String> {
                 if d.line > lines {
                     return Err(format!("diagnostic past the end of the file: {d:?}"));
                 }
-                if d.line > 0 && d.snippet.is_none() && !text.trim().is_empty() {
+                if d.line > 0 && d.line <= with_text && d.snippet.is_none() {
                     return Err(format!("diagnostic without its source line: {d:?}"));
                 }
                 if d.message.is_empty() {

@@ -40,7 +40,7 @@ pub(super) fn spec(s: &Scenario) -> Option<Spec> {
     })?;
     let dr_region = s.topology.dr_region.clone();
     let plan = s.topology.resources.iter().find_map(|r| match r {
-        Resource::BackupPlan(p) if p.resources.iter().any(|id| *id == db.id) => Some(p),
+        Resource::BackupPlan(p) if p.resources.contains(&db.id) => Some(p),
         _ => None,
     });
     if let Some(p) = plan {

@@ -97,9 +97,11 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// A scanner position clamped to the text: the end of input after a last line without a line
 /// break is reported one line past it, which no editor can show; it is the end of that line.
+/// (After a final line break, the empty line that follows is real.)
 fn within(source: &str, line: u32, col: u32) -> (u32, u32) {
     let count = source.lines().count() as u32;
-    if line == 0 || line <= count {
+    let last = count + u32::from(source.is_empty() || source.ends_with('\n'));
+    if line == 0 || line <= last {
         return (line, col);
     }
     match source.lines().last() {
