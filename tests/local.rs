@@ -904,6 +904,17 @@ fn event_at(sc: &Value, prefix: &str) -> f64 {
         .unwrap_or_else(|| panic!("no event {prefix:?} in {}", sc["events"]))
 }
 
+/// The scorecard's step `id`.
+fn step(sc: &Value, id: &str) -> Value {
+    sc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {}", sc["steps"]))
+        .clone()
+}
+
 fn notes(sc: &Value) -> Vec<String> {
     sc["notes"]
         .as_array()
@@ -1024,12 +1035,7 @@ fn a_restore_from_a_vault_in_the_failed_region_fails_the_drill() {
     std::fs::write(&file, text).expect("write");
     let (code, sc) = drill(file.to_str().expect("utf-8"), &dir.path().join("out"));
     assert_eq!(code, 1, "{}", sc["findings"]);
-    let restore = sc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == "restore-db")
-        .expect("restore step");
+    let restore = step(&sc, "restore-db");
     assert_eq!(restore["outcome"], "failed", "{restore}");
     assert!(
         restore["detail"]
@@ -1099,13 +1105,7 @@ fn the_seeds_backup_restore_runs_on_local_with_every_step_ok() {
     std::fs::write(&file, &undeployed).expect("write");
     let (code, sc) = drill(file.to_str().expect("utf-8"), &dir.path().join("out2"));
     assert_eq!(code, 1, "{}", sc["findings"]);
-    let start = sc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == "start-api")
-        .expect("start-api")
-        .clone();
+    let start = step(&sc, "start-api");
     assert_eq!(start["outcome"], "failed", "{start}");
     assert!(
         start["detail"].as_str().is_some_and(|d| d.contains("never deployed")),

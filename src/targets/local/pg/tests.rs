@@ -438,20 +438,25 @@ fn failed_prepare_cleans_up() {
     fs::remove_dir(&parent).unwrap();
 }
 
+/// A primary archiving its WAL, no standby.
+fn archiving(bins: &PgBinaries) -> Cluster {
+    Cluster::prepare(
+        bins,
+        ClusterOptions {
+            archive: true,
+            ..Default::default()
+        },
+    )
+    .expect("prepare")
+}
+
 /// A base backup copied to a second vault restores on its own to the end of the backup; the
 /// WAL archive restores to just before a bad write and no further; the copy is checked against
 /// the manifest (a damaged copy is refused).
 #[test]
 fn backup_copy_and_point_in_time_restore() {
     let Some(bins) = bins() else { return };
-    let mut c = Cluster::prepare(
-        &bins,
-        ClusterOptions {
-            archive: true,
-            ..Default::default()
-        },
-    )
-    .expect("prepare");
+    let mut c = archiving(&bins);
     let size = c.generate_data(0.01).expect("generate");
     assert!(size > 10 << 20, "database of {size} bytes");
     let main = c.make_vault("production-vault", "us-east-1").expect("vault");
@@ -521,14 +526,7 @@ fn backup_copy_and_point_in_time_restore() {
 #[test]
 fn a_snapshot_restore_holds_what_the_backup_held() {
     let Some(bins) = bins() else { return };
-    let mut c = Cluster::prepare(
-        &bins,
-        ClusterOptions {
-            archive: true,
-            ..Default::default()
-        },
-    )
-    .expect("prepare");
+    let mut c = archiving(&bins);
     let vault = c.make_vault("v", "us-west-2").expect("vault");
     query(
         &c,
