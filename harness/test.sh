@@ -13,6 +13,8 @@ fi
 echo "== dependencies"
 # The local target's tests need PostgreSQL server binaries.
 ./harness/install-postgres.sh
+# ... and redis-server, the session store's stand-in.
+./harness/install-redis.sh
 # tests/external_ha.rs drills HA managers drillbit did not build: pg_auto_failover and
 # Patroni with etcd, from Debian's packages.
 ./harness/install-ha.sh

@@ -385,9 +385,10 @@ fn moto_alone_reports_what_it_lacks() {
     let dir = tempfile::tempdir().expect("tmp");
     let server = drillbit::targets::emulator::moto::venv_dir().join("bin/moto_server");
     for (file, code, unsupported) in [
+        // Its service recovers without the two steps, but they never ran: not a pass.
         (
             "scenarios/active-active.yaml",
-            0,
+            1,
             vec!["check-table", "promote-sessions"],
         ),
         ("scenarios/backup-restore.yaml", 1, vec!["restore-db"]),
@@ -406,6 +407,16 @@ fn moto_alone_reports_what_it_lacks() {
         assert_eq!(o.status.code(), Some(code), "{file}: {stderr}");
         let sc: Value = serde_json::from_str(&std::fs::read_to_string(out.join("scorecard.json")).expect("scorecard"))
             .expect("json");
+        if file.contains("active-active") {
+            assert_eq!(sc["verdict"]["overall"], "inconclusive", "{}", sc["findings"]);
+            assert!(
+                sc["findings"]
+                    .to_string()
+                    .contains("never ran (unsupported on this target)"),
+                "{}",
+                sc["findings"]
+            );
+        }
         for id in unsupported {
             let st = step(&sc, id);
             assert_eq!(st["outcome"], "unsupported", "{file}: {st}");

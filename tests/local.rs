@@ -1113,3 +1113,64 @@ fn the_seeds_backup_restore_runs_on_local_with_every_step_ok() {
     );
     assert_clean(since);
 }
+
+/// redis-server processes running in a drill's directory (their title hides their arguments).
+fn redis_processes() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            (comm.trim().starts_with("redis-server") && cwd.to_string_lossy().contains("drillbit-pg-")).then_some(pid)
+        })
+        .collect()
+}
+
+/// The session store as real Redis: the region outage kills the Redis primary with the database;
+/// the service (whose probes need a session) is back only once both failed over; the sessions
+/// the replica lacked are counted from the session writer's own ledger. Without the session
+/// failover step the service never comes back.
+#[test]
+fn the_session_store_fails_over_and_its_lost_sessions_are_counted() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, sc) = drill("scenarios/local/sessions.yaml", &dir.path().join("out"));
+    let n = notes(&sc);
+    assert_eq!(code, 0, "{}\n{n:#?}", sc["findings"]);
+    let steps = sc["steps"].as_array().expect("steps");
+    assert!(steps.iter().all(|s| s["outcome"] == "ok"), "{steps:?}");
+    let note = n
+        .iter()
+        .find(|t| t.starts_with("sessions (global datastore myapp-sessions as a Redis primary and replica): "))
+        .unwrap_or_else(|| panic!("no sessions note in {n:#?}"));
+    let nums: Vec<u64> = note
+        .split(": ")
+        .nth(1)
+        .expect("counts")
+        .split(' ')
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (lost, acked) = (nums[0], nums[1]);
+    assert!(acked > 1000, "{note}");
+    assert!(lost < acked / 10, "{note}");
+    assert!(redis_processes().is_empty(), "left behind: {:?}", redis_processes());
+
+    let text = std::fs::read_to_string(common::root().join("scenarios/local/sessions.yaml")).expect("scenario");
+    let step = "    - { id: promote-sessions, action: elasticache.failover-global-datastore, resource: sessions, timeout: 30s }\n";
+    assert!(text.contains(step));
+    let without = text
+        .replace(step, "")
+        .replace("after: [promote-db, promote-sessions]", "after: [promote-db]")
+        .replace("drill: { horizon: 2m }", "drill: { horizon: 15s }");
+    let file = dir.path().join("no-sessions.yaml");
+    std::fs::write(&file, without).expect("write");
+    let (code, sc) = drill(file.to_str().expect("utf-8"), &dir.path().join("out2"));
+    assert_eq!(code, 1, "{}", sc["findings"]);
+    assert_eq!(sc["measured"]["recovered"], false, "{}", sc["measured"]);
+    assert!(redis_processes().is_empty(), "left behind: {:?}", redis_processes());
+    assert_clean(since);
+}

@@ -454,9 +454,9 @@ struct Judgement {
 
 /// The verdict and the findings behind it. A definite failure (data lost beyond the RPO, a
 /// split brain, a runbook step that failed unrescued, a failed failback) fails the drill; a
-/// drill whose disruptive faults showed no effect, or that ended before the system settled,
-/// proved nothing and is inconclusive rather than a pass; an infrastructure failure is an
-/// error.
+/// drill whose disruptive faults showed no effect, that ended before the system settled, or
+/// whose runbook had steps the target could not carry out, proved nothing (or not all of it)
+/// and is inconclusive rather than a pass; an infrastructure failure is an error.
 fn judge(
     plan: &Plan,
     tl: &Timeline,
@@ -494,6 +494,27 @@ fn judge(
     } else {
         EffectVerdict::NotObserved
     };
+    // A step the target could not carry out was never tested, whatever else recovered.
+    let never_ran: Vec<String> = tl
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, st)| st.outcome == Some(crate::engine::Outcome::Unsupported))
+        .map(|(i, _)| format!("`{}`", plan.steps[i].id))
+        .collect();
+    if !never_ran.is_empty() {
+        findings.push(format!(
+            "runbook step{} {} never ran (unsupported on this target): the drill does not show {} works",
+            if never_ran.len() > 1 { "s" } else { "" },
+            never_ran.join(", "),
+            if never_ran.len() > 1 {
+                "that any of them"
+            } else {
+                "that it"
+            }
+        ));
+        inconclusive = true;
+    }
     let unrescued = measure::unrescued_failures(plan, tl);
     for &s in &unrescued {
         let outcome = tl.steps[s].outcome.map_or("failed", |o| o.as_str());

@@ -180,6 +180,9 @@ impl LocalTarget {
             FaultPlan::Primary(LocalFault::KillAll) => {
                 self.with_cluster(|c| c.kill_primary(true))?;
                 effect = Some(Cow::Borrowed("every process of the primary is gone"));
+                if let Topology::Built { sessions: Some(st), .. } = &self.topology {
+                    st.kill_primary();
+                }
                 // The whole primary region goes: its tasks die with its database.
                 if let Topology::Built {
                     services: Some([primary, _]),

@@ -26,6 +26,7 @@ pub mod hosts;
 pub mod pg;
 pub(crate) mod procs;
 mod redact;
+pub mod redis;
 pub mod router;
 pub mod services;
 mod target;
@@ -87,6 +88,8 @@ pub struct LocalTarget {
     /// The region each region-outage fault takes down, and whether each fault is in force.
     fault_regions: Vec<Option<String>>,
     in_force: Vec<bool>,
+    /// Steps from this index on are the rollback's.
+    rollback_from: usize,
     /// The transaction of the bad write a data-corruption fault committed.
     bad_xid: Arc<std::sync::Mutex<Option<u64>>>,
     /// Cleans up if drillbit dies without its teardown; the last field, so dropped last.
@@ -158,6 +161,19 @@ impl LocalTarget {
             b.start_schedule(port, start);
         }
         let canary = (matches!(topology, Topology::Built { .. }) && topology::has_corruption(s)).then_some(CANARY_ROWS);
+        // Session state the service cannot serve without is part of every probe.
+        let session_probe = match &topology {
+            Topology::Built { sessions: Some(st), .. } => {
+                st.start_writer(&handle, s.workload.writes_per_second);
+                let required = s
+                    .topology
+                    .resources
+                    .iter()
+                    .any(|r| matches!(r, Resource::ElasticacheGlobal(g) if g.required));
+                required.then(|| st.endpoint.addr())
+            }
+            _ => None,
+        };
         let workload = Workload::start(
             &handle,
             WorkloadConfig {
@@ -168,6 +184,7 @@ impl LocalTarget {
                 ledger_path: Some(opts.out_dir.join("ledger.csv")),
                 start,
                 canary,
+                session_probe,
             },
             tx.clone(),
         );
@@ -250,6 +267,7 @@ impl LocalTarget {
                 })
                 .collect(),
             in_force: vec![false; s.faults.len()],
+            rollback_from: s.runbook.steps.len(),
             bad_xid: Arc::new(std::sync::Mutex::new(None)),
             guard: Some(guard),
         })
@@ -308,8 +326,12 @@ impl LocalTarget {
                 link,
                 services,
                 backups,
+                sessions,
                 ..
             } => {
+                if let Some(st) = sessions {
+                    st.shutdown(self.rt.handle());
+                }
                 // A backup in progress ends before the servers go.
                 if let Some(b) = backups {
                     b.stop();

@@ -219,6 +219,28 @@ impl Target for LocalTarget {
                     Err(_) => ActionResult::Failed("service lock poisoned".into()),
                 });
             }
+            (
+                Topology::Built {
+                    sessions: Some(st), ..
+                },
+                Action::ElasticacheFailoverGlobalDatastore,
+            ) if step < self.rollback_from => {
+                let (st, handle) = (st.clone(), self.rt.handle().clone());
+                std::thread::spawn(move || {
+                    done(match st.fail_over(&handle) {
+                        Ok(()) => ActionResult::Ok,
+                        Err(e) => ActionResult::Failed(Cow::Owned(e)),
+                    })
+                });
+            }
+            (
+                Topology::Built {
+                    sessions: Some(_), ..
+                },
+                Action::ElasticacheFailoverGlobalDatastore,
+            ) => done(ActionResult::Unsupported(Cow::Borrowed(
+                "failing the session store back (rebuilding the old primary's Redis as a replica first) is not built on the local target yet",
+            ))),
             (_, Action::Wait) => {
                 let d = duration.map_or(0.0, |d| d.median_secs());
                 std::thread::spawn(move || {
@@ -358,6 +380,7 @@ impl Target for LocalTarget {
                 _ => format!("read-back from {}: {}", h.label, states[n].as_str()),
             });
         }
+        self.read_back_sessions();
         let lost = crate::engine::ledger::lost_runs(log.acked.len(), |i| !survived.contains(&log.acked[i].0));
         let acks = log.acked.iter().map(|(_, t)| self.at(*t)).collect();
         Ok(Ledger::Recorded {
@@ -373,5 +396,42 @@ fn signed_secs(start: Instant, t: Instant) -> f64 {
     match t.checked_duration_since(start) {
         Some(d) => d.as_secs_f64(),
         None => -start.duration_since(t).as_secs_f64(),
+    }
+}
+
+impl LocalTarget {
+    /// The session store's read-back: which acknowledged sessions the endpoint's server holds
+    /// now, as a note (lost sessions, and the span they were acknowledged in).
+    fn read_back_sessions(&mut self) {
+        let Topology::Built { sessions: Some(st), .. } = &self.topology else {
+            return;
+        };
+        st.stop_writer(self.rt.handle());
+        let acked = st
+            .log
+            .lock()
+            .map(|mut l| std::mem::take(&mut l.acked))
+            .unwrap_or_default();
+        let note = match st.survivors(self.rt.handle()) {
+            Ok(held) => {
+                let lost: Vec<&(u64, Instant)> = acked.iter().filter(|(n, _)| !held.contains(n)).collect();
+                let span = match (lost.first(), lost.last()) {
+                    (Some(a), Some(b)) => format!(
+                        ", acknowledged from {:.2} s to {:.2} s",
+                        self.at(a.1).0 as f64 / 1e6,
+                        self.at(b.1).0 as f64 / 1e6
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "sessions (global datastore {} as a Redis primary and replica): {} of {} acknowledged session writes lost{span}",
+                    st.name,
+                    lost.len(),
+                    acked.len()
+                )
+            }
+            Err(e) => format!("sessions (global datastore {}): could not be read back: {e}", st.name),
+        };
+        self.notes.push(note);
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::backups::{self, Backups};
 use super::pg::{self, Cluster, ClusterOptions, PgBinaries, SyncMode};
+use super::redis::SessionStore;
 use super::router::Router;
 use super::services::Service;
 use super::{guard, infra, redacted};
@@ -38,6 +39,9 @@ pub(super) enum Topology {
         /// With no replica: the backup plan, and the second node is the instance a restore
         /// makes on the DR side.
         backups: Option<Arc<Backups>>,
+        /// The ElastiCache global datastore as a Redis primary and replica, if the scenario
+        /// has one.
+        sessions: Option<Arc<SessionStore>>,
     },
     Bound {
         conninfo: String,
@@ -218,6 +222,16 @@ pub(super) fn build_topology(
             .unwrap_or(db)
     };
     let (primary_entry, dr_entry) = (entry(0, primary_addr), entry(1, standby_addr));
+    let sessions = match s.topology.resources.iter().find_map(|r| match r {
+        Resource::ElasticacheGlobal(g) => Some(g),
+        _ => None,
+    }) {
+        Some(g) => Some(Arc::new(
+            SessionStore::start(handle, &cluster.root, &g.global_datastore)
+                .map_err(|e| infra("the session store", e))?,
+        )),
+        None => None,
+    };
     let router = Router::start(handle, primary_entry).map_err(|e| infra("router", e))?;
     let client = pg::loopback_conninfo(router.addr().port());
     let standby_conninfo = cluster.standby.conninfo();
@@ -231,6 +245,7 @@ pub(super) fn build_topology(
             standby_conninfo,
             services,
             backups,
+            sessions,
         },
         client,
         notes,

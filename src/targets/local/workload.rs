@@ -44,6 +44,9 @@ pub struct WorkloadConfig {
     /// Rows the canary table must hold for a probe to pass: data damaged by a bad write is an
     /// outage even while the database answers.
     pub canary: Option<i64>,
+    /// The session store's endpoint, when the service cannot serve without it: a probe also
+    /// sets and reads back a session there.
+    pub session_probe: Option<std::net::SocketAddr>,
 }
 
 impl Workload {
@@ -64,6 +67,7 @@ impl Workload {
         handles.push(rt.spawn(prober(
             cfg.conninfo,
             cfg.canary,
+            cfg.session_probe,
             cfg.probe_interval,
             cfg.probe_offset,
             stop.clone(),
@@ -189,6 +193,7 @@ async fn probe_once(client: &Client, n: i64, canary: Option<i64>) -> bool {
 async fn prober(
     conninfo: String,
     canary: Option<i64>,
+    session_probe: Option<std::net::SocketAddr>,
     interval: Duration,
     offset: Duration,
     stop: Arc<AtomicBool>,
@@ -217,11 +222,32 @@ async fn prober(
         if !ok {
             client = None;
         }
+        let ok = match session_probe {
+            Some(addr) if ok => session_ok(addr, n, budget.saturating_sub(started.elapsed())).await,
+            _ => ok,
+        };
         // The probe counts at the instant it was sent, like a client's request.
         if events.send((started, Event::Probe { ok })).is_err() {
             return;
         }
     }
+}
+
+/// A session set and read back through the session store's endpoint within `budget`.
+async fn session_ok(addr: std::net::SocketAddr, n: i64, budget: Duration) -> bool {
+    use super::redis::{Conn, Reply};
+    let v = n.to_string();
+    let check = async {
+        let mut c = Conn::open(addr, budget).await.ok()?;
+        let set = c.call(&["SET", "probe:session", &v], budget).await.ok()?;
+        let got = c.call(&["GET", "probe:session"], budget).await.ok()?;
+        Some(set == Reply::Simple("OK".into()) && got == Reply::Bulk(Some(v.clone().into_bytes())))
+    };
+    tokio::time::timeout(budget, check)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// Every sequence number present on the database at `conninfo`.
