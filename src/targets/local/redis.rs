@@ -307,13 +307,7 @@ impl SessionStore {
                     // Refused (a read-only replica) or broken: not acknowledged; reconnect.
                     _ => conn = None,
                 }
-                next += period;
-                let now = tokio::time::Instant::now();
-                if next > now {
-                    tokio::time::sleep_until(next).await;
-                } else if now - next > Duration::from_millis(200) {
-                    next = now;
-                }
+                super::workload::pace(&mut next, period).await;
             }
         });
         if let Ok(mut w) = self.writer.lock() {

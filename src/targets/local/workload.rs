@@ -153,17 +153,22 @@ async fn writer(
                 client = None;
             }
         }
-        next += period;
-        let now = tokio::time::Instant::now();
-        if next > now {
-            tokio::time::sleep_until(next).await;
-        } else if now - next > Duration::from_millis(200) {
-            // Fell behind during an outage: do not burst to catch up.
-            next = now;
-        }
+        pace(&mut next, period).await;
     }
     if let Some(f) = file.as_mut() {
         let _ = f.flush();
+    }
+}
+
+/// Waits for the next slot of a writer running every `period`; one that fell behind (an
+/// outage) starts again from now instead of bursting to catch up.
+pub(super) async fn pace(next: &mut tokio::time::Instant, period: Duration) {
+    *next += period;
+    let now = tokio::time::Instant::now();
+    if *next > now {
+        tokio::time::sleep_until(*next).await;
+    } else if now - *next > Duration::from_millis(200) {
+        *next = now;
     }
 }
 
