@@ -1010,6 +1010,55 @@ fn a_bad_write_is_undone_by_a_point_in_time_restore_to_just_before_it() {
         "{n:#?}"
     );
     assert!(n.iter().any(|t| t.contains("to just before transaction")), "{n:#?}");
+
+    // The restore's size and time are in the scorecard, and calibration turns them into the
+    // size-scaled model: a database ten times the size restores about ten times as long.
+    let r = &sc["restores"][0];
+    assert_eq!(r["step"], "restore-pitr", "{}", sc["restores"]);
+    let (mib, secs) = (r["mib"].as_f64().expect("mib"), r["seconds"].as_f64().expect("seconds"));
+    assert!(mib > 40.0 && secs > 0.0, "{r}");
+    let cards = drillbit::scorecard::find(&[dir.path().to_path_buf()])
+        .and_then(|files| drillbit::scorecard::read_files(&files))
+        .expect("scorecard");
+    let cal = drillbit::calibrate::calibrate(&cards);
+    let per_gib = cal
+        .fits
+        .iter()
+        .find(|f| f.name == "restore.seconds-per-gib")
+        .unwrap_or_else(|| panic!("no size-scaled fit in {:?}", cal.fits));
+    assert!((per_gib.samples[0] - secs / (mib / 1024.0)).abs() < 1e-6, "{per_gib:?}");
+    assert!(
+        !cal.fits.iter().any(|f| f.name == "restore-pitr"),
+        "fitted by id too: {:?}",
+        cal.fits
+    );
+    assert!(drillbit::calibrate::render(&cal).contains("restore-pitr: not fitted by id"));
+    let restore_time = |gib: f64| {
+        let text = std::fs::read_to_string(common::root().join("scenarios/local/monthly-restore-verification.yaml"))
+            .expect("scenario")
+            .replace("storage_gib: 1 }", &format!("storage_gib: {gib} }}"))
+            .replace("drill: { horizon: 5m }", "drill: { horizon: 24h }")
+            .replace("timeout: 5m", "timeout: 12h");
+        let mut l = common::load_text("m.yaml", &text);
+        l.scenario.models.insert(per_gib.name.clone(), per_gib.dist.clone());
+        l.scenario.models.insert(
+            "rds.restore-point-in-time".into(),
+            drillbit::scenario::Dist::Fixed(drillbit::scenario::duration::Dur::from_secs_f64(60.0)),
+        );
+        let sc = drillbit::targets::sim::simulate_once(&l, 7).expect("sim");
+        let st = sc.steps.iter().find(|s| s.id == "restore-pitr").expect("step");
+        st.end_s.expect("end") - st.start_s.expect("start") - 60.0
+    };
+    let (small, large) = (restore_time(10.0), restore_time(100.0));
+    let expected = 10.0 * secs / (mib / 1024.0);
+    assert!(
+        (small - expected).abs() < 0.01 * expected + 0.01,
+        "10 GiB: {small} s, expected {expected} s"
+    );
+    assert!(
+        (large / small - 10.0).abs() < 0.01,
+        "10 GiB {small} s, 100 GiB {large} s"
+    );
     assert_clean(since);
 }
 
@@ -1157,6 +1206,15 @@ fn the_session_store_fails_over_and_its_lost_sessions_are_counted() {
     let (lost, acked) = (nums[0], nums[1]);
     assert!(acked > 1000, "{note}");
     assert!(lost < acked / 10, "{note}");
+    // The sessions' ledger is measured like the database's writes, in the scorecard itself.
+    let ds = &sc["measured"]["datasets"][0];
+    assert_eq!(ds["name"], "sessions `myapp-sessions`", "{}", sc["measured"]);
+    assert_eq!(
+        (ds["acked"].as_u64(), ds["lost"].as_u64()),
+        (Some(acked), Some(lost)),
+        "{ds}"
+    );
+    assert!(ds["rpo_s"].as_f64().is_some_and(|r| r <= 2.0), "{ds}");
     assert!(redis_processes().is_empty(), "left behind: {:?}", redis_processes());
 
     let text = std::fs::read_to_string(common::root().join("scenarios/local/sessions.yaml")).expect("scenario");
@@ -1171,6 +1229,37 @@ fn the_session_store_fails_over_and_its_lost_sessions_are_counted() {
     let (code, sc) = drill(file.to_str().expect("utf-8"), &dir.path().join("out2"));
     assert_eq!(code, 1, "{}", sc["findings"]);
     assert_eq!(sc["measured"]["recovered"], false, "{}", sc["measured"]);
+    assert!(redis_processes().is_empty(), "left behind: {:?}", redis_processes());
+    assert_clean(since);
+}
+
+/// The session store fails back: the primary region's Redis is started again as a replica of
+/// the promoted one and a coordinated FAILOVER makes it the primary; the endpoint follows. The
+/// planned switch loses no acknowledged session (nor write), and both servers are gone after.
+#[test]
+fn the_session_store_fails_back_without_losing_a_session() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, sc) = drill_with(
+        "scenarios/local/sessions.yaml",
+        &dir.path().join("out"),
+        &["--failback"],
+    );
+    assert_eq!(code, 0, "{}\n{:#?}", sc["findings"], notes(&sc));
+    assert_eq!(sc["verdict"]["failback"], "ok", "{}", sc["failback"]);
+    let fb = &sc["failback"]["steps"];
+    let back = fb
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "fail-back-sessions")
+        .expect("fail-back-sessions");
+    assert_eq!(back["outcome"], "ok", "{back}");
+    let ds = &sc["measured"]["datasets"][0];
+    assert!(ds["acked"].as_u64().is_some_and(|n| n > 1000), "{ds}");
+    assert_eq!(ds["lost_after_recovery"], 0, "{ds}");
+    assert_eq!(sc["measured"]["lost_after_recovery"], 0, "{}", sc["measured"]);
     assert!(redis_processes().is_empty(), "left behind: {:?}", redis_processes());
     assert_clean(since);
 }

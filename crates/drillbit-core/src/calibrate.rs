@@ -29,6 +29,8 @@ pub struct Calibration {
     /// Every RTO phase (detect, decide, traffic-switch, client-healthy), fitted the same way.
     /// Written for the record: the simulator derives these from the scenario, not from models.
     pub phases: Vec<Fit>,
+    /// Restore steps left to the size-scaled model instead of a fit by id.
+    pub size_scaled: Vec<String>,
 }
 
 /// ln X ~ N(mu, sigma): the maximum-likelihood estimates.
@@ -112,6 +114,7 @@ pub fn calibrate(cards: &[crate::scorecard::Recorded]) -> Calibration {
     let mut phase_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut names = std::collections::BTreeSet::new();
     let mut targets = std::collections::BTreeSet::new();
+    let mut size_scaled = std::collections::BTreeSet::new();
     for c in cards {
         names.insert(c.scenario.name.clone());
         targets.insert(c.target.clone());
@@ -123,6 +126,16 @@ pub fn calibrate(cards: &[crate::scorecard::Recorded]) -> Calibration {
             if let (Some(id), Some(a), Some(b)) = (&s.id, s.start_s, s.end_s) {
                 samples.entry(id.clone()).or_default().push((b - a).max(0.0));
             }
+        }
+        // A restore's time scales with the size restored: its throughput is fitted as seconds
+        // per GiB, and the step is not fitted by id (that would fix its duration at the drilled
+        // size).
+        for r in c.restores.iter().filter(|r| r.mib > 0.0 && r.seconds > 0.0) {
+            samples
+                .entry(crate::catalogue::models::RESTORE_SECONDS_PER_GIB.into())
+                .or_default()
+                .push(r.seconds / (r.mib / 1024.0));
+            size_scaled.insert(r.step.clone());
         }
         for p in &c.phases {
             let name = p.name.as_str();
@@ -144,7 +157,11 @@ pub fn calibrate(cards: &[crate::scorecard::Recorded]) -> Calibration {
             }
         }
     }
+    for id in &size_scaled {
+        samples.remove(id);
+    }
     Calibration {
+        size_scaled: size_scaled.into_iter().collect(),
         scenario: (names.len() == 1).then(|| names.into_iter().next().unwrap_or_default()),
         targets: targets.into_iter().collect(),
         drills: cards.len(),
@@ -210,6 +227,14 @@ pub fn render(c: &Calibration) -> String {
         );
         let _ = writeln!(o, "  {}: {}", f.name, dist_yaml(&f.dist));
     }
+    for id in &c.size_scaled {
+        let _ = writeln!(
+            o,
+            "  # {id}: not fitted by id: it restores, and a restore scales with the database's size \
+             ({} x storage_gib)",
+            crate::catalogue::models::RESTORE_SECONDS_PER_GIB
+        );
+    }
     if !c.phases.is_empty() {
         let _ = writeln!(
             o,
@@ -271,6 +296,7 @@ mod tests {
                 fit("switch", &[0.0, 0.0, 0.001]),
             ],
             phases: vec![fit("detect", &[0.2, 0.25, 0.3])],
+            size_scaled: vec!["restore-db".into()],
         };
         let dir = std::env::temp_dir().join(format!("drillbit-models-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

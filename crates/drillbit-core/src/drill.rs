@@ -22,10 +22,12 @@ pub fn run_on(
             let ledger = target
                 .ledger(tl.end)
                 .unwrap_or_else(|e| Ledger::NotMeasurable(format!("the drill ended early and {e}")));
-            return Ok(measure::measure(plan, tl, &ledger));
+            let others = target.other_ledgers();
+            return Ok(measure::measure_all(plan, tl, &ledger, &others));
         }
         Err(e) => return Err(e),
     }
     let ledger = target.ledger(tl.end)?;
-    Ok(measure::measure(plan, tl, &ledger))
+    let others = target.other_ledgers();
+    Ok(measure::measure_all(plan, tl, &ledger, &others))
 }

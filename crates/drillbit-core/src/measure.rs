@@ -209,8 +209,11 @@ pub struct Measurement {
     /// None when the service did not recover before the horizon.
     pub rto: Option<Time>,
     pub data: DataLoss,
+    /// Other data the target keeps a ledger of (a session store), measured the same way.
+    pub others: Vec<(String, DataLoss)>,
     pub rto_met: bool,
-    /// None when data loss is not measurable on the target.
+    /// None when data loss is not measurable on the target. Every measurable data set counts:
+    /// the database's writes and each of `others`.
     pub rpo_met: Option<bool>,
 }
 
@@ -221,19 +224,33 @@ impl Measurement {
 }
 
 pub fn measure(plan: &Plan, tl: &Timeline, ledger: &Ledger) -> Measurement {
+    measure_all(plan, tl, ledger, &[])
+}
+
+/// [`measure`] with the target's other ledgers (name, ledger), each judged against the same RPO.
+pub fn measure_all(plan: &Plan, tl: &Timeline, ledger: &Ledger, others: &[(String, Ledger)]) -> Measurement {
     let rto = match (tl.t_fault, tl.t_recovered) {
         (Some(f), Some(r)) => Some(r.since(f)),
         _ => None,
     };
     let data = data_loss(tl.t_fault, tl.t_recovered, ledger);
+    let others: Vec<(String, DataLoss)> = others
+        .iter()
+        .map(|(n, l)| (n.clone(), data_loss(tl.t_fault, tl.t_recovered, l)))
+        .collect();
+    let rpo_met = std::iter::once(&data)
+        .chain(others.iter().map(|(_, d)| d))
+        .filter_map(|d| d.rpo)
+        .fold(None, |acc: Option<bool>, r| Some(acc.unwrap_or(true) && r <= plan.rpo));
     Measurement {
         t_fault: tl.t_fault,
         t_detect: tl.t_detect,
         t_recovered: tl.t_recovered,
         rto,
         rto_met: rto.is_some_and(|r| r <= plan.rto),
-        rpo_met: data.rpo.map(|r| r <= plan.rpo),
+        rpo_met,
         data,
+        others,
     }
 }
 
@@ -476,5 +493,41 @@ mod tests {
     fn not_measurable_is_not_zero() {
         let d = data_loss(Some(t(1.0)), None, &Ledger::NotMeasurable("emulator".into()));
         assert_eq!(d.rpo, None);
+    }
+}
+
+#[cfg(test)]
+mod other_ledgers {
+    use super::*;
+
+    /// A second data set (a session store) is judged against the same RPO as the database.
+    #[test]
+    fn a_session_store_beyond_the_rpo_misses_it() {
+        let text = "name: t\nstrategy: warm-standby\ntargets: { rto: 1m, rpo: 2s }\ntopology:\n  primary_region: us-east-1\n  dr_region: us-west-2\n  resources:\n    - { id: db, kind: rds-instance, instance: db }\nfaults: []\nrunbook: { steps: [{ id: v, action: probe-until-healthy }] }\n";
+        let l = crate::scenario::load_str("t.yaml", text).expect("scenario");
+        let plan = Plan::compile(&l.scenario);
+        let mut tl = Timeline::new(false);
+        tl.t_fault = Some(Time::from_secs(10.0));
+        let acks: Vec<Time> = (0..20).map(|k| Time::from_secs(k as f64)).collect();
+        let db = Ledger::Recorded {
+            acks: acks.clone(),
+            lost: vec![],
+            indeterminate: 0,
+        };
+        // Sessions acked from 5 s on were lost: RPO 5 s against 2 s.
+        let sessions = Ledger::Recorded {
+            acks,
+            lost: vec![6..11],
+            indeterminate: 0,
+        };
+        let alone = measure(&plan, &tl, &db);
+        assert_eq!(alone.rpo_met, Some(true));
+        let m = measure_all(&plan, &tl, &db, &[("sessions".into(), sessions)]);
+        assert_eq!(m.data.rpo, Some(Time::ZERO));
+        assert_eq!(m.others[0].1.lost, 5);
+        assert_eq!(m.others[0].1.rpo, Some(Time::from_secs(5.0)));
+        assert_eq!(m.rpo_met, Some(false));
+        let unmeasurable = measure_all(&plan, &tl, &Ledger::NotMeasurable("x".into()), &[]);
+        assert_eq!(unmeasurable.rpo_met, None);
     }
 }

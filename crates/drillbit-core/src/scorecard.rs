@@ -108,6 +108,22 @@ pub struct Measured {
     /// after it).
     pub settle_s: f64,
     pub settled: bool,
+    /// Other data the drill wrote and read back beside the database (a session store), each
+    /// measured like the database's writes and judged against the same RPO.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<DataSetOut>,
+}
+
+/// The ledger of one other data set (a session store).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataSetOut {
+    pub name: String,
+    pub acked: u64,
+    pub lost: u64,
+    pub rpo_s: Option<f64>,
+    pub lost_after_recovery: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub const RPO_DEFINITION: &str = "the time span of acknowledged writes the recovered system does not hold: \
@@ -248,6 +264,23 @@ pub struct Scorecard {
     /// version, provisioning, the FIS experiment).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Each restore the drill carried out, with the size restored: what calibration fits the
+    /// simulator's size-scaled restore model from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restores: Vec<RestoreOut>,
+}
+
+/// One measured restore: the database restored into a new instance, ready to take writes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RestoreOut {
+    /// The runbook step that restored.
+    pub step: String,
+    pub recovery_point: String,
+    /// Data restored, MiB (the backup's files plus the WAL replayed).
+    pub mib: f64,
+    /// From the copy out of the vault to the instance taking writes.
+    pub seconds: f64,
+    pub mib_per_s: f64,
 }
 
 /// Seconds with millisecond resolution: stable text in every report.
@@ -312,7 +345,8 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         duration_s: tl.failback_end.map(|e| secs(e.since(start))),
         completed: tl.failback_end.is_some()
             && rollback_steps.iter().all(|s| s.outcome == StepOutcome::Ok)
-            && m.data.lost_after_recovery == 0,
+            && m.data.lost_after_recovery == 0
+            && m.others.iter().all(|(_, d)| d.lost_after_recovery == 0),
         failed_probes: tl.failback_failed_probes,
         steps: rollback_steps,
     });
@@ -392,6 +426,18 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             outages: tl.outages.iter().map(span).collect(),
             settle_s: secs(plan.settle),
             settled: tl.settled_at.is_some(),
+            datasets: m
+                .others
+                .iter()
+                .map(|(name, d)| DataSetOut {
+                    name: name.clone(),
+                    acked: d.acked,
+                    lost: d.lost,
+                    rpo_s: d.rpo.map(secs),
+                    lost_after_recovery: d.lost_after_recovery,
+                    note: d.note.clone(),
+                })
+                .collect(),
         },
         margin: Margin {
             rto_s: rto_s.map(|r| round_ms(target_rto - r)),
@@ -441,6 +487,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         models_overridden: cx.models_overridden.clone(),
         cost: scenario.cost.clone(),
         notes: Vec::new(),
+        restores: Vec::new(),
     }
 }
 
@@ -544,7 +591,7 @@ fn judge(
         ));
         failed = true;
     }
-    if m.rpo_met == Some(false) {
+    if m.data.rpo.is_some_and(|r| r > plan.rpo) {
         findings.push(format!(
             "RPO missed: {} acknowledged writes lost, RPO {} against {}",
             m.data.lost,
@@ -552,6 +599,18 @@ fn judge(
             f(secs(plan.rpo))
         ));
         failed = true;
+    }
+    for (name, d) in &m.others {
+        if let Some(r) = d.rpo.filter(|&r| r > plan.rpo) {
+            findings.push(format!(
+                "RPO missed for {name}: {} of {} acknowledged writes lost, RPO {} against {}",
+                d.lost,
+                d.acked,
+                f(secs(r)),
+                f(secs(plan.rpo))
+            ));
+            failed = true;
+        }
     }
     if failback_failed {
         findings.push("failback failed".into());

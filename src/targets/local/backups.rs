@@ -89,6 +89,8 @@ pub(super) struct Backups {
     pub points: Arc<Mutex<Vec<RecoveryPoint>>>,
     /// What the backups did, for the scorecard's notes.
     pub notes: Arc<Mutex<Vec<String>>>,
+    /// Every restore carried out, with its size and time (the scorecard's `restores`).
+    pub restores: Arc<Mutex<Vec<crate::scorecard::RestoreOut>>>,
     stop: Arc<AtomicBool>,
     schedule: Mutex<Option<JoinHandle<()>>>,
 }
@@ -113,6 +115,7 @@ impl Backups {
             dr,
             points: Arc::new(Mutex::new(Vec::new())),
             notes: Arc::new(Mutex::new(Vec::new())),
+            restores: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
             schedule: Mutex::new(None),
             spec,

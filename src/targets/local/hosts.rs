@@ -98,9 +98,11 @@ pub async fn watch(
     let mut client = None;
     let mut last = None;
     while !stop.load(Ordering::SeqCst) {
-        // A state is stamped when it was last known: an answer when it arrived; a host that did
-        // not answer was last known when the unanswered attempt began (a hung writer is not
-        // counted as writable for the second the query took to time out).
+        // A host is counted writable only on evidence: a writer answer is stamped when it
+        // arrived, anything else (read-only, no answer) when the question was asked. A hung
+        // writer is not counted as writable for the second the query took to time out, and a
+        // fenced host whose answer was slow on a loaded machine is not counted as writable
+        // while its answer travelled (no split brain made of the watcher's own latency).
         let asked = Instant::now();
         if client.as_ref().is_none_or(|c: &tokio_postgres::Client| c.is_closed()) {
             client = connect(&conninfo, timeout).await.ok();
@@ -109,12 +111,10 @@ pub async fn watch(
             Some(c) => state_of(c, timeout).await,
             None => HostState::Unreachable,
         };
-        let at = if state == HostState::Unreachable {
+        if state == HostState::Unreachable {
             client = None;
-            asked
-        } else {
-            Instant::now()
-        };
+        }
+        let at = if state == HostState::Writer { Instant::now() } else { asked };
         if last != Some(state) {
             last = Some(state);
             if events.send((at, Event::Host { host: index, state })).is_err() {

@@ -70,6 +70,7 @@ pub struct LocalTarget {
     hc_passes: Arc<AtomicBool>,
     stop_tasks: Arc<AtomicBool>,
     steps: Vec<(Action, Option<crate::scenario::Dist>)>,
+    step_ids: Vec<String>,
     desired: Vec<Option<u32>>,
     /// Steps that promote the primary-side copy (failback) rather than the DR replica.
     promotes_primary: Vec<bool>,
@@ -85,6 +86,10 @@ pub struct LocalTarget {
     effect_within: Duration,
     /// What the read-back found per host, for the scorecard's notes.
     pub notes: Vec<String>,
+    /// Restores carried out (the scorecard's `restores`).
+    pub restores: Vec<crate::scorecard::RestoreOut>,
+    /// The session store's ledger, read back after the drill.
+    session_ledger: Option<(String, crate::engine::Ledger)>,
     /// The region each region-outage fault takes down, and whether each fault is in force.
     fault_regions: Vec<Option<String>>,
     in_force: Vec<bool>,
@@ -240,6 +245,7 @@ impl LocalTarget {
             hc_passes,
             stop_tasks,
             steps: s.all_steps().map(|st| (st.action, st.duration.clone())).collect(),
+            step_ids: s.all_steps().map(|st| st.id.clone()).collect(),
             desired: s.all_steps().map(|st| st.desired).collect(),
             promotes_primary: s
                 .all_steps()
@@ -258,6 +264,8 @@ impl LocalTarget {
             stop_watch,
             effect_within: Duration::from_micros(plan.effect_within.0),
             notes,
+            restores: Vec::new(),
+            session_ledger: None,
             fault_regions: s
                 .faults
                 .iter()
@@ -338,6 +346,9 @@ impl LocalTarget {
                     if let Ok(mut n) = b.notes.lock() {
                         self.notes.append(&mut n);
                     }
+                    if let Ok(mut r) = b.restores.lock() {
+                        self.restores.append(&mut r);
+                    }
                 }
                 router.shutdown();
                 for sv in services.iter().flatten() {
@@ -412,5 +423,6 @@ pub fn run(
     };
     let mut sc = crate::scorecard::build(&cx, &tl, &m);
     sc.notes.append(&mut target.notes);
+    sc.restores.append(&mut target.restores);
     Ok((sc, kept))
 }

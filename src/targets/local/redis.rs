@@ -234,35 +234,59 @@ async fn role(addr: SocketAddr) -> Option<String> {
     }
 }
 
+/// Waits until the server at `addr` reports role `want` (or `replica-streaming`).
+fn wait_role(
+    handle: &tokio::runtime::Handle,
+    server: &mut Server,
+    what: &str,
+    addr: SocketAddr,
+    want: &str,
+    within: Duration,
+) -> Result<(), String> {
+    let t0 = Instant::now();
+    loop {
+        if handle.block_on(role(addr)).as_deref() == Some(want) {
+            return Ok(());
+        }
+        if !server.running() {
+            return Err(format!("the Redis {what} exited: {}", server.log_tail()));
+        }
+        if t0.elapsed() > within {
+            return Err(format!(
+                "the Redis {what} is not {want} after {} s: {}",
+                within.as_secs(),
+                server.log_tail()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl SessionStore {
     /// Starts the primary, then the replica, and waits until the replica is in sync; the
     /// endpoint points at the primary. The servers' directories are made under `root`.
     pub fn start(handle: &tokio::runtime::Handle, root: &Path, name: &str) -> Result<SessionStore, String> {
         let program = find_server()?;
         let mut primary = Server::start(&program, root.join("redis-primary"), free_port()?, None)?;
-        let wait = |what: &str, want: &str, addr: SocketAddr, server: &mut Server| -> Result<(), String> {
-            let t0 = Instant::now();
-            loop {
-                if handle.block_on(role(addr)).as_deref() == Some(want) {
-                    return Ok(());
-                }
-                if !server.running() {
-                    return Err(format!("the Redis {what} exited: {}", server.log_tail()));
-                }
-                if t0.elapsed() > Duration::from_secs(20) {
-                    return Err(format!(
-                        "the Redis {what} is not {want} after 20 s: {}",
-                        server.log_tail()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        };
         let paddr = primary.addr;
-        wait("primary", "master", paddr, &mut primary)?;
+        wait_role(
+            handle,
+            &mut primary,
+            "primary",
+            paddr,
+            "master",
+            Duration::from_secs(20),
+        )?;
         let mut replica = Server::start(&program, root.join("redis-replica"), free_port()?, Some(paddr))?;
         let raddr = replica.addr;
-        if let Err(e) = wait("replica", "replica-streaming", raddr, &mut replica) {
+        if let Err(e) = wait_role(
+            handle,
+            &mut replica,
+            "replica",
+            raddr,
+            "replica-streaming",
+            Duration::from_secs(20),
+        ) {
             primary.kill();
             replica.kill();
             return Err(e);
@@ -336,6 +360,52 @@ impl SessionStore {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        self.endpoint.set_backend(addr, true);
+        Ok(())
+    }
+
+    /// Failback: the primary region's Redis is started again, empty, as a replica of the
+    /// promoted one; once it streams, a coordinated `FAILOVER` (writes paused until the replica
+    /// has every write, then the roles swap) makes it the primary again, and the endpoint
+    /// moves back. No acknowledged session is left behind.
+    pub fn fail_back(&self, handle: &tokio::runtime::Handle) -> Result<(), String> {
+        let program = find_server()?;
+        let dr = self.replica.lock().map_err(|_| "lock poisoned")?.addr;
+        if handle.block_on(role(dr)).as_deref() != Some("master") {
+            return Err("the DR Redis is not the primary: there is nothing to fail back from".into());
+        }
+        let mut p = self.primary.lock().map_err(|_| "lock poisoned")?;
+        p.kill();
+        let dir = p.dir.clone();
+        // Whatever the old primary held is discarded: it may hold writes the DR side never saw.
+        let _ = std::fs::remove_dir_all(&dir);
+        *p = Server::start(&program, dir, free_port()?, Some(dr))?;
+        let addr = p.addr;
+        wait_role(
+            handle,
+            &mut p,
+            "rebuilt primary",
+            addr,
+            "replica-streaming",
+            Duration::from_secs(20),
+        )?;
+        let (host, port) = (addr.ip().to_string(), addr.port().to_string());
+        match handle.block_on(call_once(
+            dr,
+            &["FAILOVER", "TO", &host, &port, "TIMEOUT", "10000"],
+            Duration::from_secs(5),
+        ))? {
+            Reply::Simple(_) => {}
+            other => return Err(format!("FAILOVER TO {addr}: {other:?}")),
+        }
+        wait_role(
+            handle,
+            &mut p,
+            "rebuilt primary",
+            addr,
+            "master",
+            Duration::from_secs(15),
+        )?;
         self.endpoint.set_backend(addr, true);
         Ok(())
     }

@@ -83,6 +83,7 @@ impl Target for LocalTarget {
                     .collect();
                 let bad_xid = self.bad_xid.lock().ok().and_then(|x| *x);
                 let (cluster, b, start) = (cluster.clone(), b.clone(), self.start);
+                let step_id = self.step_ids[step].clone();
                 std::thread::spawn(move || {
                     let (rp, target, to) = match b.choose(action, &down, bad_xid) {
                         Ok(c) => c,
@@ -112,6 +113,16 @@ impl Target for LocalTarget {
                     match r {
                         Ok(st) => {
                             let secs = t0.elapsed().as_secs_f64();
+                            let restored = st.bytes as f64 / 1048576.0;
+                            if let Ok(mut r) = b.restores.lock() {
+                                r.push(crate::scorecard::RestoreOut {
+                                    step: step_id.clone(),
+                                    recovery_point: rp.label.clone(),
+                                    mib: (restored * 10.0).round() / 10.0,
+                                    seconds: (secs * 1000.0).round() / 1000.0,
+                                    mib_per_s: (restored / secs.max(1e-6) * 10.0).round() / 10.0,
+                                });
+                            }
                             b.note(format!(
                                 "restore: {} restored recovery point {} from vault {} (taken at {:.1} s) {to} into a new instance: {:.1} MiB in {secs:.2} s, {:.0} MiB/s (copy {:.2} s, start and WAL replay {:.2} s)",
                                 action.as_str(),
@@ -235,12 +246,18 @@ impl Target for LocalTarget {
             }
             (
                 Topology::Built {
-                    sessions: Some(_), ..
+                    sessions: Some(st), ..
                 },
                 Action::ElasticacheFailoverGlobalDatastore,
-            ) => done(ActionResult::Unsupported(Cow::Borrowed(
-                "failing the session store back (rebuilding the old primary's Redis as a replica first) is not built on the local target yet",
-            ))),
+            ) => {
+                let (st, handle) = (st.clone(), self.rt.handle().clone());
+                std::thread::spawn(move || {
+                    done(match st.fail_back(&handle) {
+                        Ok(()) => ActionResult::Ok,
+                        Err(e) => ActionResult::Failed(Cow::Owned(e)),
+                    })
+                });
+            }
             (_, Action::Wait) => {
                 let d = duration.map_or(0.0, |d| d.median_secs());
                 std::thread::spawn(move || {
@@ -279,6 +296,10 @@ impl Target for LocalTarget {
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             }
         }
+    }
+
+    fn other_ledgers(&mut self) -> Vec<(String, Ledger)> {
+        self.session_ledger.take().into_iter().collect()
     }
 
     fn ledger(&mut self, _end: Time) -> Result<Ledger, TargetError> {
@@ -401,7 +422,7 @@ fn signed_secs(start: Instant, t: Instant) -> f64 {
 
 impl LocalTarget {
     /// The session store's read-back: which acknowledged sessions the endpoint's server holds
-    /// now, as a note (lost sessions, and the span they were acknowledged in).
+    /// now, as the sessions' own ledger (measured like the database's writes) and a note.
     fn read_back_sessions(&mut self) {
         let Topology::Built { sessions: Some(st), .. } = &self.topology else {
             return;
@@ -412,26 +433,28 @@ impl LocalTarget {
             .lock()
             .map(|mut l| std::mem::take(&mut l.acked))
             .unwrap_or_default();
-        let note = match st.survivors(self.rt.handle()) {
+        let what = format!("sessions (global datastore {} as a Redis primary and replica)", st.name);
+        let (ledger, note) = match st.survivors(self.rt.handle()) {
             Ok(held) => {
-                let lost: Vec<&(u64, Instant)> = acked.iter().filter(|(n, _)| !held.contains(n)).collect();
-                let span = match (lost.first(), lost.last()) {
-                    (Some(a), Some(b)) => format!(
-                        ", acknowledged from {:.2} s to {:.2} s",
-                        self.at(a.1).0 as f64 / 1e6,
-                        self.at(b.1).0 as f64 / 1e6
-                    ),
-                    _ => String::new(),
-                };
-                format!(
-                    "sessions (global datastore {} as a Redis primary and replica): {} of {} acknowledged session writes lost{span}",
-                    st.name,
-                    lost.len(),
-                    acked.len()
+                let lost = crate::engine::ledger::lost_runs(acked.len(), |i| !held.contains(&acked[i].0));
+                let n_lost: u64 = lost.iter().map(|r| r.end - r.start).sum();
+                let note = format!("{what}: {n_lost} of {} acknowledged session writes lost", acked.len());
+                let acks = acked.iter().map(|(_, t)| self.at(*t)).collect();
+                (
+                    Ledger::Recorded {
+                        acks,
+                        lost,
+                        indeterminate: 0,
+                    },
+                    note,
                 )
             }
-            Err(e) => format!("sessions (global datastore {}): could not be read back: {e}", st.name),
+            Err(e) => {
+                let why = format!("{what}: could not be read back: {e}");
+                (Ledger::NotMeasurable(why.clone()), why)
+            }
         };
         self.notes.push(note);
+        self.session_ledger = Some((format!("sessions `{}`", st.name), ledger));
     }
 }

@@ -126,12 +126,15 @@ impl SimTarget<'_> {
     }
 
     /// Seconds to load a restored database's storage at 100-300 MiB/s (aws-timings.md 'RDS
-    /// snapshot restore').
+    /// snapshot restore'), or at the calibrated `restore.seconds-per-gib`.
     pub(super) fn lazy_load(&mut self, store: usize) -> f64 {
         let gib = match self.model.res[store] {
             Res::Rds { storage_gib, .. } | Res::Aurora { storage_gib, .. } => storage_gib,
             _ => 0.0,
         };
+        if let Some(per_gib) = self.model.restore_per_gib.clone() {
+            return gib * self.sample(&per_gib);
+        }
         let (lo, hi) = k::SNAPSHOT_LOAD_MIBPS;
         let rate = lo + (hi - lo) * unit(&mut self.rng);
         gib * 1024.0 / rate

@@ -155,6 +155,9 @@ pub struct SimModel {
     /// record change and the probing client following it; by default uniform(0, TTL) with a
     /// stale tail.
     pub(super) client_cache: Option<Sampler>,
+    /// `restore.seconds-per-gib`: when set (fitted from measured restores), the load of a
+    /// restored database is its size times this; by default size / 100-300 MiB/s.
+    pub(super) restore_per_gib: Option<Sampler>,
     /// Sensitivity knobs (1.0 = as modelled): each step's duration, health-check timing, TTL.
     pub step_scale: Vec<f64>,
     pub hc_scale: f64,
@@ -296,6 +299,10 @@ impl SimModel {
         let n_steps = plan.steps.len();
         SimModel {
             client_cache: s.models.get("dns.client-cache").map(Sampler::from_dist),
+            restore_per_gib: s
+                .models
+                .get(crate::catalogue::models::RESTORE_SECONDS_PER_GIB)
+                .map(Sampler::from_dist),
             step_scale: vec![1.0; n_steps],
             hc_scale: 1.0,
             ttl_scale: 1.0,

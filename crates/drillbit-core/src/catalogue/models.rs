@@ -181,8 +181,14 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Models with no fixed default (computed from the scenario) that a scenario or a calibration
-/// may still set: `dns.client-cache` replaces uniform(0, TTL) plus the stale tail.
-pub const COMPUTED_MODEL_NAMES: &[&str] = &["dns.client-cache"];
+/// may still set: `dns.client-cache` replaces uniform(0, TTL) plus the stale tail;
+/// `restore.seconds-per-gib` replaces the size / 100-300 MiB/s load of a restored database
+/// (a restore, a point-in-time restore, a new replica), multiplied by its `storage_gib`.
+pub const COMPUTED_MODEL_NAMES: &[&str] = &["dns.client-cache", RESTORE_SECONDS_PER_GIB];
+
+/// Seconds to load one GiB into a restored database: what calibration fits from measured
+/// restores (their size and time), so the simulator scales a restore with the database's size.
+pub const RESTORE_SECONDS_PER_GIB: &str = "restore.seconds-per-gib";
 
 /// Fixed parameters that are not durations (and so not overridable as distributions).
 pub mod constants {

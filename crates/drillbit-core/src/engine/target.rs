@@ -166,4 +166,9 @@ pub trait Target {
     fn poll(&mut self, deadline: Time) -> Result<Poll, TargetError>;
     /// After the drill: the acknowledged writes and which of them survived recovery.
     fn ledger(&mut self, end: Time) -> Result<Ledger, TargetError>;
+    /// After [`Target::ledger`]: the ledgers of other data the target wrote and read back (a
+    /// session store), by name; measured and judged like the database's writes.
+    fn other_ledgers(&mut self) -> Vec<(String, Ledger)> {
+        Vec::new()
+    }
 }

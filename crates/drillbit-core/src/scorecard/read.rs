@@ -28,6 +28,9 @@ pub struct Recorded {
     pub steps: Vec<RecordedStep>,
     #[serde(default)]
     pub phases: Vec<RecordedPhase>,
+    /// Measured restores (absent from scorecards written before they were recorded).
+    #[serde(default)]
+    pub restores: Vec<super::RestoreOut>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
