@@ -114,7 +114,11 @@ pub async fn watch(
         if state == HostState::Unreachable {
             client = None;
         }
-        let at = if state == HostState::Writer { Instant::now() } else { asked };
+        let at = if state == HostState::Writer {
+            Instant::now()
+        } else {
+            asked
+        };
         if last != Some(state) {
             last = Some(state);
             if events.send((at, Event::Host { host: index, state })).is_err() {

@@ -97,6 +97,17 @@ pub fn scorecard(sc: &Scorecard) -> String {
         "\nWrites: {} acknowledged, {} lost, {} indeterminate.",
         sc.measured.acked_writes, sc.measured.lost_writes, sc.measured.indeterminate_writes
     );
+    for d in &sc.measured.datasets {
+        let _ = writeln!(
+            o,
+            "{}: {} acknowledged, {} lost, RPO {}.",
+            d.name,
+            d.acked,
+            d.lost,
+            d.rpo_s
+                .map_or("not measured".to_string(), crate::scenario::duration::format_secs)
+        );
+    }
     if let Some(n) = &sc.measured.data_loss_note {
         let _ = writeln!(o, "Data loss: {n}.");
     }

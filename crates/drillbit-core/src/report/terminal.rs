@@ -35,6 +35,16 @@ pub fn drill(sc: &Scorecard) -> String {
         sc.measured.lost_writes,
         sc.measured.acked_writes
     );
+    for d in &sc.measured.datasets {
+        let _ = writeln!(
+            o,
+            "  RPO {:>12}  of {}  ({} of {} acknowledged writes lost)",
+            d.rpo_s.map_or("n/a".to_string(), f),
+            d.name,
+            d.lost,
+            d.acked
+        );
+    }
     for p in sc.phases.iter().filter(|p| !p.name.starts_with("step:")) {
         let _ = writeln!(o, "  {:<16} {:>10}", p.name, f(p.end_s - p.start_s));
     }
