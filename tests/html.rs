@@ -35,6 +35,24 @@ fn write_json(p: &Path, v: &Value) {
     std::fs::write(p, serde_json::to_string_pretty(v).expect("json")).expect("write");
 }
 
+/// Writes an edited scorecard and seals its directory again, as if the drill had recorded it
+/// so: the trend verifies every drill's evidence and leaves out any that fails.
+fn write_sealed(p: &Path, v: &Value) {
+    write_json(p, v);
+    let dir = p.parent().expect("drill directory");
+    for f in ["manifest.json", "manifest.json.sig"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let opts = drillbit::evidence::SealOptions {
+        kind: "drill",
+        scenario: v["scenario"]["name"].as_str().unwrap_or("x"),
+        inputs: Vec::new(),
+        start_tree_at: None,
+        key: None,
+    };
+    drillbit::evidence::seal(dir, &opts).expect("reseal");
+}
+
 /// What a self-contained report must never hold: scripts, external resources of any kind.
 fn assert_self_contained(html: &str, what: &str) {
     let lower = html.to_ascii_lowercase();
@@ -177,8 +195,21 @@ fn run_and_simulate_write_report_html_beside_the_json() {
     assert!(html.contains("P(meet RTO)"));
 }
 
-/// A drill of `scenario` into `dir`, its `started_at` set to `day` (YYYY-MM-DD).
+/// A real drill's scorecard of `scenario` in `dir`, started on `day` (YYYY-MM-DD). No real
+/// account is reachable here: a drill on the simulator stands in, relabelled as a drill on
+/// aws and sealed again, so the trend's rules for real drills can be checked.
 fn drill_on(dir: &Path, scenario: &str, seed: u64, day: &str) -> PathBuf {
+    let p = sim_drill_on(dir, scenario, seed, day);
+    let mut v = read_json(&p);
+    v["target"] = Value::from("aws");
+    v["drill_kind"] = Value::from("real");
+    v["drilled"] = Value::from("a stand-in for a real drill (test fixture)");
+    write_sealed(&p, &v);
+    p
+}
+
+/// A drill on the simulator of `scenario` into `dir`, its `started_at` set to `day`.
+fn sim_drill_on(dir: &Path, scenario: &str, seed: u64, day: &str) -> PathBuf {
     let o = drillbit()
         .args(["run", scenario, "-q", "--seed", &seed.to_string(), "--out"])
         .arg(dir)
@@ -189,7 +220,7 @@ fn drill_on(dir: &Path, scenario: &str, seed: u64, day: &str) -> PathBuf {
     let p = dir.join("scorecard.json");
     let mut v = read_json(&p);
     v["started_at"] = Value::String(format!("{day}T09:30:00Z"));
-    write_json(&p, &v);
+    write_sealed(&p, &v);
     p
 }
 
@@ -213,14 +244,21 @@ fn trend_orders_drills_flags_regressions_and_overdue_scenarios() {
     let base = read_json(&files[2])["measured"]["rto_s"].as_f64().expect("rto");
     let mut slow = read_json(&files[3]);
     slow["measured"]["rto_s"] = Value::from(base * 1.5);
-    write_json(&files[3], &slow);
+    write_sealed(&files[3], &slow);
     let mut miss = read_json(&files[4]);
     miss["measured"]["rto_s"] = Value::from(2000.0);
     miss["verdict"]["rto"] = Value::from("missed");
     miss["verdict"]["overall"] = Value::from("fail");
-    write_json(&files[4], &miss);
-    // backup-restore: restore verification, last passed 39.6 days before the report date.
-    drill_on(&d.join("br"), "scenarios/backup-restore.yaml", 1, "2025-10-21");
+    write_sealed(&files[4], &miss);
+    // backup-restore: restore verification, last passed 39.6 days before the report date. A
+    // simulated pass since does not make it fresh.
+    drill_on(&d.join("br/real"), "scenarios/backup-restore.yaml", 1, "2025-10-21");
+    sim_drill_on(&d.join("br/sim"), "scenarios/backup-restore.yaml", 1, "2025-11-28");
+    // A drill whose scorecard was edited after sealing is named and left out.
+    let tampered = drill_on(&d.join("pl/tampered"), "scenarios/pilot-light.yaml", 1, "2025-11-25");
+    let mut t = read_json(&tampered);
+    t["measured"]["rto_s"] = Value::from(1.0);
+    write_json(&tampered, &t);
     let out = d.join("out");
     let o = drillbit()
         .args(["report", "trend"])
@@ -233,7 +271,7 @@ fn trend_orders_drills_flags_regressions_and_overdue_scenarios() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "findings exit 1: {stdout}");
     assert!(
-        stdout.contains("6 drills of 2 scenarios; 2 regressions; 1 overdue"),
+        stdout.contains("7 drills of 2 scenarios; 2 regressions; 1 overdue; 1 left out (evidence)"),
         "{stdout}"
     );
     assert!(
@@ -241,16 +279,20 @@ fn trend_orders_drills_flags_regressions_and_overdue_scenarios() {
         "{stdout}"
     );
     assert!(stdout.contains("RTO +50% against the previous drill"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("left out: {}: evidence does not verify", tampered.display())),
+        "{stdout}"
+    );
     assert!(stdout.contains("RTO target missed"), "{stdout}");
     let md = std::fs::read_to_string(out.join("trend.md")).expect("trend.md");
     assert!(
         md.contains(
-            "| backup-restore | monthly restore verification (31 days) | 2025-10-21 on sim | 39 | **OVERDUE** |"
+            "| backup-restore | monthly restore verification (31 days) | 2025-10-21 on aws | 39 | **OVERDUE** |"
         ),
         "{md}"
     );
     assert!(
-        md.contains("| pilot-light | quarterly failover drill (92 days) | 2025-11-10 on sim | 19 | fresh |"),
+        md.contains("| pilot-light | quarterly failover drill (92 days) | 2025-11-10 on aws | 19 | fresh |"),
         "{md}"
     );
     // Oldest first in the Markdown; the dates in order.
@@ -284,7 +326,7 @@ fn trend_orders_drills_flags_regressions_and_overdue_scenarios() {
     assert_eq!(o.status.code(), Some(1));
     let md = std::fs::read_to_string(out.join("trend.md")).expect("trend.md");
     assert!(
-        md.contains("weekly health check (7 days) | 2025-11-10 on sim | 19 | **OVERDUE**"),
+        md.contains("weekly health check (7 days) | 2025-11-10 on aws | 19 | **OVERDUE**"),
         "{md}"
     );
     assert_eq!(
@@ -301,7 +343,7 @@ fn trend_reads_old_scorecards_by_file_time_and_escapes_names() {
     let mut v = read_json(&p);
     v.as_object_mut().expect("object").remove("started_at");
     v["scenario"]["name"] = Value::from(EVIL);
-    write_json(&p, &v);
+    write_sealed(&p, &v);
     let out = dir.path().join("out");
     drillbit()
         .args(["report", "trend", "-q"])

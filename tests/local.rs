@@ -166,6 +166,8 @@ fn async_kill9_recovers_within_a_second_and_the_ledger_matches_the_scorecard() {
         wall.as_secs_f64()
     );
     assert_eq!(sc["target"], "local");
+    // drillbit's own topology is a stand-in: a rehearsal, never counted as a real drill.
+    assert_eq!(sc["drill_kind"], "rehearsal", "{}", sc["drilled"]);
     assert!(sc["measured"]["recovered"].as_bool().expect("bool"));
     let rto = sc["measured"]["rto_s"].as_f64().expect("rto");
     assert!(rto > 0.0 && rto < 5.0, "rto {rto}");
@@ -368,6 +370,8 @@ drill: {{ horizon: 1m, settle: 5s }}
     let rto = sc["measured"]["rto_s"].as_f64().expect("rto");
     assert!(rto < 10.0, "rto {rto}");
     eprintln!("bound system: RTO {rto} s, lost {}", sc["measured"]["lost_writes"]);
+    // The bound system itself was drilled: a real drill.
+    assert_eq!(sc["drill_kind"], "real", "{}", sc["drilled"]);
     let steps = sc["steps"].as_array().expect("steps");
     // The HA manager may recover the service before the probes' alarm fires, in which case the
     // runbook never starts; either way drillbit's own promotion never runs.

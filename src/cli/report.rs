@@ -75,7 +75,7 @@ fn trend_cmd(a: TrendArgs) -> Result<i32, Failure> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::Usage)?;
     let t = trend::analyze(drills, as_of, a.rto_threshold / 100.0, &schedules, inputs);
-    if t.drills() == 0 {
+    if t.drills() == 0 && t.excluded.is_empty() {
         return Err(Failure::Usage(format!(
             "every drill found started after {} (--as-of)",
             timestamp::format_date(as_of)
@@ -91,11 +91,12 @@ fn trend_cmd(a: TrendArgs) -> Result<i32, Failure> {
     }
     if !a.quiet {
         println!(
-            "trend: {} drills of {} scenarios; {} regressions; {} overdue",
+            "trend: {} drills of {} scenarios; {} regressions; {} overdue; {} left out (evidence)",
             t.drills(),
             t.scenarios.len(),
             t.regressions(),
-            t.overdue()
+            t.overdue(),
+            t.excluded.len()
         );
         if t.later > 0 {
             println!(
@@ -106,12 +107,15 @@ fn trend_cmd(a: TrendArgs) -> Result<i32, Failure> {
         }
         for s in t.scenarios.iter().filter(|s| s.overdue) {
             println!(
-                "  overdue: {} ({}; last passing drill {})",
+                "  overdue: {} ({}; last passing real drill {})",
                 s.name,
                 s.cadence.name,
                 s.days_since_pass
                     .map_or("never".to_string(), |d| format!("{d} days ago"))
             );
+        }
+        for (file, why) in &t.excluded {
+            println!("  left out: {}: {why}", file.display());
         }
         for s in &t.scenarios {
             for d in s.drills.iter().filter(|d| !d.regressions.is_empty()) {
@@ -125,7 +129,7 @@ fn trend_cmd(a: TrendArgs) -> Result<i32, Failure> {
         }
         println!("  report: {}\n  markdown: {}", html.display(), md.display());
     }
-    Ok(if t.regressions() == 0 && t.overdue() == 0 {
+    Ok(if t.regressions() == 0 && t.overdue() == 0 && t.excluded.is_empty() {
         exit::TARGETS_MET
     } else {
         exit::TARGET_MISSED

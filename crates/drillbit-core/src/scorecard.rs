@@ -228,6 +228,10 @@ pub struct Scorecard {
     pub tool: Tool,
     pub scenario: ScenarioInfo,
     pub target: String,
+    /// Whether the drill exercised the production system or was a rehearsal, and in words what
+    /// it drilled. Only real drills count for freshness.
+    pub drill_kind: DrillKind,
+    pub drilled: String,
     pub seed: u64,
     /// When the drill started, RFC 3339 in UTC (`2025-11-25T11:56:00Z`); stamped by the CLI
     /// (the library never reads the wall clock), absent from older scorecards and from
@@ -268,6 +272,77 @@ pub struct Scorecard {
     /// simulator's size-scaled restore model from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<RestoreOut>,
+}
+
+/// What a drill exercised: the production system, or a rehearsal of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillKind {
+    /// The production system: the aws target, or a local drill of a bound system (a system
+    /// drillbit did not build, reached through its own connection string).
+    Real,
+    /// A rehearsal on a stand-in: the emulator, or drillbit's own local topology.
+    Rehearsal,
+    /// The simulator: no system was touched; every figure is modelled.
+    Simulated,
+}
+
+impl DrillKind {
+    /// The kind of a drill of `scenario` on `target`.
+    pub fn of(target: &str, scenario: &crate::scenario::Scenario) -> (DrillKind, String) {
+        let bound = scenario
+            .topology
+            .resources
+            .iter()
+            .any(|r| r.bind().is_some_and(|b| b.connection.is_some()));
+        match target {
+            "sim" => (
+                DrillKind::Simulated,
+                "nothing: a simulation on modelled timings, no system touched".into(),
+            ),
+            "aws" => (DrillKind::Real, "the AWS account's resources the scenario names".into()),
+            "local" if bound => (
+                DrillKind::Real,
+                "the bound system itself, through its own connection string".into(),
+            ),
+            "local" => (
+                DrillKind::Rehearsal,
+                "drillbit's own PostgreSQL topology on this machine, a stand-in for production".into(),
+            ),
+            "emulator" => (
+                DrillKind::Rehearsal,
+                "a local AWS emulator (moto), a stand-in for the account".into(),
+            ),
+            other => (DrillKind::Rehearsal, format!("the {other} target")),
+        }
+    }
+
+    /// A drill kind read from a scorecard written before it was recorded: only the aws target
+    /// is taken for real (a local drill then may have been a rehearsal).
+    pub fn inferred(target: &str) -> DrillKind {
+        match target {
+            "aws" => DrillKind::Real,
+            "sim" => DrillKind::Simulated,
+            _ => DrillKind::Rehearsal,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillKind::Real => "real",
+            DrillKind::Rehearsal => "rehearsal",
+            DrillKind::Simulated => "simulated",
+        }
+    }
+
+    /// The banner a report opens with.
+    pub fn banner(self) -> &'static str {
+        match self {
+            DrillKind::Real => "REAL DRILL: the production system was drilled",
+            DrillKind::Rehearsal => "REHEARSAL: a stand-in was drilled, not the production system",
+            DrillKind::Simulated => "SIMULATED: no system was drilled; every figure is modelled",
+        }
+    }
 }
 
 /// One measured restore: the database restored into a new instance, ready to take writes.
@@ -391,11 +466,14 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
     let recovered_by = measure::recovered_by(plan, tl, &path);
     let v = judge(plan, tl, m, &faults, failback_failed, recovered_by.as_deref());
     let name = |h: usize| tl.hosts.get(h).map_or("?", String::as_str).to_string();
+    let (drill_kind, drilled) = DrillKind::of(cx.target, scenario);
     Scorecard {
         schema: SCHEMA.into(),
         tool: Tool::current(),
         scenario: ScenarioInfo::of(cx.loaded),
         target: cx.target.to_string(),
+        drill_kind,
+        drilled,
         seed: cx.seed,
         started_at: None,
         targets: Targets {

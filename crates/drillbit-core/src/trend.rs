@@ -2,13 +2,20 @@
 //! directories, groups the drills by scenario, orders them by when they ran, flags
 //! regressions and checks each scenario's drill freshness against the seed's test schedule.
 //!
-//! **Regression.** A drill is compared with the previous drill of the same scenario *on the
-//! same target* (a simulated drill says nothing about the last live one). It is flagged when
-//! it misses the RTO or RPO target that drill met, when its failback failed where that one's
-//! succeeded, or when its RTO is worse than that drill's by more than the threshold (20% by
-//! default).
+//! **Evidence.** Each drill's directory is verified as `drillbit verify` does (every file's
+//! hash against its manifest, the signature when there is one). A drill whose evidence fails,
+//! or that has none, is named and left out of everything below.
 //!
-//! **Freshness.** Days from the last passing drill (any target) to the report date, against
+//! **Regression.** A drill is compared with the previous drill of the same scenario *on the
+//! same target and of the same kind* (a rehearsal says nothing about the last real drill). It
+//! is flagged when it misses the RTO or RPO target that drill met, when its failback failed
+//! where that one's succeeded, or when its RTO is worse than that drill's by more than the
+//! threshold (20% by default). Simulated drills are not compared seed by seed: one seed's
+//! figures against another's are noise; a prediction is compared by its distribution
+//! (`drillbit simulate`, `drillbit compare`).
+//!
+//! **Freshness.** Days from the last passing *real* drill (the aws target, or a local drill of
+//! a bound system; never a simulation or a rehearsal) to the report date, against
 //! the seed's schedule: a monthly (31 days) restore verification for backup-and-restore
 //! scenarios and scenarios whose runbook restores data; a weekly (7 days) health check for
 //! scenarios named `*health-check*`; a quarterly (92 days) failover drill for the rest.
@@ -19,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::scenario::duration::format_secs;
-use crate::scorecard::{FailbackVerdict, Overall, Recorded, RpoVerdict, RtoVerdict};
+use crate::scorecard::{DrillKind, FailbackVerdict, Overall, Recorded, RpoVerdict, RtoVerdict};
 use crate::timestamp;
 
 /// Default RTO regression threshold: 20% worse than the previous drill.
@@ -82,6 +89,7 @@ pub struct Drill {
     pub scenario: String,
     pub strategy: String,
     pub target: String,
+    pub kind: DrillKind,
     pub seed: u64,
     /// Seconds since the epoch.
     pub at: i64,
@@ -98,6 +106,8 @@ pub struct Drill {
     pub restores: bool,
     /// Why this drill is a regression (empty: it is not).
     pub regressions: Vec<String>,
+    /// Why its evidence does not verify (None: it does). Such a drill is left out.
+    pub unverified: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +133,8 @@ pub struct Trend {
     pub scenarios: Vec<ScenarioTrend>,
     /// Drills left out because they started after `as_of`.
     pub later: usize,
+    /// Drills left out because their evidence does not verify: the file and why.
+    pub excluded: Vec<(PathBuf, String)>,
 }
 
 impl Trend {
@@ -144,7 +156,32 @@ impl Trend {
 /// Reads one scorecard ([`crate::scorecard::read_file`]) as a drill of the trend; every error
 /// names the file.
 pub fn read(file: &Path) -> Result<Drill, String> {
-    drill(file, crate::scorecard::read_file(file)?)
+    let mut d = drill(file, crate::scorecard::read_file(file)?)?;
+    d.unverified = evidence_problem(file);
+    Ok(d)
+}
+
+/// Why the evidence of the drill that wrote `scorecard` does not verify, or None when it does.
+pub fn evidence_problem(scorecard: &Path) -> Option<String> {
+    let dir = match scorecard.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if std::fs::symlink_metadata(dir.join(crate::evidence::MANIFEST)).is_err() {
+        return Some("no evidence: its directory holds no manifest.json to verify it against".into());
+    }
+    let opts = crate::evidence::VerifyOptions {
+        pub_key: None,
+        chain: false,
+        expect_head: None,
+    };
+    match crate::evidence::verify(dir, &opts) {
+        Ok(reports) => {
+            let findings: Vec<String> = reports.into_iter().flat_map(|r| r.findings).collect();
+            (!findings.is_empty()).then(|| format!("evidence does not verify: {}", findings.join("; ")))
+        }
+        Err(e) => Some(format!("evidence could not be verified: {e}")),
+    }
 }
 
 /// A scorecard read back, as the trend needs it: durations checked, the time it ran (from
@@ -182,10 +219,12 @@ pub fn drill(file: &Path, v: Recorded) -> Result<Drill, String> {
             (secs, TimeSource::FileTime)
         }
     };
+    let kind = v.kind();
     Ok(Drill {
         file: file.to_path_buf(),
         scenario: v.scenario.name,
         strategy: v.scenario.strategy,
+        kind,
         target: v.target,
         seed: v.seed,
         at,
@@ -203,6 +242,7 @@ pub fn drill(file: &Path, v: Recorded) -> Result<Drill, String> {
             .iter()
             .any(|s| crate::scenario::Action::named(&s.action).is_some_and(|a| a.restores())),
         regressions: Vec::new(),
+        unverified: None,
     })
 }
 
@@ -268,15 +308,24 @@ pub fn analyze(
     let total = drills.len();
     let drills: Vec<Drill> = drills.into_iter().filter(|d| d.at <= as_of).collect();
     let later = total - drills.len();
+    let mut excluded = Vec::new();
     for d in drills {
-        by.entry(d.scenario.clone()).or_default().push(d);
+        match &d.unverified {
+            Some(why) => excluded.push((d.file.clone(), why.clone())),
+            None => by.entry(d.scenario.clone()).or_default().push(d),
+        }
     }
     let scenarios = by
         .into_iter()
         .map(|(name, mut drills)| {
             drills.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.file.cmp(&b.file)));
             for i in 0..drills.len() {
-                let prev = (0..i).rev().find(|&j| drills[j].target == drills[i].target);
+                if drills[i].kind == DrillKind::Simulated {
+                    continue;
+                }
+                let prev = (0..i)
+                    .rev()
+                    .find(|&j| drills[j].target == drills[i].target && drills[j].kind == drills[i].kind);
                 if let Some(j) = prev {
                     let r = regressions(&drills[j], &drills[i], rto_threshold);
                     drills[i].regressions = r;
@@ -288,7 +337,7 @@ pub fn analyze(
                 .get(&name)
                 .copied()
                 .unwrap_or_else(|| cadence_for(&name, &strategy, &drills));
-            let last_pass = drills.iter().rposition(|d| d.passed);
+            let last_pass = drills.iter().rposition(|d| d.passed && d.kind == DrillKind::Real);
             let since = last_pass.map(|i| as_of - drills[i].at);
             let days_since_pass = since.map(|s| s.div_euclid(86_400));
             // Overdue by the clock, not by the rounded-down day count.
@@ -310,6 +359,7 @@ pub fn analyze(
         inputs,
         scenarios,
         later,
+        excluded,
     }
 }
 
@@ -322,7 +372,8 @@ mod tests {
             file: PathBuf::from(format!("d{at_day}/scorecard.json")),
             scenario: "s".into(),
             strategy: "pilot-light".into(),
-            target: "sim".into(),
+            target: "aws".into(),
+            kind: DrillKind::Real,
             seed: 1,
             at: at_day * 86_400,
             time_source: TimeSource::Scorecard,
@@ -336,7 +387,47 @@ mod tests {
             passed,
             restores: false,
             regressions: Vec::new(),
+            unverified: None,
         }
+    }
+
+    #[test]
+    fn only_real_drills_count_and_simulations_are_not_compared_seed_by_seed() {
+        let sim = |day: i64, rto: f64, met: bool| {
+            let mut d = drill(day, Some(rto), met, RpoVerdict::Met, met);
+            d.target = "sim".into();
+            d.kind = DrillKind::Simulated;
+            d
+        };
+        let mut rehearsal = drill(25, Some(90.0), true, RpoVerdict::Met, true);
+        rehearsal.target = "local".into();
+        rehearsal.kind = DrillKind::Rehearsal;
+        let mut tampered = drill(28, Some(40.0), true, RpoVerdict::Met, true);
+        tampered.unverified = Some("evidence does not verify: scorecard.json changed".into());
+        let t = analyze(
+            vec![
+                drill(5, Some(40.0), true, RpoVerdict::Met, true),
+                sim(10, 40.0, true),
+                sim(20, 90.0, false),
+                rehearsal,
+                tampered,
+            ],
+            30 * 86_400,
+            0.2,
+            &BTreeMap::new(),
+            vec![],
+        );
+        let s = &t.scenarios[0];
+        assert_eq!(t.regressions(), 0, "seed noise and a rehearsal are no regression");
+        assert_eq!(s.last_pass, Some(0), "the only real pass");
+        assert_eq!(s.days_since_pass, Some(25));
+        assert_eq!(t.excluded.len(), 1);
+        assert_eq!(t.drills(), 4);
+        let only_sim = analyze(vec![sim(1, 40.0, true)], 2 * 86_400, 0.2, &BTreeMap::new(), vec![]);
+        assert!(
+            only_sim.scenarios[0].overdue,
+            "a simulation never makes a scenario fresh"
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn scorecard(sc: &Scorecard) -> String {
     let mut o = String::new();
     let badge = sc.verdict.overall.as_str().to_uppercase();
     let _ = writeln!(o, "# Drill scorecard: {} ({badge})\n", sc.scenario.name);
+    let _ = writeln!(o, "> **{}**  \n> Drilled: {}.\n", sc.drill_kind.banner(), sc.drilled);
     if !sc.scenario.description.is_empty() {
         let _ = writeln!(o, "{}\n", sc.scenario.description);
     }
@@ -258,15 +259,19 @@ pub fn trend(t: &crate::trend::Trend) -> String {
         t.regressions(),
         t.overdue()
     );
+    let _ = writeln!(o, "{}\n", text::trend_rules(t));
+    if !t.excluded.is_empty() {
+        let _ = writeln!(o, "## Left out: evidence does not verify\n");
+        for (file, why) in &t.excluded {
+            let _ = writeln!(o, "- `{}`: {}", file.display(), cell(why));
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o, "## Freshness\n");
     let _ = writeln!(
         o,
-        "A drill is compared with the previous drill of the same scenario on the same target: it \
-         is a regression when it misses the RTO or RPO target that drill met, when its failback \
-         failed where that one's succeeded, or when its RTO is more than {:.0}% worse.\n",
-        t.rto_threshold * 100.0
+        "| scenario | schedule | last passing real drill | days since | status |"
     );
-    let _ = writeln!(o, "## Freshness\n");
-    let _ = writeln!(o, "| scenario | schedule | last passing drill | days since | status |");
     let _ = writeln!(o, "|---|---|---|---|---|");
     for s in &t.scenarios {
         let _ = writeln!(
@@ -292,7 +297,7 @@ pub fn trend(t: &crate::trend::Trend) -> String {
                 o,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 text::drill_started(d),
-                cell(&d.target),
+                cell(&text::drill_target(d)),
                 d.seed,
                 text::drill_rto(d),
                 f(d.rto_target),

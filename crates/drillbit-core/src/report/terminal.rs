@@ -16,6 +16,7 @@ pub fn drill(sc: &Scorecard) -> String {
         sc.seed,
         sc.verdict.overall.as_str().to_uppercase()
     );
+    let _ = writeln!(o, "  {}", sc.drill_kind.banner());
     let rto = match sc.measured.rto_s {
         Some(r) => f(r),
         None => "not recovered".into(),

@@ -76,9 +76,35 @@ pub fn drill_rto(d: &Drill) -> String {
 
 /// A scenario's last passing drill in the trend: its date and target, or `never`.
 pub fn last_pass(s: &ScenarioTrend) -> String {
-    s.last_pass.map(|i| &s.drills[i]).map_or("never".to_string(), |d| {
-        format!("{} on {}", timestamp::format_date(d.at), d.target)
-    })
+    s.last_pass
+        .map(|i| &s.drills[i])
+        .map_or("no real drill passed".to_string(), |d| {
+            format!("{} on {}", timestamp::format_date(d.at), d.target)
+        })
+}
+
+/// How a drill is listed in a trend: its target and, unless real, its kind.
+pub fn drill_target(d: &crate::trend::Drill) -> String {
+    match d.kind {
+        crate::scorecard::DrillKind::Real => format!("{} (real)", d.target),
+        k => format!("{} ({})", d.target, k.as_str()),
+    }
+}
+
+/// The trend's rules in one paragraph, the same in every rendering.
+pub fn trend_rules(t: &Trend) -> String {
+    format!(
+        "Only a real drill (the aws target, or a local drill of a bound system) counts for \
+         freshness; simulations and rehearsals (the emulator, drillbit's own local topology) \
+         never do. A drill is compared with the previous drill of the same scenario on the same \
+         target and of the same kind: it is a regression when it misses the RTO or RPO target \
+         that drill met, when its failback failed where that one's succeeded, or when its RTO is \
+         more than {:.0}% worse. Simulated drills are not compared seed by seed (one seed against \
+         another is noise): compare predictions by their distribution with `drillbit simulate` \
+         and `drillbit compare`. Every drill's evidence is verified first; a drill whose \
+         evidence fails or is missing is named and left out.",
+        t.rto_threshold * 100.0
+    )
 }
 
 /// How many drills the trend left out for starting after its date, if any.

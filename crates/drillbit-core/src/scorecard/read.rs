@@ -16,6 +16,9 @@ pub struct Recorded {
     pub schema: String,
     pub scenario: RecordedScenario,
     pub target: String,
+    /// Absent from scorecards written before it was recorded: see [`Recorded::kind`].
+    #[serde(default)]
+    pub drill_kind: Option<super::DrillKind>,
     #[serde(default)]
     pub seed: u64,
     /// Absent from scorecards written before it existed.
@@ -31,6 +34,14 @@ pub struct Recorded {
     /// Measured restores (absent from scorecards written before they were recorded).
     #[serde(default)]
     pub restores: Vec<super::RestoreOut>,
+}
+
+impl Recorded {
+    /// The drill's kind: as recorded, or inferred from the target for older scorecards.
+    pub fn kind(&self) -> super::DrillKind {
+        self.drill_kind
+            .unwrap_or_else(|| super::DrillKind::inferred(&self.target))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

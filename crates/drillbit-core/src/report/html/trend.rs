@@ -17,6 +17,9 @@ struct Page<'a> {
     scenario_count: usize,
     inputs: String,
     left_out: Option<String>,
+    rules: String,
+    /// Drills left out because their evidence does not verify: (file, why).
+    excluded: Vec<(String, &'a str)>,
     summary: Vec<Card>,
     freshness: Vec<Freshness<'a>>,
     /// The RTO threshold of a regression, in percent.
@@ -50,7 +53,7 @@ struct Scenario<'a> {
 #[derive(Serialize)]
 struct DrillRow<'a> {
     started: String,
-    target: &'a str,
+    target: String,
     seed: u64,
     rto: String,
     rto_target: String,
@@ -70,6 +73,12 @@ pub fn trend(t: &Trend) -> String {
         scenario_count: t.scenarios.len(),
         inputs: t.inputs.join(", "),
         left_out: text::left_out(t),
+        rules: text::trend_rules(t),
+        excluded: t
+            .excluded
+            .iter()
+            .map(|(f, why)| (f.display().to_string(), why.as_str()))
+            .collect(),
         summary: vec![
             Card::either(
                 "Regressions",
@@ -85,7 +94,7 @@ pub fn trend(t: &Trend) -> String {
             Card::either(
                 "Overdue scenarios",
                 t.overdue().to_string(),
-                "no passing drill within the schedule".into(),
+                "no passing real drill within the schedule".into(),
                 t.overdue() == 0,
                 "ALL FRESH",
                 "DRILLS OVERDUE",
@@ -161,7 +170,7 @@ fn drill_row(d: &Drill) -> DrillRow<'_> {
     let (verdict, class) = verdict(if d.passed { "pass" } else { "fail" });
     DrillRow {
         started: text::drill_started(d),
-        target: &d.target,
+        target: text::drill_target(d),
         seed: d.seed,
         rto: text::drill_rto(d),
         rto_target: f(d.rto_target),
