@@ -182,6 +182,11 @@ pub fn montecarlo(mc: &MonteCarlo) -> String {
         "# Monte Carlo: {} ({} runs, seed {})\n",
         mc.scenario.name, mc.runs, mc.seed
     );
+    let _ = writeln!(
+        o,
+        "> **{}**  \n> A prediction from the scenario's timing models, not a measurement.\n",
+        crate::scorecard::DrillKind::Simulated.banner()
+    );
     let _ = writeln!(o, "| | target | p50 | p90 | p95 | p99 | max | P(meet) [95% CI] |");
     let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
     let pm = |p: &Probability| format!("{} {}", text::percent(p), text::interval(p));
