@@ -20,6 +20,17 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Diagnostics go to stderr: -v/-vv/-vvv, or RUST_LOG when set (it wins).
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| cli::log_filter(parsed.verbose));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    tracing::debug!(command = ?parsed.command, "drillbit {}", env!("CARGO_PKG_VERSION"));
     let code = match cli::run(parsed) {
         Ok(code) => code,
         Err(f) => {

@@ -872,3 +872,145 @@ fn a_closed_pipe_ends_output_quietly() {
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The conventions of a CLI in its ecosystem: completions and man pages from the clap
+/// definitions, `-v` and RUST_LOG on stderr (stdout unchanged), one JSON shape for
+/// `--format json`, `--version` naming the built targets, and errors that say what they are
+/// with the right exit code.
+#[test]
+fn completions_man_logging_json_and_errors_follow_the_conventions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = |args: &[&str]| {
+        let o = drillbit().args(args).output().expect("runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    for (shell, marker) in [
+        ("bash", "_drillbit()"),
+        ("zsh", "#compdef drillbit"),
+        ("fish", "complete -c drillbit"),
+    ] {
+        let (code, out, _) = text(&["completions", shell]);
+        assert_eq!(code, Some(0), "{shell}");
+        assert!(out.contains(marker) && out.contains("simulate"), "{shell}: {out:.300}");
+    }
+    let (code, out, _) = text(&["man"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains(".TH drillbit 1") && out.contains("simulate"), "{out:.300}");
+    let man = dir.path().join("man");
+    drillbit().args(["man", "--out"]).arg(&man).assert().code(0);
+    for page in [
+        "drillbit.1",
+        "drillbit-run.1",
+        "drillbit-simulate.1",
+        "drillbit-verify.1",
+    ] {
+        assert!(man.join(page).is_file(), "{page}");
+    }
+    assert!(!man.join("drillbit-guard.1").exists(), "hidden commands get no page");
+
+    // -v: drillbit's steps on stderr; stdout is the same as without it.
+    let (_, quiet_out, quiet_err) = text(&[
+        "run",
+        "scenarios/pilot-light.yaml",
+        "-q",
+        "--out",
+        &dir.path().join("a").display().to_string(),
+    ]);
+    let (_, v_out, v_err) = text(&[
+        "run",
+        "scenarios/pilot-light.yaml",
+        "-q",
+        "-v",
+        "--out",
+        &dir.path().join("b").display().to_string(),
+    ]);
+    assert!(!quiet_err.contains("INFO"), "{quiet_err}");
+    assert!(
+        v_err.contains("INFO") && v_err.contains("injecting fault") && v_err.contains("starting step"),
+        "{v_err}"
+    );
+    assert_eq!(quiet_out.replace("/a/", "/b/"), v_out);
+    let o = drillbit()
+        .env("RUST_LOG", "debug")
+        .args(["validate", "scenarios/pilot-light.yaml"])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("DEBUG"));
+
+    // --format json: one envelope, the command's fields inside.
+    let (code, out, _) = text(&[
+        "validate",
+        "--format",
+        "json",
+        "scenarios/pilot-light.yaml",
+        "nope.yaml",
+    ]);
+    assert_eq!(code, Some(2));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (v["command"].as_str(), v["ok"].as_bool()),
+        (Some("validate"), Some(false))
+    );
+    assert_eq!(v["drillbit"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["files"][0]["scenario"], "pilot-light");
+    assert_eq!(
+        v["files"][1]["diagnostics"][0]["message"],
+        "no such file: expected a scenario file"
+    );
+    let (code, out, _) = text(&[
+        "lint",
+        "--format",
+        "json",
+        "scenarios/troubleshooting/dns-not-switching.yaml",
+    ]);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["command"], "lint");
+    assert_eq!(code, Some(if v["ok"] == true { 0 } else { 1 }));
+    assert!(v["findings"].is_array());
+    let (code, out, _) = text(&["models", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert!(v["models"].as_array().is_some_and(|m| m.len() > 20), "{v}");
+
+    // Errors say what they are.
+    let (code, _, err) = text(&["validate", "nope.yaml"]);
+    assert_eq!(code, Some(2));
+    assert!(err.starts_with("nope.yaml: error: no such file"), "{err}");
+    let (code, _, err) = text(&["run", "scenarios/pilot-light.yaml", "-q", "--out", "/proc/x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/proc/x: cannot be used as an output directory"), "{err}");
+    let (code, out, _) = text(&["--version"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("targets: sim, local"), "{out}");
+    #[cfg(feature = "aws")]
+    {
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".aws")).expect("mkdir");
+        std::fs::write(
+            home.join(".aws/config"),
+            "[default]\nregion = us-east-1\n[profile drills]\nregion = us-west-2\n",
+        )
+        .expect("write");
+        let o = drillbit()
+            .env("HOME", &home)
+            .env_remove("AWS_CONFIG_FILE")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .args([
+                "check",
+                "scenarios/pilot-light.yaml",
+                "--target",
+                "aws",
+                "--profile",
+                "nope",
+            ])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("--profile nope: no such profile in"), "{err}");
+    }
+}

@@ -273,6 +273,9 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
     if a.target != TargetArg::Aws && a.profile.is_some() {
         return Err(Failure::Usage("--profile applies to --target aws".into()));
     }
+    if let Some(p) = &a.profile {
+        profile_exists(p)?;
+    }
     let loaded = load(&a.file)?;
     let endpoint = a
         .endpoint_url
@@ -304,4 +307,49 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
     } else {
         exit::TARGET_MISSED
     })
+}
+
+#[cfg(feature = "aws")]
+/// `--profile NAME` names a profile of the shared config files (`AWS_CONFIG_FILE`, else
+/// ~/.aws/config: `[profile NAME]` or `[default]`; `AWS_SHARED_CREDENTIALS_FILE`, else
+/// ~/.aws/credentials: `[NAME]`), or the command stops with that, not a timeout later.
+pub fn profile_exists(name: &str) -> Result<(), Failure> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    let (config, credentials) = (
+        file("AWS_CONFIG_FILE", "config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+    );
+    let sections = |path: &Option<std::path::PathBuf>, config: bool| -> Vec<String> {
+        let text = path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let inner = l.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+                Some(match (config, inner.strip_prefix("profile ")) {
+                    (true, Some(n)) => n.trim().to_string(),
+                    _ => inner.to_string(),
+                })
+            })
+            .collect()
+    };
+    if sections(&config, true)
+        .iter()
+        .chain(&sections(&credentials, false))
+        .any(|s| s == name)
+    {
+        return Ok(());
+    }
+    let shown = |p: &Option<std::path::PathBuf>| p.as_ref().map_or("(no HOME)".into(), |p| p.display().to_string());
+    Err(Failure::Usage(format!(
+        "--profile {name}: no such profile in {} or {}",
+        shown(&config),
+        shown(&credentials)
+    )))
 }

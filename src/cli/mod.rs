@@ -49,6 +49,46 @@ const VERSION: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More diagnostics on stderr: -v drillbit's own steps, -vv also the AWS SDK's requests
+    /// (debug), -vvv everything (trace). RUST_LOG, when set, overrides it (e.g.
+    /// RUST_LOG=aws_smithy_runtime=debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// `--format`: text for people, or JSON for programs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    /// One JSON object on stdout: `{"drillbit": VERSION, "command": NAME, "ok": BOOL, ...}`,
+    /// the rest named by the command (README, "Machine-readable output").
+    Json,
+}
+
+/// Prints the one JSON shape of `--format json`: the envelope and the command's own fields.
+pub fn print_json(command: &str, ok: bool, fields: serde_json::Value) {
+    let mut v = serde_json::json!({
+        "drillbit": env!("CARGO_PKG_VERSION"),
+        "command": command,
+        "ok": ok,
+    });
+    if let (Some(o), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
+        o.extend(extra);
+    }
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+/// The tracing filter for `-v` counts, unless RUST_LOG says otherwise.
+pub fn log_filter(verbose: u8) -> String {
+    match verbose {
+        0 => "warn".into(),
+        1 => "warn,drillbit=info,drillbit_core=info".into(),
+        2 => {
+            "info,drillbit=debug,drillbit_core=debug,aws_config=debug,aws_smithy_runtime=debug,aws_sdk_fis=debug".into()
+        }
+        _ => "trace".into(),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,6 +110,8 @@ pub enum Command {
     Lint {
         /// Scenario file.
         file: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Print the scenario's runbook as Markdown, with the AWS CLI commands of each step.
     Runbook {
@@ -95,7 +137,18 @@ pub enum Command {
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Print the simulator's default timing models and their sources.
-    Models,
+    Models(schema::ModelsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    ///
+    /// bash: `drillbit completions bash > /etc/bash_completion.d/drillbit`; zsh: into a
+    /// directory of $fpath as `_drillbit`; fish: `~/.config/fish/completions/drillbit.fish`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to stdout, or write drillbit.1 and one page per subcommand
+    /// into --out DIR.
+    Man {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Stop and remove what local drills of drillbit processes no longer running left behind.
     ///
     /// Finds drill environments (PostgreSQL data directories and servers) in the temp dir whose
@@ -177,6 +230,37 @@ impl From<drillbit::engine::TargetError> for Failure {
     }
 }
 
+/// `drillbit man`: the page of the whole command to stdout, or every page into `out`.
+fn man(out: Option<&std::path::Path>) -> Result<i32, Failure> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let render = |c: clap::Command| -> Result<Vec<u8>, Failure> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c)
+            .render(&mut buf)
+            .map_err(|e| Failure::Infrastructure(format!("man page: {e}")))?;
+        Ok(buf)
+    };
+    let Some(dir) = out else {
+        use std::io::Write;
+        let page = render(cmd)?;
+        let _ = std::io::stdout().write_all(&page);
+        return Ok(exit::TARGETS_MET);
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::Usage(format!("--out {}: cannot be created: {e}", dir.display())))?;
+    let mut pages = vec![("drillbit.1".to_string(), render(cmd.clone())?)];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name: &'static str = Box::leak(format!("drillbit-{}", sub.get_name()).into_boxed_str());
+        pages.push((format!("{name}.1"), render(sub.clone().name(name))?));
+    }
+    for (file, page) in &pages {
+        let p = dir.join(file);
+        std::fs::write(&p, page).map_err(|e| Failure::Usage(format!("{}: cannot be written: {e}", p.display())))?;
+    }
+    println!("{} man pages in {}", pages.len(), dir.display());
+    Ok(exit::TARGETS_MET)
+}
+
 pub fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Run(a) => run::run(a),
@@ -185,20 +269,45 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::calibrate(a),
         Command::Compare(a) => calibrate::compare(a),
-        Command::Lint { file } => {
-            let loaded = load(&file)?;
+        Command::Lint { file, format } => {
+            let loaded = match load(&file) {
+                Ok(l) => l,
+                Err(Failure::Invalid(diags)) if format == Format::Json => {
+                    print_json(
+                        "lint",
+                        false,
+                        serde_json::json!({ "file": file.display().to_string(), "diagnostics": diagnostics_json(&diags) }),
+                    );
+                    return Ok(exit::INVALID_INPUT);
+                }
+                Err(e) => return Err(e),
+            };
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let mc = drillbit::targets::sim::montecarlo::simulate(&loaded, 2000, 1, threads, &|_| {})?;
             let findings = drillbit::lint::lint(&loaded.scenario, Some(mc.rto_s.p50));
-            for f in &findings {
-                println!("{}: {}: {}\n  fix: {}", file.display(), f.rule, f.message, f.fix);
-            }
-            if findings.is_empty() {
-                println!("{}: no findings", file.display());
-                Ok(exit::TARGETS_MET)
+            if format == Format::Json {
+                let items: Vec<serde_json::Value> = findings
+                    .iter()
+                    .map(|f| serde_json::json!({ "rule": f.rule, "message": f.message, "fix": f.fix }))
+                    .collect();
+                print_json(
+                    "lint",
+                    findings.is_empty(),
+                    serde_json::json!({ "file": file.display().to_string(), "scenario": loaded.scenario.name, "findings": items }),
+                );
             } else {
-                Ok(exit::TARGET_MISSED)
+                for f in &findings {
+                    println!("{}: {}: {}\n  fix: {}", file.display(), f.rule, f.message, f.fix);
+                }
+                if findings.is_empty() {
+                    println!("{}: no findings", file.display());
+                }
             }
+            Ok(if findings.is_empty() {
+                exit::TARGETS_MET
+            } else {
+                exit::TARGET_MISSED
+            })
         }
         Command::Runbook { file } => {
             let loaded = load(&file)?;
@@ -213,7 +322,13 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Verify(a) => evidence::verify(a),
         Command::Keygen(a) => evidence::keygen(a),
         Command::Schema => schema::schema(),
-        Command::Models => schema::models(),
+        Command::Models(a) => schema::models(a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "drillbit", &mut std::io::stdout());
+            Ok(exit::TARGETS_MET)
+        }
+        Command::Man { out } => man(out.as_deref()),
         Command::Clean => {
             let said = drillbit::targets::local::guard::clean_stale(&std::env::temp_dir());
             for line in &said {
@@ -238,6 +353,15 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
                 .map_err(|e| Failure::Infrastructure(format!("task: {e}")))
         }
     }
+}
+
+/// Diagnostics as `--format json` gives them: file, line and column (0 when the problem is
+/// about the whole file), message.
+pub fn diagnostics_json(diags: &[Diagnostic]) -> Vec<serde_json::Value> {
+    diags
+        .iter()
+        .map(|d| serde_json::json!({ "file": d.file, "line": d.line, "col": d.col, "message": d.message }))
+        .collect()
 }
 
 pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {

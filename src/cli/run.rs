@@ -79,6 +79,10 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         return Err(Failure::Usage("--yes and --profile apply to --target aws".into()));
     }
     #[cfg(feature = "aws")]
+    if let Some(p) = &a.profile {
+        super::awscmd::profile_exists(p)?;
+    }
+    #[cfg(feature = "aws")]
     if a.target == TargetArg::Aws {
         // Everything the scenario must say for a live drill, before any call.
         drillbit::targets::aws::preflight(&loaded.scenario, "").map_err(|e| {

@@ -46,6 +46,26 @@ fn io(what: &Path, e: std::io::Error) -> Error {
     Error::Io(format!("{}: {e}", what.display()))
 }
 
+/// Creating the directory or its lock failed: a path the user cannot write there (missing,
+/// not a directory, read-only, not permitted, /proc) is a bad `--out` (exit 2), anything
+/// else an infrastructure failure (exit 3).
+fn unusable(dir: &Path, what: &Path, e: std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    let bad_path = matches!(
+        e.kind(),
+        K::NotFound | K::PermissionDenied | K::ReadOnlyFilesystem | K::NotADirectory | K::AlreadyExists
+    ) || e.raw_os_error() == Some(libc::EROFS);
+    if bad_path {
+        Error::Refused(format!(
+            "{}: cannot be used as an output directory: cannot create {}: {e}",
+            dir.display(),
+            what.display()
+        ))
+    } else {
+        io(what, e)
+    }
+}
+
 /// What the output directory holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -239,7 +259,7 @@ fn take_lock(dir: &Path, path: &Path) -> Result<File, Error> {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
-            .map_err(|e| io(path, e))?;
+            .map_err(|e| unusable(dir, path, e))?;
         let r = loop {
             // SAFETY: flock on a descriptor this function owns; no memory is passed.
             let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -325,7 +345,7 @@ impl Claim {
     pub fn acquire(dir: &Path) -> Result<Claim, Error> {
         let (parent, name) = split(dir)?;
         inspect(dir)?;
-        std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+        std::fs::create_dir_all(&parent).map_err(|e| unusable(dir, &parent, e))?;
         let lock_path = parent.join(format!(".{name}{LOCK_SUFFIX}"));
         #[cfg(unix)]
         let lock = take_lock(dir, &lock_path)?;

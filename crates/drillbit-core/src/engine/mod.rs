@@ -184,6 +184,9 @@ impl Engine {
         }
         self.injected[f] = false;
         self.repaired[f] = true;
+        if tl.detail {
+            tracing::info!(t = %t, fault = f, "repairing fault");
+        }
         target.repair(f, t).inspect_err(|e| Self::repair_failed(tl, t, f, e))
     }
 
@@ -306,6 +309,9 @@ impl Engine {
                 tl.injected(t, f);
                 if plan.faults[f].kind.is_disruptive() {
                     self.timer(t.plus(plan.effect_within), Timer::EffectDeadline(f));
+                }
+                if tl.detail {
+                    tracing::info!(t = %t, fault = %plan.faults[f].id, kind = plan.faults[f].kind.as_str(), "injecting fault");
                 }
                 if let Err(e) = target.inject(f, t) {
                     tl.push(
@@ -475,6 +481,9 @@ impl Engine {
                 }
             }
             Event::ActionDone { step, attempt, result } => {
+                if tl.detail {
+                    tracing::info!(t = %t, step = %plan.steps[step].id, attempt, result = ?result, "step done");
+                }
                 if self.state.get(step) != Some(&StepState::Running(attempt)) {
                     return Ok(()); // a report for a cancelled attempt
                 }
@@ -553,6 +562,9 @@ impl Engine {
                 self.probe_step_ok(plan, target, tl, t, s, attempt)?;
             }
             return Ok(());
+        }
+        if tl.detail {
+            tracing::info!(t = %t, step = %plan.steps[s].id, action = plan.steps[s].action.as_str(), attempt, "starting step");
         }
         target.start_action(s, attempt, t)
     }

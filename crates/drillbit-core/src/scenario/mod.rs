@@ -36,7 +36,12 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.col, self.message)
+        // Line 0: about the file as a whole (missing, unreadable), no position in it.
+        if self.line == 0 {
+            write!(f, "{}: error: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.col, self.message)
+        }
     }
 }
 
@@ -75,7 +80,13 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let mut bytes = Vec::new();
     {
         use std::io::Read;
-        let file = std::fs::File::open(path).map_err(|e| diag(format!("cannot read: {e}")))?;
+        let file = std::fs::File::open(path).map_err(|e| {
+            diag(match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file: expected a scenario file".to_string(),
+                std::io::ErrorKind::PermissionDenied => "cannot read: permission denied".to_string(),
+                _ => format!("cannot read: {e}"),
+            })
+        })?;
         file.take(limits.max_bytes as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| diag(format!("cannot read: {e}")))?;
