@@ -35,6 +35,20 @@ fn run_writes_the_three_files_with_the_contract_fields() {
     assert_eq!(sc["seed"], 1);
     assert_eq!(sc["targets"]["rto_s"], 1800.0);
     assert_eq!(sc["targets"]["rpo_s"], 300.0);
+    // The measured RTO placed on the scenario's simulated distribution: a simulated drill of
+    // the same scenario falls inside it, and the percentile agrees with the quantiles.
+    let p = &sc["prediction"];
+    let (pct, p50, p95) = (
+        p["percentile"].as_f64().expect("percentile"),
+        p["p50_s"].as_f64().expect("p50"),
+        p["p95_s"].as_f64().expect("p95"),
+    );
+    let rto = sc["measured"]["rto_s"].as_f64().expect("rto");
+    assert!(pct > 0.0 && pct < 100.0, "{p}");
+    assert_eq!(rto <= p50, pct <= 52.0, "rto {rto}, p50 {p50}, percentile {pct}");
+    assert!(rto <= p95 || pct >= 93.0, "{p}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+    assert!(html.contains("sits at p"), "the report says where the drill sits");
     for f in ["rto_s", "rpo_s", "acked_writes", "lost_writes"] {
         assert!(sc["measured"][f].is_number(), "measured.{f}: {}", sc["measured"][f]);
     }

@@ -197,6 +197,7 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         return Err(Failure::Aborted("interrupted; nothing written".into()));
     }
     sc.started_at = Some(started_at);
+    sc.prediction = predict(&loaded, &sc, a.seed);
     let files = report::write_drill(&stage, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     // Last: the manifest covers every file the drill wrote.
@@ -247,4 +248,27 @@ fn endpoint_url(a: &Args) -> Option<String> {
     a.endpoint_url
         .clone()
         .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()))
+}
+
+/// Simulates the scenario (with the models the drill's file and `--models` set) beside the
+/// drill, to place its measured RTO on the predicted distribution. None when the drill did
+/// not recover or the simulation fails (the drill's own result stands either way).
+fn predict(
+    loaded: &drillbit::scenario::Loaded,
+    sc: &drillbit::scorecard::Scorecard,
+    seed: u64,
+) -> Option<drillbit::scorecard::PredictionOut> {
+    const RUNS: u64 = 2000;
+    let rto = sc.measured.rto_s?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mc = drillbit::targets::sim::montecarlo::simulate(loaded, RUNS, seed, threads, &|_| {}).ok()?;
+    Some(drillbit::scorecard::PredictionOut {
+        runs: RUNS,
+        seed,
+        percentile: (mc.rto_percentile(rto) * 10.0).round() / 10.0,
+        p50_s: mc.rto_s.p50,
+        p95_s: mc.rto_s.p95,
+        p_meet_rto: mc.p_meet_rto.estimate,
+        models_overridden: loaded.scenario.models.keys().cloned().collect(),
+    })
 }

@@ -272,6 +272,50 @@ pub struct Scorecard {
     /// simulator's size-scaled restore model from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<RestoreOut>,
+    /// Where this drill's measured RTO sits on the scenario's simulated distribution
+    /// (`drillbit run` simulates the same scenario, with the same models, beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<PredictionOut>,
+}
+
+/// The measured RTO against the simulator's prediction for the same scenario.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PredictionOut {
+    pub runs: u64,
+    pub seed: u64,
+    /// Share of simulated drills (0-100) with an RTO at or below the measured one.
+    pub percentile: f64,
+    pub p50_s: f64,
+    pub p95_s: f64,
+    pub p_meet_rto: f64,
+    /// The models the prediction used beyond the defaults (fitted or set by the scenario).
+    pub models_overridden: Vec<String>,
+}
+
+impl PredictionOut {
+    /// "this drill's RTO sits at p73 of the prediction (2000 simulated drills: p50 ..., p95 ...)".
+    pub fn sentence(&self) -> String {
+        use crate::scenario::duration::format_secs as f;
+        let at = if self.percentile <= 0.0 {
+            "below every simulated drill".to_string()
+        } else if self.percentile >= 100.0 {
+            "above every simulated drill".to_string()
+        } else {
+            format!("at p{:.0}", self.percentile.clamp(1.0, 99.0))
+        };
+        format!(
+            "this drill's RTO sits {at} of the prediction ({} simulated drills: p50 {}, p95 {}, P(meet RTO) {:.1}%{})",
+            self.runs,
+            f(self.p50_s),
+            f(self.p95_s),
+            self.p_meet_rto * 100.0,
+            if self.models_overridden.is_empty() {
+                "; default models".to_string()
+            } else {
+                format!("; models set: {}", self.models_overridden.join(", "))
+            }
+        )
+    }
 }
 
 /// What a drill exercised: the production system, or a rehearsal of it.
@@ -566,6 +610,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         cost: scenario.cost.clone(),
         notes: Vec::new(),
         restores: Vec::new(),
+        prediction: None,
     }
 }
 

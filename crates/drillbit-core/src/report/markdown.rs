@@ -43,6 +43,9 @@ pub fn scorecard(sc: &Scorecard) -> String {
     let badge = sc.verdict.overall.as_str().to_uppercase();
     let _ = writeln!(o, "# Drill scorecard: {} ({badge})\n", sc.scenario.name);
     let _ = writeln!(o, "> **{}**  \n> Drilled: {}.\n", sc.drill_kind.banner(), sc.drilled);
+    if let Some(p) = &sc.prediction {
+        let _ = writeln!(o, "Beside the prediction: {}.\n", p.sentence());
+    }
     if !sc.scenario.description.is_empty() {
         let _ = writeln!(o, "{}\n", sc.scenario.description);
     }

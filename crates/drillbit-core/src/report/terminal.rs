@@ -52,6 +52,9 @@ pub fn drill(sc: &Scorecard) -> String {
     if !sc.critical_path.is_empty() {
         let _ = writeln!(o, "  critical path: {}", sc.critical_path.join(" -> "));
     }
+    if let Some(p) = &sc.prediction {
+        let _ = writeln!(o, "  prediction: {}", p.sentence());
+    }
     if let (Some(c), true) = (sc.measured.time_to_full_capacity_s, sc.measured.recovered) {
         let _ = writeln!(o, "  full capacity  {:>10}", f(c));
     }
