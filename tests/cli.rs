@@ -309,7 +309,7 @@ fn models_command_cites_a_source_for_every_model() {
             .lines()
             .find(|l| l.starts_with(name))
             .unwrap_or_else(|| panic!("{name} missing"));
-        assert!(line.contains("aws-timings.md") || line.contains("estimate"), "{line}");
+        assert!(line.contains("docs/models.md") || line.contains("estimate"), "{line}");
     }
 }
 

@@ -119,14 +119,15 @@ impl SimTarget<'_> {
         (d + extra, None)
     }
 
-    /// aws-timings.md 'RDS snapshot restore': available after LN(20 min, 60 min), then a slow
+    /// docs/models.md#rds-snapshot-restore: available after LN(20 min, 60 min), then a slow
     /// period of size / 100-300 MiB/s while it lazy-loads.
     pub(super) fn snapshot_restore(&mut self, store: usize) -> f64 {
         self.sample(&self.model.m.snapshot.clone()) + self.lazy_load(store)
     }
 
-    /// Seconds to load a restored database's storage at 100-300 MiB/s (aws-timings.md 'RDS
-    /// snapshot restore'), or at the calibrated `restore.seconds-per-gib`.
+    /// Seconds to load a restored database's storage at 100-300 MiB/s
+    /// (docs/models.md#snapshot-load-mibps), or at the calibrated `restore.seconds-per-gib`
+    /// (docs/models.md#restore-seconds-per-gib).
     pub(super) fn lazy_load(&mut self, store: usize) -> f64 {
         let gib = match self.model.res[store] {
             Res::Rds { storage_gib, .. } | Res::Aurora { storage_gib, .. } => storage_gib,

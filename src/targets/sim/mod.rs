@@ -274,7 +274,7 @@ impl<'m> SimTarget<'m> {
         if !primary_ok && !self.hc_failing {
             self.hc_failing = true;
             self.hc_gen += 1;
-            // aws-timings.md 'Route 53 health check turning unhealthy':
+            // docs/models.md#route53-health-check:
             // threshold x interval + uniform(0, interval).
             let delay = (threshold as f64 * interval + unit(&mut self.rng) * interval) * self.model.hc_scale;
             let at = self.after(delay);
@@ -294,8 +294,8 @@ impl<'m> SimTarget<'m> {
             Some(Res::Dns { ttl, .. }) => *ttl,
             _ => 0.0,
         };
-        // aws-timings.md 'DNS TTL and client caching': uniform(0, TTL) for ~95% of clients,
-        // a stale tail for the rest.
+        // docs/models.md#dns-client-cache: uniform(0, TTL) for ~95% of clients, a stale tail
+        // (docs/models.md#dns-stale-client-tail) for the rest.
         let wait = if let Some(cache) = self.model.client_cache.clone() {
             self.sample(&cache) * self.model.ttl_scale
         } else if unit(&mut self.rng) < k::STALE_CLIENT_FRACTION {

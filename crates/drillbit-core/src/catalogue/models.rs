@@ -1,7 +1,8 @@
-//! The default timing models, as data: each cites its source (Doc = documented, Cfg =
-//! configured default, Field = public measurement, Est = estimate where nothing is
-//! published). A scenario overrides any of them by name under `models:`; `drillbit models`
-//! prints this table; the simulator samples it (`crate::models`).
+//! The default timing models, as data: each cites its entry in docs/models.md and the kind of
+//! its source (documented = AWS documentation or an SLA, measured = a public or our own
+//! measurement, estimate = our assumption, with the reasoning in docs/models.md). A scenario
+//! overrides any of them by name under `models:`; `drillbit models` prints this table; the
+//! simulator samples it (`crate::models`).
 
 /// A default model as data, so the table can be printed and checked.
 #[derive(Debug, Clone, Copy)]
@@ -17,7 +18,7 @@ pub enum Spec {
 pub struct ModelDef {
     pub name: &'static str,
     pub spec: Spec,
-    /// Row of aws-timings.md (or other source) and its type.
+    /// Anchor of docs/models.md, the figure, and the kind of its source.
     pub source: &'static str,
 }
 
@@ -29,144 +30,143 @@ pub const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "human-decision",
         spec: Spec::Ln(15.0 * MIN, 60.0 * MIN),
-        source: "aws-timings.md 'Detect and declare DR': human decision LN median 15 min, p95 60 min (Est)",
+        source: "docs/models.md#human-decision: page, assess and authorise a regional failover (estimate)",
     },
     ModelDef {
         name: "rds.multi-az-failover",
         spec: Spec::Ln(80.0, 180.0),
-        source: "aws-timings.md 'RDS Multi-AZ instance failover': typically 60-120 s (Doc)",
+        source: "docs/models.md#rds-multi-az-failover: typically 60-120 s (documented)",
     },
     ModelDef {
         name: "aurora.in-region-failover",
-        spec: Spec::Ln(15.0, 45.0),
-        source: "aws-timings.md 'Aurora failover in one Region (replica exists)': within 30 s (Doc)",
+        spec: Spec::Ln(13.0, 30.0),
+        source:
+            "docs/models.md#aurora-in-region-failover: typically within 30 s; measured 10-16 s (documented, measured)",
     },
     ModelDef {
         name: "aurora.no-replica-recovery",
         spec: Spec::Ln(6.0 * MIN, 13.0 * MIN),
-        source: "aws-timings.md 'Aurora, no replica': new primary typically < 10 min (Doc)",
+        source: "docs/models.md#aurora-no-replica-recovery: new primary typically under 10 min (documented)",
     },
     ModelDef {
         name: "rds.promote-read-replica",
         spec: Spec::Ln(5.0 * MIN, 15.0 * MIN),
-        source: "aws-timings.md 'RDS read replica promotion': several minutes or longer (Doc)",
+        source: "docs/models.md#rds-promote-read-replica: several minutes or longer (documented; numbers estimate)",
     },
     ModelDef {
         name: "replication-lag.rds",
         spec: Spec::Mix(0.05, &Spec::Ln(2.0, 30.0), &Spec::Ln(3.0 * MIN, 15.0 * MIN)),
-        source:
-            "aws-timings.md 'Cross-Region RDS replica lag': LN median 2 s, p95 30 s; 5% burst mode at minutes (Est)",
+        source: "docs/models.md#replication-lag-rds: nothing published; 5% burst mode at minutes (estimate)",
     },
     ModelDef {
         name: "replication-lag.aurora-global",
         spec: Spec::Ln(0.4, 1.5),
-        source: "aws-timings.md 'Aurora Global Database replication lag': typically < 1 s (Doc)",
+        source: "docs/models.md#replication-lag-aurora-global: typically under 1 s (documented)",
     },
     ModelDef {
         name: "aurora.failover-global-cluster",
         spec: Spec::Ln(45.0, 90.0),
-        source: "aws-timings.md 'Aurora Global DB unplanned failover': under a minute (Doc)",
+        source: "docs/models.md#aurora-failover-global-cluster: promoted in under a minute (documented)",
     },
     ModelDef {
         name: "aurora.switchover-global-cluster",
-        spec: Spec::Ln(60.0, 3.0 * MIN),
-        source: "aws-timings.md 'Aurora Global DB switchover (planned)': RPO 0 (Doc; duration Est)",
+        spec: Spec::Ln(25.0, 60.0),
+        source: "docs/models.md#aurora-switchover-global-cluster: typically under 30 s (documented)",
     },
     ModelDef {
         name: "rds.restore-point-in-time",
         spec: Spec::Ln(45.0 * MIN, 4.0 * HOUR),
-        source: "aws-timings.md 'RDS point-in-time restore': restore can take hours (Est)",
+        source: "docs/models.md#rds-restore-point-in-time: restore can take hours (estimate)",
     },
     ModelDef {
         name: "rds.pitr-recovery-point",
         spec: Spec::Uniform(0.0, 5.0 * MIN),
-        source: "aws-timings.md 'RDS point-in-time restore': latest restorable time within the last 5 min (Doc)",
+        source: "docs/models.md#rds-pitr-recovery-point: latest restorable time within the last 5 min (documented)",
     },
     ModelDef {
         name: "rds.snapshot-restore",
         spec: Spec::Ln(20.0 * MIN, 60.0 * MIN),
-        source: "aws-timings.md 'RDS snapshot restore': available, then lazy-loads; plus size / 100-300 MiB/s (Est)",
+        source: "docs/models.md#rds-snapshot-restore: available, then lazy-loads; plus size / 100-300 MiB/s (estimate)",
     },
     ModelDef {
         name: "backup.restore-job-overhead",
         spec: Spec::Ln(5.0 * MIN, 20.0 * MIN),
-        source: "aws-timings.md 'AWS Backup restore': the snapshot rows plus job overhead (Est)",
+        source: "docs/models.md#backup-restore-job-overhead: no published duration; job overhead (estimate)",
     },
     ModelDef {
         name: "rds.create-read-replica",
         spec: Spec::Ln(20.0 * MIN, 60.0 * MIN),
-        source:
-            "estimate: a cross-Region replica starts from a snapshot, then catches up; plus the size-bound load (Est)",
+        source: "docs/models.md#rds-create-read-replica: from a snapshot, then catches up (estimate)",
     },
     ModelDef {
         name: "rds.create-snapshot",
         spec: Spec::Ln(10.0 * MIN, 40.0 * MIN),
-        source: "estimate; no published duration (Est)",
+        source: "docs/models.md#rds-create-snapshot: no published duration (estimate)",
     },
     ModelDef {
         name: "replication-lag.dynamodb",
         spec: Spec::Ln(0.5, 2.0),
-        source: "aws-timings.md 'DynamoDB global tables (MREC)': usually within a second (Doc)",
+        source: "docs/models.md#replication-lag-dynamodb: usually within a second (documented)",
     },
     ModelDef {
         name: "replication-lag.s3-rtc",
         spec: Spec::Mix(1e-4, &Spec::Ln(10.0, 90.0), &Spec::Uniform(15.0 * MIN, 2.0 * HOUR)),
-        source: "aws-timings.md 'S3 replication with RTC': seconds; 99.99% within 15 min (Doc + SLA)",
+        source: "docs/models.md#replication-lag-s3-rtc: seconds; 99.99% within 15 min (documented, SLA)",
     },
     ModelDef {
         name: "replication-lag.s3",
         spec: Spec::Ln(2.0 * MIN, 30.0 * MIN),
-        source: "aws-timings.md 'S3 replication without RTC': majority within 15 min (Doc)",
+        source: "docs/models.md#replication-lag-s3: majority within 15 min, sometimes hours (estimate)",
     },
     ModelDef {
         name: "route53.propagation",
         spec: Spec::Uniform(5.0, 60.0),
-        source: "aws-timings.md 'Route 53 record propagation': within 60 s (Doc; Est uniform 5-60 s)",
+        source: "docs/models.md#route53-propagation: within 60 s (documented; uniform 5-60 s estimate)",
     },
     ModelDef {
         name: "dns.stale-client-tail",
         spec: Spec::Ln(3.0 * MIN, 20.0 * MIN),
-        source: "aws-timings.md 'DNS TTL and client caching': 5% stale tail LN median 3 min, p95 20 min (Est)",
+        source: "docs/models.md#dns-stale-client-tail: clients that ignore the TTL (estimate)",
     },
     ModelDef {
         name: "ecs.task-start",
         spec: Spec::Ln(40.0, 120.0),
-        source: "aws-timings.md 'ECS Fargate task start': 30-45 s or longer; image pull ~76% (Field/Doc)",
+        source: "docs/models.md#ecs-task-start: 30-45 s or longer (estimate); image pull 76% (documented)",
     },
     ModelDef {
         name: "ec2.launch",
         spec: Spec::Ln(30.0, 60.0),
-        source: "aws-timings.md 'EC2 launch to ready': pending->running ~5 s, boot ~17-23 s (Field)",
+        source: "docs/models.md#ec2-launch: pending->running ~5 s, ready ~29 s (measured)",
     },
     ModelDef {
         name: "ec2.bootstrap",
         spec: Spec::Ln(2.0 * MIN, 8.0 * MIN),
-        source: "aws-timings.md 'EC2 launch to ready': plus app bootstrap LN median 2 min, p95 8 min (Est)",
+        source: "docs/models.md#ec2-bootstrap: application bootstrap (estimate)",
     },
     ModelDef {
         name: "elb.target-health",
         spec: Spec::Uniform(0.0, 30.0),
-        source: "aws-timings.md 'Load balancer target health': interval 30 s; a new target needs 1 pass (Cfg)",
+        source: "docs/models.md#elb-target-health: interval 30 s (documented); a new target needs 1 pass (estimate)",
     },
     ModelDef {
         name: "api-call",
         spec: Spec::Ln(1.0, 3.0),
-        source: "estimate for a control-plane call that returns at once (Est)",
+        source: "docs/models.md#api-call: a control-plane call that returns at once (estimate)",
     },
     ModelDef {
         name: "elasticache.failover-global-datastore",
         spec: Spec::Ln(60.0, 3.0 * MIN),
-        source: "estimate; no published duration (Est)",
+        source: "docs/models.md#elasticache-failover-global-datastore: no published duration (estimate)",
     },
     ModelDef {
         name: "iac.deploy",
         spec: Spec::Ln(45.0 * MIN, 2.0 * HOUR),
-        source: "estimate for deploying the DR stack from IaC templates (DR whitepaper, Backup and restore; Est)",
+        source: "docs/models.md#iac-deploy: deploying the DR stack from IaC templates (estimate)",
     },
     ModelDef {
         name: "scale-out.delay",
         spec: Spec::Ln(5.0 * MIN, 20.0 * MIN),
-        source: "aws-timings.md modelling note 2: scale-out delayed or blocked during a regional event (Est)",
+        source: "docs/models.md#scale-out-delay: scale-out delayed during a regional event (estimate)",
     },
 ];
 
@@ -184,6 +184,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 /// may still set: `dns.client-cache` replaces uniform(0, TTL) plus the stale tail;
 /// `restore.seconds-per-gib` replaces the size / 100-300 MiB/s load of a restored database
 /// (a restore, a point-in-time restore, a new replica), multiplied by its `storage_gib`.
+/// Sources: docs/models.md#dns-client-cache and docs/models.md#restore-seconds-per-gib.
 pub const COMPUTED_MODEL_NAMES: &[&str] = &["dns.client-cache", RESTORE_SECONDS_PER_GIB];
 
 /// Seconds to load one GiB into a restored database: what calibration fits from measured
@@ -192,18 +193,19 @@ pub const RESTORE_SECONDS_PER_GIB: &str = "restore.seconds-per-gib";
 
 /// Fixed parameters that are not durations (and so not overridable as distributions).
 pub mod constants {
-    /// aws-timings.md 'DNS TTL and client caching': ~95% of clients honour the TTL.
+    /// docs/models.md#stale-client-fraction: ~95% of clients honour the TTL (estimate).
     pub const STALE_CLIENT_FRACTION: f64 = 0.05;
-    /// aws-timings.md 'RDS snapshot restore': lazy load at 100-300 MiB/s.
+    /// docs/models.md#snapshot-load-mibps: lazy load at 100-300 MiB/s (the EBS range).
     pub const SNAPSHOT_LOAD_MIBPS: (f64, f64) = (100.0, 300.0);
-    /// aws-timings.md modelling note 2: 1-5% chance scale-out is delayed in a regional event.
+    /// docs/models.md#scale-out-disruption-p: 1-5% chance scale-out is delayed in a regional event.
     pub const SCALE_OUT_DISRUPTION_P: f64 = 0.02;
-    /// aws-timings.md 'ASG / ECS warm-up settings': instanceWarmupPeriod 300 s (Cfg).
+    /// docs/models.md#asg-warmup-s: instanceWarmupPeriod 300 s (AWS's configured default).
     pub const ASG_WARMUP_S: f64 = 300.0;
-    /// aws-timings.md 'ECS Fargate task start': image pull is ~76% of task start; reference
-    /// image size the default model stands for (Est).
+    /// docs/models.md#image-pull-share: image pull is ~76% of task start (documented).
     pub const IMAGE_PULL_SHARE: f64 = 0.76;
+    /// docs/models.md#reference-image-gib: the image size the default model stands for (estimate).
     pub const REFERENCE_IMAGE_GIB: f64 = 0.5;
-    /// Default interval of automated snapshots when no backup plan says otherwise (daily).
+    /// docs/models.md#default-snapshot-every-s: interval of automated snapshots when no backup
+    /// plan says otherwise (daily).
     pub const DEFAULT_SNAPSHOT_EVERY_S: f64 = 86_400.0;
 }

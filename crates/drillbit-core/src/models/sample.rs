@@ -43,7 +43,7 @@ impl Sampler {
             },
         }
     }
-    /// Lognormal from a median and a 95th percentile (aws-timings.md legend:
+    /// Lognormal from a median and a 95th percentile (docs/models.md#how-to-read-this-page:
     /// mu = ln(median), sigma = ln(p95/median)/1.645).
     pub fn lognormal(median: f64, p95: f64) -> Sampler {
         let median = median.max(1e-9);
