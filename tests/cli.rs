@@ -1028,3 +1028,66 @@ fn completions_man_logging_json_and_errors_follow_the_conventions() {
         assert!(err.contains("--profile nope: no such profile in"), "{err}");
     }
 }
+
+/// The drill record an auditor asks for: who ran it, who approved it, scope, objectives against
+/// results, deviations and lessons learned, in the scorecard and both reports.
+#[test]
+fn the_drill_record_says_who_what_and_how_it_deviated() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = drillbit()
+        .args([
+            "run",
+            "scenarios/troubleshooting/dns-not-switching.yaml",
+            "-q",
+            "--approved-by",
+            "Dana Ops",
+            "--notes",
+            "The health check was never attached: attach it.",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    let sc = read_json(&dir.path().join("scorecard.json"));
+    let r = &sc["record"];
+    assert!(r["run_by"].as_str().is_some_and(|u| u.contains('@')), "{r}");
+    assert_eq!(r["approved_by"], "Dana Ops");
+    assert_eq!(r["lessons"], "The health check was never attached: attach it.");
+    assert_eq!(r["scope"]["regions"], serde_json::json!(["us-east-1", "us-west-2"]));
+    assert!(
+        r["scope"]["systems"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|x| x == "dns (route53-record)")),
+        "{r}"
+    );
+    let deviations = r["deviations"].as_array().expect("deviations");
+    assert!(
+        deviations
+            .iter()
+            .any(|d| d.as_str().is_some_and(|d| d.contains("timed out"))),
+        "{r}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("scorecard.md")).expect("md");
+    assert!(
+        md.contains("## Drill record") && md.contains("**approved by**: Dana Ops"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+    assert!(html.contains("Drill record") && html.contains("attach it."), "html");
+    // Without --approved-by nobody approved a simulated drill, and the record says so.
+    let other = dir.path().join("b");
+    drillbit()
+        .args(["run", "scenarios/pilot-light.yaml", "-q", "--out"])
+        .arg(&other)
+        .assert()
+        .code(0);
+    let sc = read_json(&other.join("scorecard.json"));
+    assert!(sc["record"]["approved_by"].is_null(), "{}", sc["record"]);
+    assert_eq!(
+        sc["record"]["deviations"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        sc["record"]
+    );
+}

@@ -57,6 +57,12 @@ pub struct Args {
     /// default chain).
     #[arg(long)]
     pub profile: Option<String>,
+    /// Who approved this drill (the change or game-day approver), for the drill record.
+    #[arg(long, value_name = "NAME")]
+    pub approved_by: Option<String>,
+    /// Lessons learned, free text, kept in the drill record (and sealed with it).
+    #[arg(long, value_name = "TEXT")]
+    pub notes: Option<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -198,6 +204,19 @@ pub fn run(a: Args) -> Result<i32, Failure> {
     }
     sc.started_at = Some(started_at);
     sc.prediction = predict(&loaded, &sc, a.seed);
+    let me = os_user();
+    sc.record.run_by = if sc.record.run_by.is_empty() {
+        me.clone()
+    } else {
+        format!("{me}, as {}", sc.record.run_by)
+    };
+    if let Some(who) = &a.approved_by {
+        sc.record.approved_by = Some(who.clone());
+        sc.record.approval = "--approved-by".into();
+    } else if sc.record.approval != "none" {
+        sc.record.approved_by = Some(me);
+    }
+    sc.record.lessons = a.notes.clone();
     let files = report::write_drill(&stage, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     // Last: the manifest covers every file the drill wrote.
@@ -271,4 +290,28 @@ fn predict(
         p_meet_rto: mc.p_meet_rto.estimate,
         models_overridden: loaded.scenario.models.keys().cloned().collect(),
     })
+}
+
+/// The OS user running drillbit, and the host: `user@host`.
+fn os_user() -> String {
+    // SAFETY: getuid has no preconditions; getpwuid returns a pointer into static storage or
+    // null, read at once; gethostname writes at most the buffer's length.
+    let user = unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            None
+        } else {
+            Some(std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned())
+        }
+    }
+    .or_else(|| std::env::var("USER").ok())
+    .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }));
+    let mut buf = [0u8; 256];
+    let host = if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown host".into()
+    };
+    format!("{user}@{host}")
 }

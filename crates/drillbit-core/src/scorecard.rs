@@ -272,10 +272,76 @@ pub struct Scorecard {
     /// simulator's size-scaled restore model from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<RestoreOut>,
+    /// The drill record an auditor asks for: who ran and approved it, its scope, its
+    /// deviations and the lessons learned. Absent from scorecards written before it existed.
+    #[serde(default)]
+    pub record: DrillRecord,
     /// Where this drill's measured RTO sits on the scenario's simulated distribution
     /// (`drillbit run` simulates the same scenario, with the same models, beside it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<PredictionOut>,
+}
+
+/// Who, what and how it deviated: the parts of a DR test record the measurement lacks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DrillRecord {
+    /// Who ran it: the OS user (and host) that ran drillbit; on aws also the caller's ARN.
+    pub run_by: String,
+    /// Who approved it (`--approved-by`, or the operator who confirmed a live drill at the
+    /// prompt); None when nobody did.
+    pub approved_by: Option<String>,
+    /// How the approval was given.
+    pub approval: String,
+    pub scope: Scope,
+    /// Where the drill departed from its plan: failed or timed-out steps, steps that never ran,
+    /// manual interventions, faults that showed no effect, an early end.
+    pub deviations: Vec<String>,
+    /// Free text (`--notes`): lessons learned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lessons: Option<String>,
+}
+
+/// What the drill covered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Scope {
+    /// Every resource of the scenario, as `id (kind)`.
+    pub systems: Vec<String>,
+    pub regions: Vec<String>,
+    /// The accounts the scenario allow-lists (aws), or the account drilled.
+    pub accounts: Vec<String>,
+}
+
+/// The deviations of a drill from its plan, in words, from what the scorecard holds.
+pub fn deviations(steps: &[StepOut], faults: &[FaultOut], error: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in steps {
+        match s.outcome {
+            StepOutcome::Ok if s.action == "manual" => {
+                out.push(format!("manual intervention: step `{}` was done by hand", s.id))
+            }
+            StepOutcome::Ok => {}
+            StepOutcome::Skipped => out.push(format!("step `{}` was skipped", s.id)),
+            o => out.push(format!(
+                "step `{}` {}{}",
+                s.id,
+                o.to_string().replace('_', " "),
+                s.detail.as_deref().map_or(String::new(), |d| format!(": {d}"))
+            )),
+        }
+        if s.attempts > 1 {
+            out.push(format!("step `{}` took {} attempts", s.id, s.attempts));
+        }
+    }
+    for f in faults
+        .iter()
+        .filter(|f| f.disruptive && f.injected_s.is_some() && f.effect_s.is_none())
+    {
+        out.push(format!("fault `{}` ({}) showed no effect: inconclusive", f.id, f.kind));
+    }
+    if let Some(e) = error {
+        out.push(format!("the drill ended early: {e}"));
+    }
+    out
 }
 
 /// The measured RTO against the simulator's prediction for the same scenario.
@@ -511,6 +577,12 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
     let v = judge(plan, tl, m, &faults, failback_failed, recovered_by.as_deref());
     let name = |h: usize| tl.hosts.get(h).map_or("?", String::as_str).to_string();
     let (drill_kind, drilled) = DrillKind::of(cx.target, scenario);
+    let steps_all: Vec<StepOut> = steps
+        .iter()
+        .chain(failback.iter().flat_map(|f| f.steps.iter()))
+        .cloned()
+        .collect();
+    let deviations = deviations(&steps_all, &faults, tl.error.as_deref());
     Scorecard {
         schema: SCHEMA.into(),
         tool: Tool::current(),
@@ -610,6 +682,26 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
         cost: scenario.cost.clone(),
         notes: Vec::new(),
         restores: Vec::new(),
+        record: DrillRecord {
+            run_by: String::new(),
+            approved_by: None,
+            approval: "none".into(),
+            scope: Scope {
+                systems: scenario
+                    .topology
+                    .resources
+                    .iter()
+                    .map(|r| format!("{} ({})", r.id(), r.kind()))
+                    .collect(),
+                regions: vec![
+                    scenario.topology.primary_region.clone(),
+                    scenario.topology.dr_region.clone(),
+                ],
+                accounts: scenario.aws.as_ref().map(|a| a.accounts.clone()).unwrap_or_default(),
+            },
+            deviations,
+            lessons: None,
+        },
         prediction: None,
     }
 }

@@ -596,7 +596,7 @@ pub fn run(
     };
     t.teardown();
     let notes = std::mem::take(&mut t.core.notes);
-    Ok(adapter::scorecard(
+    let mut sc = adapter::scorecard(
         loaded,
         &plan,
         "aws",
@@ -604,7 +604,13 @@ pub fn run(
         (&tl, &m),
         notes,
         ("identity check", started),
-    ))
+    );
+    sc.record.run_by = caller;
+    sc.record.scope.accounts = vec![account];
+    if !opts.yes {
+        sc.record.approval = "confirmed at the live drill's prompt by typing the account id".into();
+    }
+    Ok(sc)
 }
 
 #[cfg(test)]

@@ -145,6 +145,22 @@ pub fn scorecard(sc: &Scorecard) -> String {
         sc.critical_path.join(" -> ")
     };
     let _ = writeln!(o, "\nCritical path: {path}\n");
+    let _ = writeln!(o, "## Drill record\n");
+    for (k, v) in text::record_rows(sc) {
+        let _ = writeln!(o, "- **{k}**: {v}");
+    }
+    let _ = writeln!(o, "\n### Deviations\n");
+    if sc.record.deviations.is_empty() {
+        let _ = writeln!(o, "None: every step ran as planned and every fault took effect.");
+    }
+    for d in &sc.record.deviations {
+        let _ = writeln!(o, "- {d}");
+    }
+    let _ = writeln!(
+        o,
+        "\n### Lessons learned\n\n{}\n",
+        sc.record.lessons.as_deref().unwrap_or("None recorded (`--notes`).")
+    );
     if !sc.notes.is_empty() {
         let _ = writeln!(o, "## How this target measured\n");
         for n in &sc.notes {

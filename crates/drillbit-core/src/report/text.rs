@@ -137,3 +137,59 @@ mod tests {
         assert!(failback(&fb, 0).contains("; did not finish before the drill horizon;"));
     }
 }
+
+/// The drill record as (label, value) rows, for every rendering.
+pub fn record_rows(sc: &crate::scorecard::Scorecard) -> Vec<(&'static str, String)> {
+    let r = &sc.record;
+    let none = |v: &[String]| {
+        if v.is_empty() {
+            "none recorded".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    vec![
+        ("drill", format!("{} ({})", sc.drill_kind.as_str(), sc.drilled)),
+        (
+            "run by",
+            if r.run_by.is_empty() {
+                "not recorded".into()
+            } else {
+                r.run_by.clone()
+            },
+        ),
+        (
+            "approved by",
+            match &r.approved_by {
+                Some(w) => format!("{w} ({})", r.approval),
+                None => "nobody recorded (give --approved-by)".into(),
+            },
+        ),
+        (
+            "started",
+            sc.started_at.clone().unwrap_or_else(|| "not recorded".into()),
+        ),
+        ("systems", none(&r.scope.systems)),
+        ("regions", none(&r.scope.regions)),
+        ("accounts", none(&r.scope.accounts)),
+        (
+            "RTO objective / result",
+            format!(
+                "{} / {} ({})",
+                f(sc.targets.rto_s),
+                sc.measured.rto_s.map_or("not recovered".into(), f),
+                sc.verdict.rto
+            ),
+        ),
+        (
+            "RPO objective / result",
+            format!(
+                "{} / {} ({})",
+                f(sc.targets.rpo_s),
+                sc.measured.rpo_s.map_or("not measured".into(), f),
+                sc.verdict.rpo
+            ),
+        ),
+        ("verdict", sc.verdict.overall.as_str().to_uppercase()),
+    ]
+}

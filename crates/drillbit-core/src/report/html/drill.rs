@@ -49,6 +49,10 @@ struct Page<'a> {
     data_loss: Vec<Definition>,
     lost_after_recovery: u64,
     notes: &'a [String],
+    /// The drill record: who ran and approved it, scope, objectives against results.
+    record: Vec<Definition>,
+    deviations: &'a [String],
+    lessons: Option<&'a str>,
     environment: Vec<Definition>,
     events_total: usize,
     events: Vec<Event<'a>>,
@@ -154,6 +158,9 @@ pub fn drill(sc: &Scorecard) -> String {
         ],
         lost_after_recovery: m.lost_after_recovery,
         notes: &sc.notes,
+        record: record(sc),
+        deviations: &sc.record.deviations,
+        lessons: sc.record.lessons.as_deref(),
         environment: environment(sc),
         events_total: sc.events.len(),
         events: sc
@@ -292,6 +299,14 @@ fn failback(sc: &Scorecard) -> Option<Failback<'_>> {
 }
 
 /// The scenario, the target and the tool, for an audit.
+/// The drill record's facts, one row each (the same rows as the Markdown's).
+fn record(sc: &Scorecard) -> Vec<Definition> {
+    crate::report::text::record_rows(sc)
+        .into_iter()
+        .map(|(k, v)| Definition::new(k, v))
+        .collect()
+}
+
 fn environment(sc: &Scorecard) -> Vec<Definition> {
     let mut env = vec![
         Definition::new("scenario", sc.scenario.name.clone()),
