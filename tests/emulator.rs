@@ -635,6 +635,27 @@ fn check_reads_the_dr_side_and_names_the_drift() {
     assert_eq!(code, 0, "{stderr}");
     let (code, text) = check(&["scenarios/pilot-light.yaml", "--endpoint-url", &m.url()]);
     assert_eq!(code, 1, "{text}");
+    // The same in the one JSON shape of --format json.
+    let (jcode, json) = check(&[
+        "scenarios/pilot-light.yaml",
+        "--endpoint-url",
+        &m.url(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(jcode, 1, "{json}");
+    let v: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(
+        (v["command"].as_str(), v["ok"].as_bool()),
+        (Some("check"), Some(false)),
+        "{v}"
+    );
+    assert!(
+        v["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|x| x["resource"] == "dns" && x["ready"] == false)),
+        "{v}"
+    );
     assert!(
         text.lines()
             .any(|l| l.starts_with("DRIFT  dns") && l.contains("still failed over")),

@@ -256,6 +256,8 @@ pub struct CheckArgs {
     /// aws: the named profile of the shared AWS config files.
     #[arg(long)]
     pub profile: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: super::Format,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -295,6 +297,22 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
         )?
     };
     let drift: Vec<_> = items.iter().filter(|i| i.drift.is_some()).collect();
+    if a.format == super::Format::Json {
+        let list: Vec<serde_json::Value> = items
+            .iter()
+            .map(|i| serde_json::json!({ "resource": i.resource, "what": i.what, "ready": i.drift.is_none(), "drift": i.drift }))
+            .collect();
+        super::print_json(
+            "check",
+            drift.is_empty(),
+            serde_json::json!({ "file": a.file.display().to_string(), "target": a.target.as_str(), "items": list, "drift": drift.len() }),
+        );
+        return Ok(if drift.is_empty() {
+            exit::TARGETS_MET
+        } else {
+            exit::TARGET_MISSED
+        });
+    }
     for i in &items {
         match &i.drift {
             None => println!("ok     {}: {}", i.resource, i.what),
