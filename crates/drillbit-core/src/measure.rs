@@ -517,7 +517,7 @@ mod other_ledgers {
         // Sessions acked from 5 s on were lost: RPO 5 s against 2 s.
         let sessions = Ledger::Recorded {
             acks,
-            lost: vec![6..11],
+            lost: std::iter::once(6..11).collect(),
             indeterminate: 0,
         };
         let alone = measure(&plan, &tl, &db);

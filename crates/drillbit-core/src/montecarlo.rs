@@ -294,6 +294,26 @@ pub struct Sensitivity {
     pub delta_doubled_s: f64,
 }
 
+impl MonteCarlo {
+    /// The share of simulated drills (0-100) whose RTO was at or below `rto_s`, read from the
+    /// RTO histogram (linear within a bin).
+    pub fn rto_percentile(&self, rto_s: f64) -> f64 {
+        let total: u64 = self.rto_histogram.iter().map(|b| b.2).sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let mut below = 0.0;
+        for &(a, b, n) in &self.rto_histogram {
+            if rto_s >= b {
+                below += n as f64;
+            } else if rto_s > a && b > a {
+                below += n as f64 * (rto_s - a) / (b - a);
+            }
+        }
+        (below / total as f64 * 100.0).clamp(0.0, 100.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,25 +369,5 @@ mod tests {
         assert!((hi - 0.2775).abs() < 1e-3);
         let (lo, hi) = wilson(10, 10);
         assert!((lo - 0.7225).abs() < 1e-3 && hi == 1.0);
-    }
-}
-
-impl MonteCarlo {
-    /// The share of simulated drills (0-100) whose RTO was at or below `rto_s`, read from the
-    /// RTO histogram (linear within a bin).
-    pub fn rto_percentile(&self, rto_s: f64) -> f64 {
-        let total: u64 = self.rto_histogram.iter().map(|b| b.2).sum();
-        if total == 0 {
-            return 0.0;
-        }
-        let mut below = 0.0;
-        for &(a, b, n) in &self.rto_histogram {
-            if rto_s >= b {
-                below += n as f64;
-            } else if rto_s > a && b > a {
-                below += n as f64 * (rto_s - a) / (b - a);
-            }
-        }
-        (below / total as f64 * 100.0).clamp(0.0, 100.0)
     }
 }

@@ -112,30 +112,13 @@ pub fn left_out(t: &Trend) -> Option<String> {
     (t.later > 0).then(|| format!("{} drills after this date left out", t.later))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_failback_sentence_says_how_it_ended() {
-        let mut fb = crate::scorecard::FailbackOut {
-            start_s: 90.0,
-            end_s: Some(150.0),
-            duration_s: Some(60.0),
-            completed: true,
-            failed_probes: 2,
-            steps: Vec::new(),
-        };
-        assert_eq!(
-            failback(&fb, 3),
-            "1m 30s after the fault; completed in 1m 00s; 2 failed client probes during failback; 3 writes \
-             the recovered service had acknowledged were lost."
-        );
-        fb.completed = false;
-        assert!(failback(&fb, 0).contains("; finished in 1m 00s with failures;"));
-        fb.duration_s = None;
-        assert!(failback(&fb, 0).contains("; did not finish before the drill horizon;"));
-    }
+/// `target / measured (verdict)`.
+fn objective(target: f64, measured: Option<f64>, missing: &str, verdict: &dyn std::fmt::Display) -> String {
+    format!(
+        "{} / {} ({verdict})",
+        f(target),
+        measured.map_or(missing.to_string(), f)
+    )
 }
 
 /// The drill record as (label, value) rows, for every rendering.
@@ -174,22 +157,38 @@ pub fn record_rows(sc: &crate::scorecard::Scorecard) -> Vec<(&'static str, Strin
         ("accounts", none(&r.scope.accounts)),
         (
             "RTO objective / result",
-            format!(
-                "{} / {} ({})",
-                f(sc.targets.rto_s),
-                sc.measured.rto_s.map_or("not recovered".into(), f),
-                sc.verdict.rto
-            ),
+            objective(sc.targets.rto_s, sc.measured.rto_s, "not recovered", &sc.verdict.rto),
         ),
         (
             "RPO objective / result",
-            format!(
-                "{} / {} ({})",
-                f(sc.targets.rpo_s),
-                sc.measured.rpo_s.map_or("not measured".into(), f),
-                sc.verdict.rpo
-            ),
+            objective(sc.targets.rpo_s, sc.measured.rpo_s, "not measured", &sc.verdict.rpo),
         ),
         ("verdict", sc.verdict.overall.as_str().to_uppercase()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failback_sentence_says_how_it_ended() {
+        let mut fb = crate::scorecard::FailbackOut {
+            start_s: 90.0,
+            end_s: Some(150.0),
+            duration_s: Some(60.0),
+            completed: true,
+            failed_probes: 2,
+            steps: Vec::new(),
+        };
+        assert_eq!(
+            failback(&fb, 3),
+            "1m 30s after the fault; completed in 1m 00s; 2 failed client probes during failback; 3 writes \
+             the recovered service had acknowledged were lost."
+        );
+        fb.completed = false;
+        assert!(failback(&fb, 0).contains("; finished in 1m 00s with failures;"));
+        fb.duration_s = None;
+        assert!(failback(&fb, 0).contains("; did not finish before the drill horizon;"));
+    }
 }
