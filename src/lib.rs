@@ -7,8 +7,8 @@
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
 pub use drillbit_core::{
-    calibrate, catalogue, drill, engine, evidence, exit, lint, measure, models, montecarlo, outdir, report, scenario,
-    scorecard, timestamp, trend,
+    calibrate, catalogue, drill, engine, evidence, exit, lint, measure, models, montecarlo, outdir, programme,
+    readiness, remediation, report, scenario, scorecard, timestamp, trend,
 };
 
 pub mod conninfo;

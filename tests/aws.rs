@@ -422,6 +422,22 @@ fn a_live_drill_injects_through_fis_fails_over_and_measures_lost_canaries() {
     // replica; with the two swapped, the check says what is wrong with each.
     let (code, text) = check_aws(&file, &acct.url);
     assert_eq!(code, 0, "{text}");
+    // A check of the production account leaves a sealed readiness record that counts as a
+    // real health check.
+    let record_dir = file.with_extension(format!("check-{}", std::process::id()));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record_dir.join("readiness.json")).expect("readiness record"))
+            .expect("json");
+    assert_eq!(
+        (
+            record["drill_kind"].as_str(),
+            record["ready"].as_bool(),
+            record["account"].as_str()
+        ),
+        (Some("real"), Some(true), Some(ACCOUNT)),
+        "{record}"
+    );
+    assert!(record_dir.join("manifest.json").exists());
     assert!(
         text.contains("canary database accepts writes (sslmode=require)")
             && text.contains("DR copy of the canary database is a replica (sslmode=require)"),
@@ -837,14 +853,18 @@ fn check_reads_a_live_account_and_names_the_drift() {
     assert_eq!(templates(&acct), 0);
 }
 
-/// `drillbit check --target aws` of `file` against the account at `url`.
+/// `drillbit check --target aws` of `file` against the account at `url`, leaving its readiness
+/// record in a directory beside the file.
 fn check_aws(file: &Path, url: &str) -> (i32, String) {
+    let out = file.with_extension(format!("check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
     let o = Command::cargo_bin("drillbit")
         .expect("binary")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_PROFILE")
-        .args(["check", "--target", "aws", "--endpoint-url", url])
+        .args(["check", "--target", "aws", "--endpoint-url", url, "--out"])
+        .arg(&out)
         .arg(file)
         .output()
         .expect("runs");

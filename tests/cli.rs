@@ -1091,3 +1091,60 @@ fn the_drill_record_says_who_what_and_how_it_deviated() {
         sc["record"]
     );
 }
+
+#[test]
+fn remediation_files_are_refused_for_simulations_and_checked_before_any_drill() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("r.yaml");
+    let out = drillbit()
+        .args(["run", "scenarios/pilot-light.yaml", "--remediation"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("sim"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a simulation tests no system"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!file.exists() && !dir.path().join("sim").exists());
+    // A hand-edited file with a typo stops a local drill before it touches anything, at the
+    // line and column of the typo, and is left as it was.
+    let bad = "drillbit_remediation: 1\nscenario: local-async-kill9\nitems:\n  - id: R-1\n    check: rto\n    opened: 2026-12-01\n    due: 2026-12-31\n    status: fixed\n";
+    std::fs::write(&file, bad).expect("write");
+    let out = drillbit()
+        .args([
+            "run",
+            "scenarios/local/async-kill9.yaml",
+            "--target",
+            "local",
+            "--remediation",
+        ])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("local"))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("r.yaml:8:13:") && err.contains("status `fixed`"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), bad);
+    assert!(!dir.path().join("local").exists());
+    // Another scenario's file is refused too.
+    std::fs::write(&file, "drillbit_remediation: 1\nscenario: other\nitems: []\n").expect("write");
+    let out = drillbit()
+        .args([
+            "run",
+            "scenarios/local/async-kill9.yaml",
+            "--target",
+            "local",
+            "--remediation",
+        ])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("of scenario `other`"));
+}

@@ -595,12 +595,19 @@ fn an_unsupported_fault_is_refused_before_anything_starts() {
     );
 }
 
+/// `drillbit check --target emulator`; without `--out` among `args`, it leaves no record.
 fn check(args: &[&str]) -> (i32, String) {
+    let record = if args.contains(&"--out") {
+        None
+    } else {
+        Some("--no-record")
+    };
     let o = Command::cargo_bin("drillbit")
         .expect("binary")
         .current_dir(common::root())
         .arg("check")
         .args(args)
+        .args(record)
         .args(["--target", "emulator", "-q"])
         .timeout(Duration::from_secs(120))
         .output()
@@ -617,9 +624,37 @@ fn check(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn check_reads_the_dr_side_and_names_the_drift() {
-    // Self-test: what drillbit provisions is ready.
-    let (code, text) = check(&["scenarios/warm-standby.yaml"]);
+    // Self-test: what drillbit provisions is ready. The check leaves a sealed readiness record:
+    // a rehearsal (the emulator is not the production account).
+    let rec = tempfile::tempdir().expect("tmp");
+    let rec_dir = rec.path().join("check");
+    let (code, text) = check(&["scenarios/warm-standby.yaml", "--out", rec_dir.to_str().expect("utf-8")]);
     assert_eq!(code, 0, "{text}");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(rec_dir.join("readiness.json")).expect("readiness record"))
+            .expect("json");
+    assert_eq!(
+        (
+            record["schema"].as_str(),
+            record["drill_kind"].as_str(),
+            record["ready"].as_bool()
+        ),
+        (Some("drillbit.readiness/v1"), Some("rehearsal"), Some(true)),
+        "{record}"
+    );
+    assert!(record["items"].as_array().is_some_and(|i| i.len() >= 2), "{record}");
+    let verify = Command::cargo_bin("drillbit")
+        .expect("binary")
+        .arg("verify")
+        .arg(&rec_dir)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     assert!(
         text.contains("ok     db-replica") && text.contains("ok     web"),
         "{text}"

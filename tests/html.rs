@@ -55,7 +55,23 @@ fn write_sealed(p: &Path, v: &Value) {
 
 /// What a self-contained report must never hold: scripts, external resources of any kind.
 fn assert_self_contained(html: &str, what: &str) {
-    let lower = html.to_ascii_lowercase();
+    // The one link a report may hold: to a drill's sealed manifest, by a relative path (a
+    // navigation the reader chooses, never a fetch).
+    let mut lower = String::new();
+    let mut rest = html.to_ascii_lowercase();
+    while let Some(i) = rest.find("<a href=\"") {
+        let after = &rest[i + 9..];
+        let end = after.find('"').unwrap_or_else(|| panic!("{what}: unterminated href"));
+        let target = &after[..end];
+        assert!(
+            target.ends_with("manifest.json") && !target.contains(':') && !target.starts_with('/'),
+            "{what}: a link to {target}"
+        );
+        lower.push_str(&rest[..i]);
+        lower.push_str("<a>");
+        rest = after[end + 1..].to_string();
+    }
+    lower.push_str(&rest);
     for bad in [
         "<script",
         "<link",
@@ -224,6 +240,190 @@ fn sim_drill_on(dir: &Path, scenario: &str, seed: u64, day: &str) -> PathBuf {
     p
 }
 
+/// A remediation file for pilot-light in `dir`, as people keep it: an item past due, one in
+/// progress and due later, one closed by a retest.
+fn remediation_fixture(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let p = dir.join("pilot-light.remediation.yaml");
+    std::fs::write(
+        &p,
+        "drillbit_remediation: 1\nscenario: pilot-light\nitems:\n  \
+         - { id: R-1, check: rto, finding: \"RTO missed: 41m against 30m\", opened: 2025-09-01, owner: platform-team, due: 2025-10-01, status: closed, closed: 2025-11-10, closed_in: reports/pilot-light/drill-aws-seed1 }\n  \
+         - { id: R-2, check: \"step:flip-dns\", finding: \"runbook step `flip-dns` timed out\", opened: 2025-11-10, owner: unassigned, due: 2025-11-20, status: open }\n  \
+         - { id: R-3, check: \"fault:region-down\", finding: \"fault showed no effect\", opened: 2025-11-10, owner: sre, due: 2026-01-10, status: in-progress }\n",
+    )
+    .expect("write");
+    p
+}
+
+/// A sealed readiness record of `scenario`, as `drillbit check` leaves it, checked on `day`.
+fn readiness_on(dir: &Path, scenario: &str, target: &str, day: &str, ready: bool) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let kind = if target == "aws" { "real" } else { "rehearsal" };
+    let v = serde_json::json!({
+        "schema": "drillbit.readiness/v1",
+        "tool": { "name": "drillbit", "version": "0", "locked_crates": [] },
+        "scenario": { "name": scenario, "path": "x.yaml", "sha256": "0" },
+        "target": target,
+        "drill_kind": kind,
+        "started_at": format!("{day}T08:00:00Z"),
+        "run_by": "test",
+        "items": [{ "resource": "db", "what": "replica exists", "ready": ready }],
+        "drift": usize::from(!ready),
+        "ready": ready,
+    });
+    write_json(&dir.join("readiness.json"), &v);
+    let opts = drillbit::evidence::SealOptions {
+        kind: "check",
+        scenario,
+        inputs: Vec::new(),
+        start_tree_at: None,
+        key: None,
+    };
+    drillbit::evidence::seal(dir, &opts).expect("seal");
+}
+
+#[test]
+fn programme_shows_every_scenario_its_remediation_and_evidence_and_gates_on_what_is_due() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let reports = d.join("reports");
+    let pl = drill_on(&reports.join("pl/real"), "scenarios/pilot-light.yaml", 1, "2025-11-10");
+    sim_drill_on(&reports.join("pl/sim"), "scenarios/pilot-light.yaml", 2, "2025-11-25");
+    drill_on(
+        &reports.join("br/real"),
+        "scenarios/backup-restore.yaml",
+        1,
+        "2025-09-01",
+    );
+    // Weekly health checks of pilot-light: a real one found drift, then a real one was ready;
+    // an emulator check counts for nothing.
+    readiness_on(&reports.join("pl/check1"), "pilot-light", "aws", "2025-11-20", false);
+    readiness_on(&reports.join("pl/check2"), "pilot-light", "aws", "2025-11-27", true);
+    readiness_on(
+        &reports.join("pl/check3"),
+        "pilot-light",
+        "emulator",
+        "2025-11-29",
+        true,
+    );
+    let tampered = drill_on(
+        &reports.join("br/tampered"),
+        "scenarios/backup-restore.yaml",
+        1,
+        "2025-11-28",
+    );
+    let mut t = read_json(&tampered);
+    t["verdict"]["overall"] = Value::from("pass");
+    t["measured"]["rto_s"] = Value::from(1.0);
+    write_json(&tampered, &t);
+    remediation_fixture(&d.join("scenarios"));
+    let out = d.join("out");
+    let o = drillbit()
+        .args(["report", "programme"])
+        .arg(&reports)
+        .arg(d.join("scenarios"))
+        .args(["--as-of", "2025-11-30", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "overdue, past due, evidence: {stdout}");
+    assert!(
+        stdout.contains(
+            "programme: 2 scenarios; 1 overdue; 2 remediation items open (1 past due); 1 left out (evidence)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("past due: pilot-light R-2 (step:flip-dns): due 2025-11-20"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("overdue: backup-restore (monthly restore verification"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(out.join("programme.md")).expect("programme.md");
+    // Each scenario's latest real drill, linked to its manifest by hash.
+    let manifest = pl.parent().expect("dir").join("manifest.json");
+    let sha = drillbit::evidence::sha256_hex(&std::fs::read(&manifest).expect("manifest"));
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| pilot-light |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        row.contains("2025-11-10 09:30 UTC on aws") && row.contains(&sha),
+        "{row}"
+    );
+    assert!(
+        row.contains("last ready real check 2025-11-27 (2 days ago)") && row.contains("| fresh |"),
+        "{row}"
+    );
+    let link = row
+        .split("[manifest](")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("link");
+    assert!(out.join(link).exists(), "the link resolves from the report: {link}");
+    let br = md
+        .lines()
+        .find(|l| l.starts_with("| backup-restore |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        br.contains("2025-09-01") && br.contains("**OVERDUE**"),
+        "the tampered drill is not its latest: {br}"
+    );
+    assert!(
+        md.contains("| R-2 | pilot-light | `step:flip-dns` |") && md.contains("| OVERDUE |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| R-1 | pilot-light | `rto` |")
+            && md.contains("| 2025-11-10 | `reports/pilot-light/drill-aws-seed1` |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("`{}`: evidence does not verify", tampered.display())),
+        "{md}"
+    );
+    for control in ["A1.3", "CC9.1", "8.5", "A.5.30", "Art. 11", "Art. 25", "VII.K", "12.10"] {
+        assert!(md.contains(&format!("| {control} |")), "{control}: {md}");
+    }
+    let html = std::fs::read_to_string(out.join("programme.html")).expect("programme.html");
+    assert_self_contained(&html, "programme");
+    assert!(html.contains(&sha) && html.contains("@media print"));
+
+    // Nothing due: every scenario fresh, no item past due, all evidence good.
+    std::fs::remove_dir_all(reports.join("br")).expect("rm");
+    let o = drillbit()
+        .args(["report", "programme", "-q"])
+        .arg(reports.join("pl"))
+        .args(["--as-of", "2025-11-15", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    // A bad remediation file is bad input, with its position.
+    std::fs::write(
+        d.join("scenarios/x.remediation.yaml"),
+        "drillbit_remediation: 1\nscenario: x\nitems: [ { id: R-1 } ]\n",
+    )
+    .expect("write");
+    let o = drillbit()
+        .args(["report", "programme"])
+        .arg(d.join("scenarios"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("x.remediation.yaml:3:"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 #[test]
 fn trend_orders_drills_flags_regressions_and_overdue_scenarios() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -271,7 +471,7 @@ fn trend_orders_drills_flags_regressions_and_overdue_scenarios() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "findings exit 1: {stdout}");
     assert!(
-        stdout.contains("7 drills of 2 scenarios; 2 regressions; 1 overdue; 1 left out (evidence)"),
+        stdout.contains("7 drills and 0 health checks of 2 scenarios; 2 regressions; 1 overdue; 1 left out (evidence)"),
         "{stdout}"
     );
     assert!(
@@ -406,7 +606,7 @@ fn trend_bad_input_exits_2_naming_the_file() {
     std::fs::create_dir_all(&empty).expect("mkdir");
     let o = drillbit().args(["report", "trend"]).arg(&empty).output().expect("runs");
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no scorecard.json under"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no scorecard.json or readiness.json under"));
     let o = drillbit()
         .args(["report", "trend"])
         .arg(dir.path().join("missing"))
@@ -654,6 +854,16 @@ fn every_report_renders_in_headless_chromium() {
         .status()
         .expect("trend");
     assert!(matches!(st.code(), Some(0 | 1)), "trend exited {st}");
+    // The programme over all of it, with remediation kept beside a scenario.
+    remediation_fixture(&work.join("scenarios"));
+    let st = std::process::Command::new(bin())
+        .args(["report", "programme", "-q"])
+        .arg(work)
+        .arg("--out")
+        .arg(work.join("programme"))
+        .status()
+        .expect("programme");
+    assert!(matches!(st.code(), Some(0 | 1)), "programme exited {st}");
     let generated = started.elapsed();
 
     let mut pages = Vec::new();
@@ -702,6 +912,19 @@ fn every_report_renders_in_headless_chromium() {
         expect: vec!["Freshness".into(), "pilot-light".into(), "RTO per drill".into()],
         charts: 2 * n_scenarios,
         shapes: &["<circle", "<polyline", "<line", "<text"],
+    });
+    pages.push(Page {
+        name: "programme".into(),
+        html: work.join("programme/programme.html"),
+        expect: vec![
+            "DR test programme".into(),
+            "pilot-light".into(),
+            "Open remediation".into(),
+            "SOC 2 (Trust Services Criteria)".into(),
+            "manifest.json</a>".into(),
+        ],
+        charts: 0,
+        shapes: &[],
     });
     let shots = std::env::var_os("DRILLBIT_SCREENSHOTS").map(PathBuf::from);
     let errors = parallel(&pages, 4, |page| {

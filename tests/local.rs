@@ -359,6 +359,14 @@ drill: {{ horizon: 1m, settle: 5s }}
     );
     let file = dir.path().join("bound.yaml");
     std::fs::write(&file, scenario).expect("write");
+    // Findings of an earlier real drill, kept by people beside the scenario: an RTO miss being
+    // worked on (with a ticket key of their own) and an accepted risk.
+    let remediation = dir.path().join("bound.remediation.yaml");
+    std::fs::write(
+        &remediation,
+        "drillbit_remediation: 1\nscenario: bound-ha\nitems:\n  - id: R-1\n    check: rto\n    finding: \"RTO missed: 40s against 10s\"\n    opened: 2026-11-01\n    owner: db-team\n    due: 2026-12-01\n    status: in-progress\n    ticket: OPS-1234\n  - id: R-2\n    check: \"step:promote\"\n    opened: 2026-11-01\n    due: 2026-12-01\n    status: accepted\n",
+    )
+    .expect("write");
     let (_, sc) = drill(file.to_str().expect("utf-8 path"), &dir.path().join("out"));
     stop.store(true, Ordering::SeqCst);
     assert!(ha.join().expect("ha thread"), "the HA manager promoted the standby");
@@ -390,6 +398,26 @@ drill: {{ horizon: 1m, settle: 5s }}
         sc["measured"]["acked_writes"].as_u64().expect("acked")
     );
     assert!(rows.len() > 300);
+    // The retest: the RTO check passed, so R-1 is closed by this drill; the accepted risk and
+    // the people's own key are left as they were.
+    assert_eq!(sc["verdict"]["rto"], "met");
+    let after = std::fs::read_to_string(&remediation).expect("remediation file");
+    let r1 = after.split("- id: R-2").next().expect("R-1");
+    assert!(
+        r1.contains("status: closed") && r1.contains("ticket: \"OPS-1234\""),
+        "{after}"
+    );
+    assert!(
+        r1.contains(&format!("closed_in: \"{}\"", dir.path().join("out").display())),
+        "{after}"
+    );
+    assert!(
+        after.contains("status: accepted") && after.contains("owner: db-team"),
+        "{after}"
+    );
+    assert_eq!(sc["remediation"]["closed"][0]["id"], "R-1", "{}", sc["remediation"]);
+    let md = std::fs::read_to_string(dir.path().join("out/report.md")).expect("md");
+    assert!(md.contains("closed R-1 (rto): retest passed"), "{md}");
     drop(cluster);
     assert_clean(since);
 }
@@ -606,6 +634,18 @@ fn a_fault_that_changes_nothing_makes_the_drill_inconclusive_not_a_pass() {
         junit.contains("nothing was measured") && junit.contains("inconclusive drill"),
         "{junit}"
     );
+    // A real drill (a bound system): its finding becomes a remediation item in the file beside
+    // the scenario, with an owner to assign and a due date; the RTO it could not test opens
+    // nothing.
+    let items = std::fs::read_to_string(dir.path().join("no-effect.remediation.yaml")).expect("remediation file");
+    assert!(
+        items.contains("check: \"fault:nothing\"") && items.contains("owner: unassigned"),
+        "{items}"
+    );
+    assert!(!items.contains("check: rto"), "{items}");
+    assert_eq!(sc["remediation"]["opened"][0]["id"], "R-1", "{}", sc["remediation"]);
+    let md = std::fs::read_to_string(out.join("report.md")).expect("md");
+    assert!(md.contains("opened R-1 (fault:nothing)"), "{md}");
     drop(cluster);
     assert_clean(since);
 }

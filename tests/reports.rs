@@ -168,3 +168,102 @@ fn a_written_scorecard_reads_back_whole() {
     assert_eq!(r.steps[0].outcome, Some(sc.steps[0].outcome));
     assert_eq!(r.measured.rto_s, sc.measured.rto_s);
 }
+
+/// A real drill's report after it opened one remediation item and closed another by retest.
+#[test]
+fn pilot_light_markdown_with_remediation() {
+    use drillbit::remediation;
+    use drillbit::scorecard::{CheckResult, DrillKind};
+    let mut sc = drill("scenarios/pilot-light.yaml", 7);
+    sc.target = "aws".into();
+    sc.drill_kind = DrillKind::Real;
+    let verify = sc.checks.iter_mut().find(|c| c.key == "step:verify").expect("verify");
+    verify.result = CheckResult::Fail;
+    verify.finding = Some("runbook step `verify` failed and no fallback rescued it".into());
+    let mut file = remediation::parse(
+        "drillbit_remediation: 1\nscenario: pilot-light\nitems:\n  - { id: R-4, check: rto, finding: \"RTO missed: 41m against 30m\", opened: 2026-09-01, owner: platform-team, due: 2026-10-01, status: in-progress }\n",
+        std::path::Path::new("pilot-light.remediation.yaml"),
+    )
+    .expect("parses");
+    let today = drillbit::timestamp::parse("2026-12-01").expect("date");
+    let mut out = remediation::apply(
+        &mut file,
+        &sc.checks,
+        sc.drill_kind,
+        "reports/pilot-light/drill-aws-seed7",
+        today,
+    );
+    out.file = "scenarios/pilot-light.remediation.yaml".into();
+    sc.remediation = Some(out);
+    let md = report::markdown::scorecard(&sc);
+    let from = md.find("### Remediation").expect("a remediation section");
+    insta::assert_snapshot!(&md[from..md[from..].find("\n## ").map_or(md.len(), |e| from + e)]);
+    insta::assert_snapshot!("pilot_light_remediation_file", remediation::render(&file));
+}
+
+/// The programme over two scenarios: one with a real drill, health checks and remediation, one
+/// with only a rehearsal.
+#[test]
+fn programme_markdown() {
+    use drillbit::scorecard::{DrillKind, FailbackVerdict, RpoVerdict};
+    use drillbit::trend::{self, Drill, TimeSource};
+    use std::path::PathBuf;
+    let day = |d: &str| drillbit::timestamp::parse(d).expect("date");
+    let drill = |scenario: &str, target: &str, kind: DrillKind, at: &str, rto: f64| Drill {
+        file: PathBuf::from(format!("reports/{scenario}/drill-{target}/scorecard.json")),
+        scenario: scenario.into(),
+        strategy: "pilot-light".into(),
+        target: target.into(),
+        kind,
+        seed: 1,
+        at: day(at),
+        time_source: TimeSource::Scorecard,
+        rto_target: 1800.0,
+        rpo_target: 300.0,
+        rto: Some(rto),
+        rpo: Some(3.1),
+        rto_met: rto <= 1800.0,
+        rpo_verdict: RpoVerdict::Met,
+        failback: FailbackVerdict::NotRun,
+        passed: rto <= 1800.0,
+        restores: false,
+        regressions: vec![],
+        unverified: None,
+        prediction: None,
+    };
+    let check = trend::Check {
+        file: PathBuf::from("reports/pilot-light/check-aws/readiness.json"),
+        scenario: "pilot-light".into(),
+        target: "aws".into(),
+        kind: DrillKind::Real,
+        at: day("2026-11-28"),
+        ready: true,
+        drift: 0,
+        items: 6,
+        unverified: None,
+    };
+    let t = trend::analyze_with(
+        vec![
+            drill("pilot-light", "aws", DrillKind::Real, "2026-11-02", 813.0),
+            drill("warm-standby", "emulator", DrillKind::Rehearsal, "2026-11-20", 95.0),
+        ],
+        vec![check],
+        day("2026-12-01"),
+        0.2,
+        &Default::default(),
+        vec!["reports".into(), "scenarios".into()],
+    );
+    let file = drillbit::remediation::parse(
+        "drillbit_remediation: 1\nscenario: pilot-light\nitems:\n  - { id: R-1, check: rto, finding: \"RTO missed: 41m against 30m\", opened: 2026-08-03, owner: platform-team, due: 2026-09-02, status: closed, closed: 2026-11-02, closed_in: reports/pilot-light/drill-aws }\n  - { id: R-2, check: \"step:flip-dns\", finding: \"runbook step `flip-dns` timed out\", opened: 2026-11-02, owner: unassigned, due: 2026-11-20, status: open }\n",
+        std::path::Path::new("scenarios/pilot-light.remediation.yaml"),
+    )
+    .expect("parses");
+    let p = drillbit::programme::build(
+        &t,
+        vec![(PathBuf::from("scenarios/pilot-light.remediation.yaml"), file)],
+    );
+    insta::assert_snapshot!(report::markdown::programme(
+        &p,
+        std::path::Path::new("reports/programme")
+    ));
+}

@@ -258,11 +258,21 @@ pub struct CheckArgs {
     pub profile: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: super::Format,
+    /// Where the sealed readiness record goes (default: reports/<scenario>/check-<target>).
+    #[arg(long, conflicts_with = "no_record")]
+    pub out: Option<PathBuf>,
+    /// Leave no readiness record.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Sign the record's evidence manifest with this ed25519 private key (PKCS#8 PEM).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
     #[arg(long, short)]
     pub quiet: bool,
 }
 
-/// Exit 0 ready, 1 drift found (listed).
+/// Exit 0 ready, 1 drift found (listed). Leaves a sealed readiness record
+/// (`drillbit::readiness`) unless `--no-record`.
 #[cfg(feature = "aws")]
 pub fn check(a: CheckArgs) -> Result<i32, Failure> {
     use super::TargetArg;
@@ -283,20 +293,72 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
         .endpoint_url
         .clone()
         .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
-    let items = if a.target == TargetArg::Aws {
+    // The record's directory is claimed before anything is read: a bad one costs nothing.
+    let default_layout = a.out.is_none();
+    let dir = a.out.clone().unwrap_or_else(|| {
+        std::path::Path::new("reports")
+            .join(&loaded.scenario.name)
+            .join(format!("check-{}", a.target.as_str()))
+    });
+    let mut prepared = if a.no_record {
+        None
+    } else {
+        Some(super::evidence::prepare(&dir, a.sign_key.as_deref())?)
+    };
+    let started_at = drillbit::timestamp::format_utc(drillbit::timestamp::now());
+    let (account, items) = if a.target == TargetArg::Aws {
         let (account, items) = drillbit::targets::aws::check(&loaded, endpoint.as_deref(), a.profile.as_deref())?;
         if !a.quiet {
             eprintln!("drillbit: checking account {account} (reads only)");
         }
-        items
+        (Some(account), items)
     } else {
-        drillbit::targets::emulator::check(
+        let items = drillbit::targets::emulator::check(
             &loaded,
             endpoint.as_deref(),
             &super::operator::Terminal { quiet: a.quiet },
-        )?
+        )?;
+        (None, items)
     };
     let drift: Vec<_> = items.iter().filter(|i| i.drift.is_some()).collect();
+    let record_dir = match prepared.as_mut() {
+        None => None,
+        Some(p) => {
+            let (kind, _) = drillbit::scorecard::DrillKind::of(a.target.as_str(), &loaded.scenario);
+            let record = drillbit::readiness::Readiness {
+                schema: drillbit::readiness::SCHEMA.into(),
+                tool: drillbit::scorecard::Tool::current(),
+                scenario: drillbit::readiness::ScenarioRef {
+                    name: loaded.scenario.name.clone(),
+                    path: loaded.path.clone(),
+                    sha256: loaded.sha256.clone(),
+                },
+                target: a.target.as_str().into(),
+                drill_kind: kind,
+                started_at,
+                run_by: super::run::os_user(),
+                account,
+                items: items
+                    .iter()
+                    .map(|i| drillbit::readiness::ReadinessItem {
+                        resource: i.resource.clone(),
+                        what: i.what.clone(),
+                        ready: i.drift.is_none(),
+                        drift: i.drift.clone(),
+                    })
+                    .collect(),
+                drift: drift.len(),
+                ready: drift.is_empty(),
+            };
+            let body = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
+            let file = p.claim.stage().join(drillbit::readiness::FILE);
+            drillbit::report::write_atomic(&file, &body)
+                .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", file.display())))?;
+            let key = p.key.take();
+            super::evidence::seal(&mut p.claim, &loaded, "check", default_layout, key.as_ref(), vec![])?;
+            Some(dir.join(drillbit::readiness::FILE))
+        }
+    };
     if a.format == super::Format::Json {
         let list: Vec<serde_json::Value> = items
             .iter()
@@ -305,7 +367,13 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
         super::print_json(
             "check",
             drift.is_empty(),
-            serde_json::json!({ "file": a.file.display().to_string(), "target": a.target.as_str(), "items": list, "drift": drift.len() }),
+            serde_json::json!({
+                "file": a.file.display().to_string(),
+                "target": a.target.as_str(),
+                "items": list,
+                "drift": drift.len(),
+                "record": record_dir.as_ref().map(|p| p.display().to_string()),
+            }),
         );
         return Ok(if drift.is_empty() {
             exit::TARGETS_MET
@@ -320,6 +388,9 @@ pub fn check(a: CheckArgs) -> Result<i32, Failure> {
         }
     }
     println!("{}: {} checked, {} drift", a.file.display(), items.len(), drift.len());
+    if let Some(r) = &record_dir {
+        println!("  readiness record: {}", r.display());
+    }
     Ok(if drift.is_empty() {
         exit::TARGETS_MET
     } else {

@@ -63,6 +63,14 @@ pub struct Args {
     /// Lessons learned, free text, kept in the drill record (and sealed with it).
     #[arg(long, value_name = "TEXT")]
     pub notes: Option<String>,
+    /// The remediation file this drill opens and closes items in (default for a real drill:
+    /// `<scenario>.remediation.yaml` beside the scenario; a rehearsal keeps none unless given
+    /// one; a simulation never).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_remediation")]
+    pub remediation: Option<PathBuf>,
+    /// Keep no remediation items for this drill, even a real one.
+    #[arg(long)]
+    pub no_remediation: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -120,6 +128,8 @@ pub fn run(a: Args) -> Result<i32, Failure> {
             a.file.display()
         )));
     }
+    // The remediation file is read before the drill: a bad one stops it with nothing touched.
+    let remediation = remediation_file(&a, &loaded)?;
     let default_layout = a.out.is_none();
     let dir = a
         .out
@@ -217,6 +227,18 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         sc.record.approved_by = Some(me);
     }
     sc.record.lessons = a.notes.clone();
+    let remediation = remediation.map(|(path, mut file)| {
+        let mut out = drillbit::remediation::apply(
+            &mut file,
+            &sc.checks,
+            sc.drill_kind,
+            &dir.display().to_string(),
+            drillbit::timestamp::now(),
+        );
+        out.file = path.display().to_string();
+        sc.remediation = Some(out);
+        (path, file)
+    });
     let files = report::write_drill(&stage, &sc)
         .map_err(|e| Failure::Infrastructure(format!("cannot write {}: {e}", dir.display())))?;
     // Last: the manifest covers every file the drill wrote.
@@ -229,6 +251,16 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         key.as_ref(),
         vec![timeline],
     )?;
+    // After sealing: the file lives beside the scenario, outside the evidence, and names it.
+    if let Some((path, file)) = &remediation {
+        report::write_atomic(path, &drillbit::remediation::render(file)).map_err(|e| {
+            Failure::Infrastructure(format!(
+                "the drill is sealed in {}, but its remediation items could not be written to {}: {e}",
+                dir.display(),
+                path.display()
+            ))
+        })?;
+    }
     if !a.quiet {
         print!("{}", report::terminal::drill(&sc));
         println!(
@@ -246,6 +278,30 @@ pub fn run(a: Args) -> Result<i32, Failure> {
         // A drill that proved nothing (inconclusive) is not a pass.
         Overall::Fail | Overall::Inconclusive => exit::TARGET_MISSED,
     })
+}
+
+/// The remediation file this drill keeps, read: `--remediation`, else beside the scenario
+/// for a real drill; none for `--no-remediation`, a rehearsal without `--remediation`, or a
+/// simulation (which refuses `--remediation`).
+fn remediation_file(
+    a: &Args,
+    loaded: &drillbit::scenario::Loaded,
+) -> Result<Option<(PathBuf, drillbit::remediation::File)>, Failure> {
+    use drillbit::scorecard::DrillKind;
+    let (kind, _) = DrillKind::of(a.target.as_str(), &loaded.scenario);
+    let path = match (&a.remediation, kind) {
+        _ if a.no_remediation => return Ok(None),
+        (Some(_), DrillKind::Simulated) => {
+            return Err(Failure::Usage(
+                "--remediation: a simulation tests no system, so it opens and closes no remediation item".into(),
+            ))
+        }
+        (Some(p), _) => p.clone(),
+        (None, DrillKind::Real) => drillbit::remediation::default_path(&a.file),
+        (None, _) => return Ok(None),
+    };
+    let file = drillbit::remediation::load(&path, &loaded.scenario.name).map_err(Failure::Usage)?;
+    Ok(Some((path, file)))
 }
 
 /// How manual steps end on a live target: the operator (`--game-day`), at once
@@ -293,7 +349,7 @@ fn predict(
 }
 
 /// The OS user running drillbit, and the host: `user@host`.
-fn os_user() -> String {
+pub(super) fn os_user() -> String {
     // SAFETY: getuid has no preconditions; getpwuid returns a pointer into static storage or
     // null, read at once; gethostname writes at most the buffer's length.
     let user = unsafe {

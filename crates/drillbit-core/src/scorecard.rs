@@ -15,12 +15,12 @@ mod read;
 mod verdict;
 
 pub use read::{
-    find, read_file, read_files, Recorded, RecordedMeasured, RecordedPhase, RecordedScenario, RecordedStep,
+    find, find_named, read_file, read_files, Recorded, RecordedMeasured, RecordedPhase, RecordedScenario, RecordedStep,
     RecordedVerdict,
 };
 pub use verdict::{
-    EffectVerdict, FailbackVerdict, HostFinalState, Overall, RpoVerdict, RtoVerdict, RunbookVerdict, SplitBrainVerdict,
-    StepOutcome,
+    CheckResult, EffectVerdict, FailbackVerdict, HostFinalState, Overall, RpoVerdict, RtoVerdict, RunbookVerdict,
+    SplitBrainVerdict, StepOutcome,
 };
 
 pub const SCHEMA: &str = "drillbit.scorecard/v1";
@@ -257,6 +257,10 @@ pub struct Scorecard {
     pub split_brain: Vec<SpanOut>,
     /// Why the verdict is what it is, in words: every failing or inconclusive finding.
     pub findings: Vec<String>,
+    /// Every check the verdict weighed, by a stable key, with its result: what remediation
+    /// items are opened from and closed by (a retest passes the same key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckOut>,
     /// The infrastructure failure that ended the drill early (exit 3), with what was measured
     /// until then.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,6 +284,44 @@ pub struct Scorecard {
     /// (`drillbit run` simulates the same scenario, with the same models, beside it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<PredictionOut>,
+    /// The remediation items this drill opened, closed or saw fail again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<RemediationOut>,
+}
+
+/// One check of the verdict. Keys: `rto`, `rpo`, `rpo:<data set>`, `split-brain`,
+/// `failback`, `settled`, `completed` (the drill ran to its end), `step:<id>` (a runbook or
+/// rollback step ran and succeeded) and `fault:<id>` (a disruptive fault showed its effect).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckOut {
+    pub key: String,
+    pub result: CheckResult,
+    /// The finding, in words, when the check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+}
+
+/// Where this drill left the scenario's remediation items (see `drillbit::remediation`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RemediationOut {
+    /// The remediation file, as given.
+    pub file: String,
+    /// Items this drill opened (a check that failed with no open item for it).
+    pub opened: Vec<RemediationRef>,
+    /// Items this drill closed: their check passed (the retest).
+    pub closed: Vec<RemediationRef>,
+    /// Items already open whose check failed again.
+    pub still_open: Vec<RemediationRef>,
+}
+
+/// One remediation item as a report names it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RemediationRef {
+    pub id: String,
+    pub check: String,
+    pub finding: String,
+    pub owner: String,
+    pub due: String,
 }
 
 /// Who, what and how it deviated: the parts of a DR test record the measurement lacks.
@@ -676,6 +718,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             .collect(),
         split_brain: tl.split_brain.iter().map(span).collect(),
         findings: v.findings,
+        checks: v.checks,
         error: tl.error.clone(),
         events,
         models_overridden: cx.models_overridden.clone(),
@@ -703,6 +746,7 @@ pub fn build(cx: &Context, tl: &Timeline, m: &Measurement) -> Scorecard {
             lessons: None,
         },
         prediction: None,
+        remediation: None,
     }
 }
 
@@ -712,6 +756,7 @@ struct Judgement {
     split_brain: SplitBrainVerdict,
     overall: Overall,
     findings: Vec<String>,
+    checks: Vec<CheckOut>,
 }
 
 /// The verdict and the findings behind it. A definite failure (data lost beyond the RPO, a
@@ -729,25 +774,37 @@ fn judge(
 ) -> Judgement {
     use crate::scenario::duration::format_secs as f;
     let mut findings = Vec::new();
+    let mut checks = Checks::default();
     let mut failed = false;
     let mut inconclusive = false;
     if let Some(e) = &tl.error {
         findings.push(format!("the drill ended early: {e}"));
+        checks.fail("completed", findings.last());
+    } else {
+        checks.pass("completed");
     }
     let disruptive: Vec<&FaultOut> = faults.iter().filter(|x| x.disruptive).collect();
     let unproven: Vec<&&FaultOut> = disruptive
         .iter()
         .filter(|x| x.injected_s.is_some() && x.effect_s.is_none())
         .collect();
-    for x in &unproven {
-        findings.push(format!(
-            "fault `{}` ({}) showed no effect within {} of its injection (no failed probe, no process gone, \
-             no host change): nothing was measured",
-            x.id,
-            x.kind,
-            f(x.effect_within_s)
-        ));
-        inconclusive = true;
+    for x in &disruptive {
+        let key = format!("fault:{}", x.id);
+        match (x.injected_s, x.effect_s) {
+            (Some(_), None) => {
+                findings.push(format!(
+                    "fault `{}` ({}) showed no effect within {} of its injection (no failed probe, no process gone, \
+                     no host change): nothing was measured",
+                    x.id,
+                    x.kind,
+                    f(x.effect_within_s)
+                ));
+                checks.fail(&key, findings.last());
+                inconclusive = true;
+            }
+            (Some(_), Some(_)) => checks.pass(&key),
+            (None, _) => checks.not_tested(&key),
+        }
     }
     let effect = if disruptive.is_empty() {
         EffectVerdict::NoDisruptiveFault
@@ -757,12 +814,12 @@ fn judge(
         EffectVerdict::NotObserved
     };
     // A step the target could not carry out was never tested, whatever else recovered.
-    let never_ran: Vec<String> = tl
-        .steps
+    let never_ran_at: Vec<usize> = (0..tl.steps.len())
+        .filter(|&i| tl.steps[i].outcome == Some(crate::engine::Outcome::Unsupported))
+        .collect();
+    let never_ran: Vec<String> = never_ran_at
         .iter()
-        .enumerate()
-        .filter(|(_, st)| st.outcome == Some(crate::engine::Outcome::Unsupported))
-        .map(|(i, _)| format!("`{}`", plan.steps[i].id))
+        .map(|&i| format!("`{}`", plan.steps[i].id))
         .collect();
     if !never_ran.is_empty() {
         findings.push(format!(
@@ -776,6 +833,15 @@ fn judge(
             }
         ));
         inconclusive = true;
+        for &i in &never_ran_at {
+            checks.fail(
+                &format!("step:{}", plan.steps[i].id),
+                Some(&format!(
+                    "runbook step `{}` never ran (unsupported on this target)",
+                    plan.steps[i].id
+                )),
+            );
+        }
     }
     let unrescued = measure::unrescued_failures(plan, tl);
     for &s in &unrescued {
@@ -789,7 +855,17 @@ fn judge(
                 _ => String::new(),
             }
         ));
+        checks.fail(&format!("step:{}", plan.steps[s].id), findings.last());
         failed = true;
+    }
+    for (i, ps) in plan.steps.iter().enumerate() {
+        let key = format!("step:{}", ps.id);
+        if tl.steps[i].outcome == Some(crate::engine::Outcome::Ok) {
+            checks.pass(&key);
+        } else if !never_ran_at.contains(&i) && !unrescued.contains(&i) {
+            // Skipped, never reached, or failed and rescued by a fallback: not shown to work.
+            checks.not_tested(&key);
+        }
     }
     for sb in &tl.split_brain {
         let end = sb.end.unwrap_or(tl.end);
@@ -804,7 +880,15 @@ fn judge(
                 ""
             }
         ));
+        if sb.start == tl.split_brain[0].start {
+            checks.fail("split-brain", findings.last());
+        }
         failed = true;
+    }
+    if tl.hosts.is_empty() {
+        checks.not_tested("split-brain");
+    } else if tl.split_brain.is_empty() {
+        checks.pass("split-brain");
     }
     if m.data.rpo.is_some_and(|r| r > plan.rpo) {
         findings.push(format!(
@@ -813,9 +897,20 @@ fn judge(
             m.data.rpo.map_or("?".into(), |r| f(secs(r))),
             f(secs(plan.rpo))
         ));
+        checks.fail("rpo", findings.last());
         failed = true;
+    } else if m.data.rpo.is_some() {
+        checks.pass("rpo");
+    } else {
+        checks.not_tested("rpo");
     }
     for (name, d) in &m.others {
+        let key = format!("rpo:{name}");
+        if d.rpo.is_some_and(|r| r <= plan.rpo) {
+            checks.pass(&key);
+        } else if d.rpo.is_none() {
+            checks.not_tested(&key);
+        }
         if let Some(r) = d.rpo.filter(|&r| r > plan.rpo) {
             findings.push(format!(
                 "RPO missed for {name}: {} of {} acknowledged writes lost, RPO {} against {}",
@@ -824,25 +919,52 @@ fn judge(
                 f(secs(r)),
                 f(secs(plan.rpo))
             ));
+            checks.fail(&key, findings.last());
             failed = true;
         }
     }
     if failback_failed {
         findings.push("failback failed".into());
+        checks.fail("failback", findings.last());
         failed = true;
+    } else if tl.failback_start.is_some() {
+        checks.pass("failback");
+    } else {
+        checks.not_tested("failback");
     }
     if !m.rto_met {
         findings.push(match m.rto {
             Some(r) => format!("RTO missed: {} against {}", f(secs(r)), f(secs(plan.rto))),
             None => "the service did not recover before the drill horizon".into(),
         });
+        checks.fail("rto", findings.last());
+    } else {
+        checks.pass("rto");
     }
     if m.t_recovered.is_some() && tl.settled_at.is_none() && tl.error.is_none() && !plan.end_when_steps_done {
         findings.push(format!(
             "the drill ended before the system settled ({} with nothing left to happen): data was read back early",
             f(secs(plan.settle))
         ));
+        checks.fail("settled", findings.last());
         inconclusive = true;
+    } else if tl.settled_at.is_some() {
+        checks.pass("settled");
+    } else {
+        checks.not_tested("settled");
+    }
+    // A drill whose faults showed no effect, or that ended early, shows nothing held: what
+    // it saw pass is not tested (a step that ran and succeeded still did).
+    if tl.error.is_some() || effect == EffectVerdict::NotObserved {
+        for c in &mut checks.0 {
+            if c.result == CheckResult::Pass
+                && !c.key.starts_with("step:")
+                && !c.key.starts_with("fault:")
+                && c.key != "completed"
+            {
+                c.result = CheckResult::NotTested;
+            }
+        }
     }
     let overall = if tl.error.is_some() {
         Overall::Error
@@ -871,5 +993,31 @@ fn judge(
         },
         overall,
         findings,
+        checks: checks.0,
+    }
+}
+
+/// The checks of a verdict, each key once: the first result recorded for a key stands.
+#[derive(Default)]
+struct Checks(Vec<CheckOut>);
+
+impl Checks {
+    fn put(&mut self, key: &str, result: CheckResult, finding: Option<&String>) {
+        if self.0.iter().all(|c| c.key != key) {
+            self.0.push(CheckOut {
+                key: key.to_string(),
+                result,
+                finding: finding.cloned(),
+            });
+        }
+    }
+    fn pass(&mut self, key: &str) {
+        self.put(key, CheckResult::Pass, None);
+    }
+    fn fail(&mut self, key: &str, finding: Option<&String>) {
+        self.put(key, CheckResult::Fail, finding);
+    }
+    fn not_tested(&mut self, key: &str) {
+        self.put(key, CheckResult::NotTested, None);
     }
 }

@@ -11,8 +11,15 @@
 //! is flagged when it misses the RTO or RPO target that drill met, when its failback failed
 //! where that one's succeeded, or when its RTO is worse than that drill's by more than the
 //! threshold (20% by default). Simulated drills are not compared seed by seed: one seed's
-//! figures against another's are noise; a prediction is compared by its distribution
-//! (`drillbit simulate`, `drillbit compare`).
+//! figures against another's are noise. They are compared by the distribution each carries
+//! (the 2,000 simulated drills `drillbit run` places every drill on): a regression when P(meet
+//! RTO) fell with the two 95% Wilson intervals apart, or the predicted p95 RTO is worse by more
+//! than the threshold.
+//!
+//! **Health checks.** `drillbit check` leaves a sealed readiness record; a ready check of the
+//! production account (aws) is a real weekly health check. A scenario is held to it once it
+//! has a real check (or its schedule is the weekly health check, which a ready real check
+//! satisfies as a passing drill would); rehearsal checks are listed and never count.
 //!
 //! **Freshness.** Days from the last passing *real* drill (the aws target, or a local drill of
 //! a bound system; never a simulation or a rehearsal) to the report date, against
@@ -108,6 +115,36 @@ pub struct Drill {
     pub regressions: Vec<String>,
     /// Why its evidence does not verify (None: it does). Such a drill is left out.
     pub unverified: Option<String>,
+    /// The simulated distribution beside it, when the scorecard has one.
+    pub prediction: Option<crate::scorecard::PredictionOut>,
+}
+
+/// One `drillbit check` run, from its readiness record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub file: PathBuf,
+    pub scenario: String,
+    pub target: String,
+    pub kind: DrillKind,
+    /// Seconds since the epoch.
+    pub at: i64,
+    pub ready: bool,
+    pub drift: usize,
+    pub items: usize,
+    pub unverified: Option<String>,
+}
+
+/// A scenario's health checks against the weekly schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// Oldest first.
+    pub checks: Vec<Check>,
+    /// Index into `checks` of the last ready real check.
+    pub last_ready: Option<usize>,
+    pub days_since: Option<i64>,
+    /// Held to the weekly schedule: it has a real check, or its schedule is the health check.
+    pub tracked: bool,
+    pub overdue: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +159,15 @@ pub struct ScenarioTrend {
     /// Whole days (rounded down) from the last passing drill to the report date.
     pub days_since_pass: Option<i64>,
     pub overdue: bool,
+    /// Its health checks, when it has any or is held to them.
+    pub health: Option<Health>,
+}
+
+impl ScenarioTrend {
+    /// Its drills or its tracked health checks are overdue.
+    pub fn any_overdue(&self) -> bool {
+        self.overdue || self.health.as_ref().is_some_and(|h| h.tracked && h.overdue)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +179,7 @@ pub struct Trend {
     pub scenarios: Vec<ScenarioTrend>,
     /// Drills left out because they started after `as_of`.
     pub later: usize,
-    /// Drills left out because their evidence does not verify: the file and why.
+    /// Drills and checks left out because their evidence does not verify: the file and why.
     pub excluded: Vec<(PathBuf, String)>,
 }
 
@@ -148,8 +194,15 @@ impl Trend {
             .filter(|d| !d.regressions.is_empty())
             .count()
     }
+    /// Scenarios with drills or tracked health checks overdue.
     pub fn overdue(&self) -> usize {
-        self.scenarios.iter().filter(|s| s.overdue).count()
+        self.scenarios.iter().filter(|s| s.any_overdue()).count()
+    }
+    pub fn checks(&self) -> usize {
+        self.scenarios
+            .iter()
+            .map(|s| s.health.as_ref().map_or(0, |h| h.checks.len()))
+            .sum()
     }
 }
 
@@ -159,6 +212,22 @@ pub fn read(file: &Path) -> Result<Drill, String> {
     let mut d = drill(file, crate::scorecard::read_file(file)?)?;
     d.unverified = evidence_problem(file);
     Ok(d)
+}
+
+/// Reads one readiness record ([`crate::readiness::read_file`]) as a health check.
+pub fn read_check(file: &Path) -> Result<Check, String> {
+    let r = crate::readiness::read_file(file)?;
+    Ok(Check {
+        file: file.to_path_buf(),
+        scenario: r.scenario.name,
+        target: r.target,
+        kind: r.drill_kind,
+        at: timestamp::parse(&r.started_at).unwrap_or(0),
+        ready: r.ready,
+        drift: r.drift,
+        items: r.items.len(),
+        unverified: evidence_problem(file),
+    })
 }
 
 /// Why the evidence of the drill that wrote `scorecard` does not verify, or None when it does.
@@ -243,6 +312,7 @@ pub fn drill(file: &Path, v: Recorded) -> Result<Drill, String> {
             .any(|s| crate::scenario::Action::named(&s.action).is_some_and(|a| a.restores())),
         regressions: Vec::new(),
         unverified: None,
+        prediction: v.prediction,
     })
 }
 
@@ -295,6 +365,37 @@ pub fn regressions(prev: &Drill, cur: &Drill, rto_threshold: f64) -> Vec<String>
     out
 }
 
+/// Why simulated drill `cur` regresses from `prev`, by their distributions (see the module
+/// documentation); nothing when either has none.
+pub fn prediction_regressions(prev: &Drill, cur: &Drill, rto_threshold: f64) -> Vec<String> {
+    let (Some(p), Some(c)) = (&prev.prediction, &cur.prediction) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let interval = |x: &crate::scorecard::PredictionOut| {
+        let k = (x.p_meet_rto * x.runs as f64).round() as u64;
+        crate::montecarlo::wilson(k.min(x.runs), x.runs)
+    };
+    let ((plo, _), (_, chi)) = (interval(p), interval(c));
+    if chi < plo {
+        out.push(format!(
+            "predicted P(meet RTO) fell from {:.1}% to {:.1}% (95% intervals apart)",
+            p.p_meet_rto * 100.0,
+            c.p_meet_rto * 100.0
+        ));
+    }
+    if p.p95_s > 0.0 && c.p95_s > p.p95_s * (1.0 + rto_threshold) {
+        out.push(format!(
+            "predicted p95 RTO {:+.0}% ({} -> {}; threshold {:.0}%)",
+            (c.p95_s / p.p95_s - 1.0) * 100.0,
+            format_secs(p.p95_s),
+            format_secs(c.p95_s),
+            rto_threshold * 100.0
+        ));
+    }
+    out
+}
+
 /// Groups, orders and judges the drills. `schedules` overrides the cadence by scenario name.
 /// Drills after `as_of` are left out (the report is as of that date); see [`Trend::later`].
 pub fn analyze(
@@ -304,30 +405,54 @@ pub fn analyze(
     schedules: &BTreeMap<String, Cadence>,
     inputs: Vec<String>,
 ) -> Trend {
-    let mut by: BTreeMap<String, Vec<Drill>> = BTreeMap::new();
-    let total = drills.len();
+    analyze_with(drills, Vec::new(), as_of, rto_threshold, schedules, inputs)
+}
+
+/// [`analyze`] with the health checks of readiness records too.
+pub fn analyze_with(
+    drills: Vec<Drill>,
+    checks: Vec<Check>,
+    as_of: i64,
+    rto_threshold: f64,
+    schedules: &BTreeMap<String, Cadence>,
+    inputs: Vec<String>,
+) -> Trend {
+    let mut by: BTreeMap<String, (Vec<Drill>, Vec<Check>)> = BTreeMap::new();
+    let total = drills.len() + checks.len();
     let drills: Vec<Drill> = drills.into_iter().filter(|d| d.at <= as_of).collect();
-    let later = total - drills.len();
+    let checks: Vec<Check> = checks.into_iter().filter(|c| c.at <= as_of).collect();
+    let later = total - drills.len() - checks.len();
     let mut excluded = Vec::new();
     for d in drills {
         match &d.unverified {
             Some(why) => excluded.push((d.file.clone(), why.clone())),
-            None => by.entry(d.scenario.clone()).or_default().push(d),
+            None => by.entry(d.scenario.clone()).or_default().0.push(d),
+        }
+    }
+    for c in checks {
+        match &c.unverified {
+            Some(why) => excluded.push((c.file.clone(), why.clone())),
+            None => by.entry(c.scenario.clone()).or_default().1.push(c),
         }
     }
     let scenarios = by
         .into_iter()
-        .map(|(name, mut drills)| {
+        .map(|(name, (mut drills, mut checks))| {
             drills.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.file.cmp(&b.file)));
             for i in 0..drills.len() {
-                if drills[i].kind == DrillKind::Simulated {
-                    continue;
-                }
-                let prev = (0..i)
-                    .rev()
-                    .find(|&j| drills[j].target == drills[i].target && drills[j].kind == drills[i].kind);
+                let simulated = drills[i].kind == DrillKind::Simulated;
+                // A simulation is compared with the last one that carries a distribution.
+                let prev = (0..i).rev().find(|&j| {
+                    drills[j].target == drills[i].target
+                        && drills[j].kind == drills[i].kind
+                        && (!simulated || drills[j].prediction.is_some())
+                });
                 if let Some(j) = prev {
-                    let r = regressions(&drills[j], &drills[i], rto_threshold);
+                    let r = if simulated {
+                        prediction_regressions(&drills[j], &drills[i], rto_threshold)
+                    } else {
+                        regressions(&drills[j], &drills[i], rto_threshold)
+                    };
                     drills[i].regressions = r;
                 }
             }
@@ -341,7 +466,32 @@ pub fn analyze(
             let since = last_pass.map(|i| as_of - drills[i].at);
             let days_since_pass = since.map(|s| s.div_euclid(86_400));
             // Overdue by the clock, not by the rounded-down day count.
-            let overdue = since.is_none_or(|s| s > i64::from(cadence.days) * 86_400);
+            let late = |since: Option<i64>, days: u32| since.is_none_or(|s| s > i64::from(days) * 86_400);
+            let mut overdue = late(since, cadence.days);
+            checks.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.file.cmp(&b.file)));
+            let weekly = cadence == WEEKLY_HEALTH_CHECK;
+            let health = (!checks.is_empty() || weekly).then(|| {
+                let last_ready = checks.iter().rposition(|c| c.ready && c.kind == DrillKind::Real);
+                let since = last_ready.map(|i| as_of - checks[i].at);
+                let h_overdue = late(since, WEEKLY_HEALTH_CHECK.days);
+                Health {
+                    tracked: weekly || checks.iter().any(|c| c.kind == DrillKind::Real),
+                    last_ready,
+                    days_since: since.map(|s| s.div_euclid(86_400)),
+                    overdue: h_overdue,
+                    checks,
+                }
+            });
+            // A health-check scenario is fresh from a ready real check as from a passing drill.
+            if weekly && health.as_ref().is_some_and(|h| !h.overdue) {
+                overdue = false;
+            }
+            let health = health.map(|mut h| {
+                if weekly {
+                    h.overdue = overdue;
+                }
+                h
+            });
             ScenarioTrend {
                 name,
                 strategy,
@@ -350,6 +500,7 @@ pub fn analyze(
                 last_pass,
                 days_since_pass,
                 overdue,
+                health,
             }
         })
         .collect();
@@ -388,7 +539,103 @@ mod tests {
             restores: false,
             regressions: Vec::new(),
             unverified: None,
+            prediction: None,
         }
+    }
+
+    fn check(at_day: i64, target: &str, ready: bool) -> Check {
+        Check {
+            file: PathBuf::from(format!("c{at_day}-{target}/readiness.json")),
+            scenario: "s".into(),
+            target: target.into(),
+            kind: if target == "aws" {
+                DrillKind::Real
+            } else {
+                DrillKind::Rehearsal
+            },
+            at: at_day * 86_400,
+            ready,
+            drift: usize::from(!ready),
+            items: 3,
+            unverified: None,
+        }
+    }
+
+    #[test]
+    fn real_ready_checks_count_for_the_weekly_health_check() {
+        let quarterly = |checks| {
+            analyze_with(
+                vec![drill(1, Some(40.0), true, RpoVerdict::Met, true)],
+                checks,
+                10 * 86_400,
+                0.2,
+                &BTreeMap::new(),
+                vec![],
+            )
+        };
+        // Rehearsal checks only: listed, not held to a schedule.
+        let t = quarterly(vec![check(9, "emulator", true)]);
+        let h = t.scenarios[0].health.as_ref().expect("listed");
+        assert!(!h.tracked && h.last_ready.is_none());
+        assert_eq!(t.overdue(), 0);
+        // A real check that found drift, 9 days ago: held to the weekly schedule, and overdue.
+        let t = quarterly(vec![check(1, "aws", true), check(9, "aws", false)]);
+        let h = t.scenarios[0].health.as_ref().expect("tracked");
+        assert!(h.tracked && h.overdue, "{h:?}");
+        assert_eq!((h.last_ready, h.days_since), (Some(0), Some(9)));
+        assert_eq!(t.overdue(), 1);
+        let t = quarterly(vec![check(1, "aws", false), check(5, "aws", true)]);
+        assert_eq!(t.overdue(), 0);
+        // A health-check scenario is fresh from a ready real check without any drill.
+        let mut weekly = BTreeMap::new();
+        weekly.insert("s".to_string(), WEEKLY_HEALTH_CHECK);
+        let t = analyze_with(vec![], vec![check(8, "aws", true)], 10 * 86_400, 0.2, &weekly, vec![]);
+        assert!(!t.scenarios[0].any_overdue(), "{:?}", t.scenarios[0]);
+        let t = analyze_with(
+            vec![],
+            vec![check(8, "emulator", true)],
+            10 * 86_400,
+            0.2,
+            &weekly,
+            vec![],
+        );
+        assert!(t.scenarios[0].any_overdue());
+    }
+
+    #[test]
+    fn simulations_are_compared_by_their_distributions() {
+        let sim = |day: i64, p_meet: f64, p95: f64| {
+            let mut d = drill(day, Some(40.0), true, RpoVerdict::Met, true);
+            d.target = "sim".into();
+            d.kind = DrillKind::Simulated;
+            d.prediction = Some(crate::scorecard::PredictionOut {
+                runs: 2000,
+                seed: day as u64,
+                percentile: 50.0,
+                p50_s: p95 / 2.0,
+                p95_s: p95,
+                p_meet_rto: p_meet,
+                models_overridden: vec![],
+            });
+            d
+        };
+        let t = analyze(
+            vec![
+                sim(1, 0.90, 100.0),
+                // Seed noise: within the intervals and the threshold.
+                sim(2, 0.89, 104.0),
+                // The distribution moved: P(meet) down past the intervals, p95 up 50%.
+                sim(3, 0.70, 156.0),
+            ],
+            5 * 86_400,
+            0.2,
+            &BTreeMap::new(),
+            vec![],
+        );
+        let d = &t.scenarios[0].drills;
+        assert!(d[1].regressions.is_empty(), "{:?}", d[1].regressions);
+        assert_eq!(d[2].regressions.len(), 2, "{:?}", d[2].regressions);
+        assert!(d[2].regressions[0].contains("89.0% to 70.0%"), "{:?}", d[2].regressions);
     }
 
     #[test]

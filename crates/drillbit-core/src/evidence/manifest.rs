@@ -161,8 +161,8 @@ pub(super) fn check_structure(m: &Manifest) -> Vec<String> {
     if !is_rfc3339_utc(&m.created) {
         bad.push(format!("created `{}` is not a UTC RFC 3339 time", m.created));
     }
-    if m.kind != "drill" && m.kind != "montecarlo" {
-        bad.push(format!("kind `{}` is neither drill nor montecarlo", m.kind));
+    if !matches!(m.kind.as_str(), "drill" | "montecarlo" | "check") {
+        bad.push(format!("kind `{}` is not drill, montecarlo or check", m.kind));
     }
     if m.sequence == 0 {
         bad.push("sequence is 0".into());

@@ -161,6 +161,13 @@ pub fn scorecard(sc: &Scorecard) -> String {
         "\n### Lessons learned\n\n{}\n",
         sc.record.lessons.as_deref().unwrap_or("None recorded (`--notes`).")
     );
+    if let Some(r) = &sc.remediation {
+        let _ = writeln!(o, "### Remediation\n\nItems in `{}`:\n", r.file);
+        for l in text::remediation_lines(r) {
+            let _ = writeln!(o, "- {l}");
+        }
+        let _ = writeln!(o);
+    }
     if !sc.notes.is_empty() {
         let _ = writeln!(o, "## How this target measured\n");
         for n in &sc.notes {
@@ -309,6 +316,29 @@ pub fn trend(t: &crate::trend::Trend) -> String {
             if s.overdue { "**OVERDUE**" } else { "fresh" }
         );
     }
+    let health: Vec<_> = t
+        .scenarios
+        .iter()
+        .filter_map(|s| Some((s, s.health.as_ref()?)))
+        .collect();
+    if !health.is_empty() {
+        let _ = writeln!(o, "\n## Health checks (`drillbit check`, weekly)\n");
+        let _ = writeln!(o, "| scenario | checks | status |");
+        let _ = writeln!(o, "|---|---|---|");
+        for (s, h) in health {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                cell(&s.name),
+                cell(&text::health_line(h)),
+                match (h.tracked, h.overdue) {
+                    (false, _) => "not held to it",
+                    (true, true) => "**OVERDUE**",
+                    (true, false) => "fresh",
+                }
+            );
+        }
+    }
     for s in &t.scenarios {
         let _ = writeln!(o, "\n## {} ({})\n", cell(&s.name), cell(&s.strategy));
         let _ = writeln!(
@@ -336,6 +366,172 @@ pub fn trend(t: &crate::trend::Trend) -> String {
             );
         }
     }
+    o
+}
+
+/// The programme report in Markdown; `out_dir` is where it is written (evidence links are
+/// relative to it).
+pub fn programme(p: &crate::programme::Programme, out_dir: &std::path::Path) -> String {
+    use crate::timestamp::{format_date, format_human};
+    let mut o = String::new();
+    let _ = writeln!(o, "# DR test programme as of {}\n", format_date(p.as_of));
+    let _ = writeln!(
+        o,
+        "{} scenarios from {}. Overdue: {}. Open remediation: {} ({} past due). Left out (evidence does not verify): {}.{}\n",
+        p.rows.len(),
+        p.inputs.join(", "),
+        p.overdue(),
+        p.open_items(),
+        p.overdue_items(),
+        p.excluded.len(),
+        if p.later > 0 {
+            format!(" {} drills or checks after this date left out.", p.later)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "Only real drills count (the aws target, or a local drill of a bound production system); \
+         rehearsals and simulations never make a scenario fresh. Every drill's evidence was verified \
+         before it was counted.\n"
+    );
+    let _ = writeln!(o, "## Scenarios\n");
+    let _ = writeln!(
+        o,
+        "| scenario | latest real drill | RTO / objective | RPO / objective | verdict | schedule | days since a pass | status | health check | open items | evidence (manifest sha256) |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &p.rows {
+        let (latest, rto, rpo, verdict, evidence) = match &r.latest_real {
+            Some(e) => {
+                let d = &e.drill;
+                (
+                    format!("{} on {}", format_human(d.at), d.target),
+                    format!(
+                        "{} / {} ({})",
+                        d.rto.map_or("not recovered".into(), f),
+                        f(d.rto_target),
+                        if d.rto_met { "met" } else { "missed" }
+                    ),
+                    format!(
+                        "{} / {} ({})",
+                        opt(d.rpo),
+                        f(d.rpo_target),
+                        d.rpo_verdict.as_str().replace('_', " ")
+                    ),
+                    if d.passed { "pass" } else { "**FAIL**" }.to_string(),
+                    if e.manifest_sha256.is_empty() {
+                        "manifest unreadable".to_string()
+                    } else {
+                        format!(
+                            "[manifest]({}) `{}`",
+                            crate::report::html::link(out_dir, &e.manifest),
+                            e.manifest_sha256
+                        )
+                    },
+                )
+            }
+            None => (
+                "no real drill found".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} ({} days) | {} | {} | {} | {}{} | {} |",
+            cell(&r.scenario),
+            latest,
+            rto,
+            rpo,
+            verdict,
+            r.cadence.name,
+            r.cadence.days,
+            r.days_since_pass.map_or("never".into(), |d| d.to_string()),
+            if r.overdue { "**OVERDUE**" } else { "fresh" },
+            match &r.health {
+                Some((line, true)) => format!("{} **OVERDUE**", cell(line)),
+                Some((line, false)) => cell(line),
+                None => "not held to one".into(),
+            },
+            r.open_items,
+            if r.overdue_items > 0 {
+                format!(" (**{} past due**)", r.overdue_items)
+            } else {
+                String::new()
+            },
+            evidence
+        );
+    }
+    let (open, closed): (Vec<_>, Vec<_>) = p.items.iter().partition(|i| i.item.status.is_active());
+    let _ = writeln!(o, "\n## Open remediation\n");
+    if open.is_empty() {
+        let _ = writeln!(o, "None open.");
+    } else {
+        let _ = writeln!(
+            o,
+            "| id | scenario | check | finding | owner | opened | due | status | kept in |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+        for i in &open {
+            let _ = writeln!(
+                o,
+                "| {} | {} | `{}` | {} | {} | {} | {} | {} | `{}` |",
+                cell(&i.item.id),
+                cell(&i.scenario),
+                cell(&i.item.check),
+                cell(&i.item.finding),
+                cell(&i.item.owner),
+                cell(&i.item.opened),
+                cell(&i.item.due),
+                crate::programme::status_word(i),
+                cell(&i.file.display().to_string())
+            );
+        }
+    }
+    let _ = writeln!(o, "\n### Closed and accepted (retests)\n");
+    if closed.is_empty() {
+        let _ = writeln!(o, "None.");
+    } else {
+        let _ = writeln!(
+            o,
+            "| id | scenario | check | finding | opened | status | closed | closed by the drill in |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+        for i in &closed {
+            let _ = writeln!(
+                o,
+                "| {} | {} | `{}` | {} | {} | {} | {} | `{}` |",
+                cell(&i.item.id),
+                cell(&i.scenario),
+                cell(&i.item.check),
+                cell(&i.item.finding),
+                cell(&i.item.opened),
+                crate::programme::status_word(i),
+                cell(i.item.closed.as_deref().unwrap_or("")),
+                cell(i.item.closed_in.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    if !p.excluded.is_empty() {
+        let _ = writeln!(o, "\n## Left out: evidence does not verify\n");
+        for (file, why) in &p.excluded {
+            let _ = writeln!(o, "- `{}`: {}", file.display(), cell(why));
+        }
+    }
+    let _ = writeln!(o, "\n## Controls\n");
+    let _ = writeln!(o, "| framework | control | asks for | shown here by |");
+    let _ = writeln!(o, "|---|---|---|---|");
+    for c in crate::programme::CONTROLS {
+        let _ = writeln!(o, "| {} | {} | {} | {} |", c.framework, c.control, c.asks, c.shown_by);
+    }
+    let _ = writeln!(
+        o,
+        "\nA mapping of what this report shows to what each control asks for as DR test evidence; it is not an assessment of compliance."
+    );
     o
 }
 

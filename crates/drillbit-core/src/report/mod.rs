@@ -7,7 +7,7 @@ pub mod markdown;
 pub mod runbook;
 pub mod svg;
 pub mod terminal;
-mod text;
+pub(crate) mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -74,6 +74,11 @@ pub fn drill(sc: &Scorecard) -> String {
     for x in &sc.findings {
         let _ = writeln!(o, "  finding: {x}");
     }
+    if let Some(r) = &sc.remediation {
+        for l in crate::report::text::remediation_lines(r) {
+            let _ = writeln!(o, "  remediation: {l}");
+        }
+    }
     if let Some(fb) = &sc.failback {
         let d = fb.duration_s.map_or("did not finish".to_string(), f);
         let _ = writeln!(

@@ -83,6 +83,34 @@ pub fn last_pass(s: &ScenarioTrend) -> String {
         })
 }
 
+/// A scenario's health checks in words: the last ready real check and how long ago, or why
+/// none counts.
+pub fn health_line(h: &crate::trend::Health) -> String {
+    let last = h.last_ready.map(|i| &h.checks[i]);
+    let real = h
+        .checks
+        .iter()
+        .filter(|c| c.kind == crate::scorecard::DrillKind::Real)
+        .count();
+    match last {
+        Some(c) => format!(
+            "last ready real check {} ({} days ago); {}, {real} real",
+            timestamp::format_date(c.at),
+            h.days_since.unwrap_or(0),
+            checks(h.checks.len())
+        ),
+        None if real > 0 => format!("no real check was ready; {}, {real} real", checks(h.checks.len())),
+        None => format!(
+            "no real check: checks of the emulator are rehearsals and do not count; {}",
+            checks(h.checks.len())
+        ),
+    }
+}
+
+fn checks(n: usize) -> String {
+    format!("{n} check{}", if n == 1 { "" } else { "s" })
+}
+
 /// How a drill is listed in a trend: its target and, unless real, its kind.
 pub fn drill_target(d: &crate::trend::Drill) -> String {
     match d.kind {
@@ -119,6 +147,31 @@ fn objective(target: f64, measured: Option<f64>, missing: &str, verdict: &dyn st
         f(target),
         measured.map_or(missing.to_string(), f)
     )
+}
+
+/// What a drill did to the scenario's remediation items, one line each, for every rendering:
+/// items opened, closed by this retest, and still open.
+pub fn remediation_lines(r: &crate::scorecard::RemediationOut) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in &r.opened {
+        out.push(format!(
+            "opened {} ({}): {}; owner {}, due {}",
+            i.id, i.check, i.finding, i.owner, i.due
+        ));
+    }
+    for i in &r.closed {
+        out.push(format!("closed {} ({}): retest passed", i.id, i.check));
+    }
+    for i in &r.still_open {
+        out.push(format!(
+            "still open {} ({}): failed again; owner {}, due {}",
+            i.id, i.check, i.owner, i.due
+        ));
+    }
+    if out.is_empty() {
+        out.push("no item opened or closed".into());
+    }
+    out
 }
 
 /// The drill record as (label, value) rows, for every rendering.

@@ -34,6 +34,9 @@ pub struct Recorded {
     /// Measured restores (absent from scorecards written before they were recorded).
     #[serde(default)]
     pub restores: Vec<super::RestoreOut>,
+    /// The simulated distribution beside the drill (absent from older scorecards).
+    #[serde(default)]
+    pub prediction: Option<super::PredictionOut>,
 }
 
 impl Recorded {
@@ -104,7 +107,13 @@ pub struct RecordedPhase {
 /// link; a file given directly is taken as a scorecard), sorted. A path that does not exist or
 /// cannot be listed is an error, and so is a tree nested more than 64 directories deep.
 pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
+    find_named(paths, "scorecard.json", true)
+}
+
+/// Every file called `name` under the given directories, as [`find`] finds scorecards; a file
+/// given directly is taken when `take_given`, else only when it is called `name`.
+pub fn find_named(paths: &[PathBuf], name: &str, take_given: bool) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, name: &str, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
         if depth > 64 {
             return Err(format!("{}: directories nested too deep", dir.display()));
         }
@@ -115,8 +124,8 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             // file_type does not follow symbolic links: a link loop cannot recurse forever.
             let ft = e.file_type().map_err(|e| format!("{}: {e}", p.display()))?;
             if ft.is_dir() {
-                walk(&p, out, depth + 1)?;
-            } else if p.file_name().is_some_and(|n| n == "scorecard.json") {
+                walk(&p, name, out, depth + 1)?;
+            } else if p.file_name().is_some_and(|n| n == name) {
                 out.push(p);
             }
         }
@@ -126,8 +135,8 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
         if meta.is_dir() {
-            walk(p, &mut out, 0)?;
-        } else {
+            walk(p, name, &mut out, 0)?;
+        } else if take_given || p.file_name().is_some_and(|n| n == name) {
             out.push(p.clone());
         }
     }

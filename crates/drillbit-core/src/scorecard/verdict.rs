@@ -125,6 +125,18 @@ words! {
 }
 
 words! {
+    /// How a drill judged one check (`checks[].result`): the check was exercised and held
+    /// (`pass`), was exercised and did not (`fail`), or this drill does not show either way
+    /// (`not_tested`: a step that never ran, an RPO nobody measured, a drill whose faults
+    /// showed no effect).
+    CheckResult {
+        Pass = "pass",
+        Fail = "fail",
+        NotTested = "not_tested",
+    }
+}
+
+words! {
     /// What a watched database host was when the drill ended (`hosts[].final_state`).
     HostFinalState {
         Writer = "writer",

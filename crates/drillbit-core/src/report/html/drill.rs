@@ -53,6 +53,9 @@ struct Page<'a> {
     record: Vec<Definition>,
     deviations: &'a [String],
     lessons: Option<&'a str>,
+    /// What the drill did to the remediation items: the file and one line each.
+    remediation_file: Option<&'a str>,
+    remediation: Vec<String>,
     environment: Vec<Definition>,
     events_total: usize,
     events: Vec<Event<'a>>,
@@ -161,6 +164,8 @@ pub fn drill(sc: &Scorecard) -> String {
         record: record(sc),
         deviations: &sc.record.deviations,
         lessons: sc.record.lessons.as_deref(),
+        remediation_file: sc.remediation.as_ref().map(|r| r.file.as_str()),
+        remediation: sc.remediation.as_ref().map(text::remediation_lines).unwrap_or_default(),
         environment: environment(sc),
         events_total: sc.events.len(),
         events: sc

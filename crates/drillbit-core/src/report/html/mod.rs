@@ -11,6 +11,7 @@
 
 mod drill;
 mod montecarlo;
+mod programme;
 mod trend;
 
 use std::borrow::Cow;
@@ -27,6 +28,7 @@ use crate::scorecard::{StepOut, StepOutcome};
 
 pub use drill::drill;
 pub use montecarlo::montecarlo;
+pub use programme::{link, programme};
 pub use trend::trend;
 
 /// The templates, by name.
@@ -36,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("drill.html", include_str!("../templates/drill.html")),
     ("montecarlo.html", include_str!("../templates/montecarlo.html")),
     ("trend.html", include_str!("../templates/trend.html")),
+    ("programme.html", include_str!("../templates/programme.html")),
 ];
 
 const CSS: &str = include_str!("../templates/report.css");

@@ -22,6 +22,8 @@ struct Page<'a> {
     excluded: Vec<(String, &'a str)>,
     summary: Vec<Card>,
     freshness: Vec<Freshness<'a>>,
+    /// Health checks per scenario that has any: (scenario, in words, status class, status).
+    health: Vec<(&'a str, String, &'static str, &'static str)>,
     /// The RTO threshold of a regression, in percent.
     threshold: String,
     scenarios: Vec<Scenario<'a>>,
@@ -110,6 +112,19 @@ pub fn trend(t: &Trend) -> String {
                 last_pass: text::last_pass(s),
                 days_since: s.days_since_pass.map_or("n/a".to_string(), |d| d.to_string()),
                 overdue: s.overdue,
+            })
+            .collect(),
+        health: t
+            .scenarios
+            .iter()
+            .filter_map(|s| {
+                let h = s.health.as_ref()?;
+                let (class, status) = match (h.tracked, h.overdue) {
+                    (false, _) => ("", "NOT HELD TO IT"),
+                    (true, true) => ("missed", "OVERDUE"),
+                    (true, false) => ("met", "FRESH"),
+                };
+                Some((s.name.as_str(), text::health_line(h), class, status))
             })
             .collect(),
         threshold: format!("{:.0}", t.rto_threshold * 100.0),
