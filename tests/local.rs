@@ -416,7 +416,7 @@ drill: {{ horizon: 1m, settle: 5s }}
         "{after}"
     );
     assert_eq!(sc["remediation"]["closed"][0]["id"], "R-1", "{}", sc["remediation"]);
-    let md = std::fs::read_to_string(dir.path().join("out/report.md")).expect("md");
+    let md = std::fs::read_to_string(dir.path().join("out/scorecard.md")).expect("md");
     assert!(md.contains("closed R-1 (rto): retest passed"), "{md}");
     drop(cluster);
     assert_clean(since);
@@ -644,7 +644,7 @@ fn a_fault_that_changes_nothing_makes_the_drill_inconclusive_not_a_pass() {
     );
     assert!(!items.contains("check: rto"), "{items}");
     assert_eq!(sc["remediation"]["opened"][0]["id"], "R-1", "{}", sc["remediation"]);
-    let md = std::fs::read_to_string(out.join("report.md")).expect("md");
+    let md = std::fs::read_to_string(out.join("scorecard.md")).expect("md");
     assert!(md.contains("opened R-1 (fault:nothing)"), "{md}");
     drop(cluster);
     assert_clean(since);
