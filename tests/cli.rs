@@ -989,6 +989,37 @@ fn completions_man_logging_json_and_errors_follow_the_conventions() {
     assert_eq!(code, Some(0));
     let v: Value = serde_json::from_str(&out).expect("json");
     assert!(v["models"].as_array().is_some_and(|m| m.len() > 20), "{v}");
+    let (code, out, _) = text(&["plan", "scenarios/pilot-light.yaml", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (v["command"].as_str(), v["target"].as_str()),
+        (Some("plan"), Some("emulator"))
+    );
+    let runbook = v["sections"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["title"] == "Runbook"))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        runbook["items"].as_array().is_some_and(|i| i
+            .iter()
+            .any(|i| i["text"] == "promote-db (rds.promote-read-replica):"
+                && i["calls"][0] == "rds:PromoteReadReplica myapp-postgres-dr-replica (us-west-2)")),
+        "{runbook}"
+    );
+    // A scenario that cannot run on aws: the plan says why, ok false, exit 2.
+    let (code, out, _) = text(&[
+        "plan",
+        "scenarios/pilot-light.yaml",
+        "--target",
+        "aws",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(2));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["sections"][0]["title"], "Refused before any call", "{v}");
 
     // Errors say what they are.
     let (code, _, err) = text(&["validate", "nope.yaml"]);

@@ -857,7 +857,7 @@ fn every_report_renders_in_headless_chromium() {
     // The programme over all of it, with remediation kept beside a scenario.
     remediation_fixture(&work.join("scenarios"));
     let st = std::process::Command::new(bin())
-        .args(["report", "programme", "-q"])
+        .args(["report", "programme", "-q", "--as-of", "2025-11-30"])
         .arg(work)
         .arg("--out")
         .arg(work.join("programme"))

@@ -44,6 +44,97 @@ pub struct PlanArgs {
     pub target: super::TargetArg,
     #[arg(long)]
     pub account: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: super::Format,
+}
+
+/// A plan as it is printed: a title, then sections of items, each with its details (the
+/// calls of a step). Text and `--format json` print the same content.
+#[cfg(feature = "aws")]
+#[derive(Default)]
+struct PlanOut {
+    title: String,
+    sections: Vec<PlanSection>,
+}
+
+#[cfg(feature = "aws")]
+struct PlanSection {
+    title: String,
+    items: Vec<PlanItem>,
+    notes: Vec<String>,
+}
+
+#[cfg(feature = "aws")]
+struct PlanItem {
+    text: String,
+    details: Vec<String>,
+}
+
+#[cfg(feature = "aws")]
+impl PlanOut {
+    fn section(&mut self, title: impl Into<String>) {
+        self.sections.push(PlanSection {
+            title: title.into(),
+            items: Vec::new(),
+            notes: Vec::new(),
+        });
+    }
+    fn last(&mut self) -> &mut PlanSection {
+        if self.sections.is_empty() {
+            self.section("");
+        }
+        let n = self.sections.len() - 1;
+        &mut self.sections[n]
+    }
+    fn item(&mut self, text: impl Into<String>) {
+        self.last().items.push(PlanItem {
+            text: text.into(),
+            details: Vec::new(),
+        });
+    }
+    fn detail(&mut self, text: String) {
+        let s = self.last();
+        match s.items.last_mut() {
+            Some(i) => i.details.push(text),
+            None => s.notes.push(text),
+        }
+    }
+    fn note(&mut self, text: String) {
+        self.last().notes.push(text);
+    }
+    /// Prints the plan as text or as the one JSON shape (`command: plan`).
+    fn print(&self, format: super::Format, file: &std::path::Path, target: &str, ok: bool) {
+        if format == super::Format::Json {
+            super::print_json(
+                "plan",
+                ok,
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "target": target,
+                    "title": self.title,
+                    "sections": self.sections.iter().map(|s| serde_json::json!({
+                        "title": s.title,
+                        "items": s.items.iter().map(|i| serde_json::json!({ "text": i.text, "calls": i.details })).collect::<Vec<_>>(),
+                        "notes": s.notes,
+                    })).collect::<Vec<_>>(),
+                }),
+            );
+            return;
+        }
+        println!("# {}", self.title);
+        for s in &self.sections {
+            println!("\n## {}", s.title);
+            for i in &s.items {
+                println!("- {}", i.text);
+                for d in &i.details {
+                    println!("    {d}");
+                }
+            }
+            for n in &s.notes {
+                println!("  note: {n}");
+            }
+        }
+    }
 }
 
 #[cfg(feature = "aws")]
@@ -64,13 +155,16 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
         }
     };
     if live {
-        return plan_live(&loaded, &account(s, a.account));
+        return plan_live(&loaded, &account(s, a.account), a.format, &a.file);
     }
-    println!(
-        "# drillbit plan: {} on the emulator ({p} primary, {d} DR); nothing is called",
-        s.name
-    );
-    println!("\n## Set-up (the emulator only: drillbit never creates resources in a live account)");
+    let mut o = PlanOut {
+        title: format!(
+            "drillbit plan: {} on the emulator ({p} primary, {d} DR); nothing is called",
+            s.name
+        ),
+        ..PlanOut::default()
+    };
+    o.section("Set-up (the emulator only: drillbit never creates resources in a live account)");
     for r in &s.topology.resources {
         let what = match r {
             Resource::RdsInstance(db) => format!("rds:CreateDBInstance {} ({p})", db.instance),
@@ -115,35 +209,40 @@ pub fn plan(a: PlanArgs) -> Result<i32, Failure> {
                 c.secondary_group()
             ),
         };
-        println!("- {}: {what}", r.id());
+        o.item(format!("{}: {what}", r.id()));
     }
-    println!("\n## Faults");
+    o.section("Faults");
     let tpl = drillbit::targets::fis::template(s, &account(s, a.account));
     for part in &tpl.parts {
-        println!(
-            "- fis:CreateExperimentTemplate in {} ({} actions); fis:StartExperiment at the first fault",
+        o.item(format!(
+            "fis:CreateExperimentTemplate in {} ({} actions); fis:StartExperiment at the first fault",
             part.region,
             part.json["actions"].as_object().map_or(0, |m| m.len())
-        );
+        ));
     }
     for f in &s.faults {
-        println!(
-            "- at {}s: {} `{}` (drillbit's fault layer)",
+        o.item(format!(
+            "at {}s: {} `{}` (drillbit's fault layer)",
             f.at.secs(),
             f.kind.as_str(),
             f.id
-        );
+        ));
     }
     for (id, why) in &tpl.skipped {
-        println!("  note: `{id}`: {why}");
+        o.note(format!("`{id}`: {why}"));
     }
-    print_runbook_calls(s, Some(&drillbit::targets::live::MOTO_EXTENDED));
+    runbook_calls(&mut o, s, Some(&drillbit::targets::live::MOTO_EXTENDED));
+    o.print(a.format, &a.file, "emulator", true);
     Ok(exit::TARGETS_MET)
 }
 
 /// The runbook's and rollback's calls, step by step (with the emulator's gaps, if any).
 #[cfg(feature = "aws")]
-fn print_runbook_calls(s: &drillbit::scenario::Scenario, caps: Option<&drillbit::targets::live::Capabilities>) {
+fn runbook_calls(
+    o: &mut PlanOut,
+    s: &drillbit::scenario::Scenario,
+    caps: Option<&drillbit::targets::live::Capabilities>,
+) {
     for (title, rollback) in [
         ("Runbook", false),
         ("Rollback (--failback, and after an abort on aws)", true),
@@ -158,14 +257,14 @@ fn print_runbook_calls(s: &drillbit::scenario::Scenario, caps: Option<&drillbit:
         if steps.is_empty() {
             continue;
         }
-        println!("\n## {title}");
+        o.section(title.to_string());
         for st in steps {
-            println!("- {} ({}):", st.id, st.action.as_str());
+            o.item(format!("{} ({}):", st.id, st.action.as_str()));
             for c in drillbit::targets::live::actions::planned_calls(s, st) {
-                println!("    {c}");
+                o.detail(c.to_string());
             }
             if let Some((c, why)) = caps.and_then(|c| c.why_unsupported(st.action.as_str()).map(|w| (c, w))) {
-                println!("    unsupported by {}: {why}", c.emulator);
+                o.detail(format!("unsupported by {}: {why}", c.emulator));
             }
         }
     }
@@ -174,70 +273,83 @@ fn print_runbook_calls(s: &drillbit::scenario::Scenario, caps: Option<&drillbit:
 /// `plan --target aws`: the safety checks, every call and the FIS experiment of a live drill.
 /// Exit 2 when the scenario could not run on aws (each reason listed).
 #[cfg(feature = "aws")]
-fn plan_live(loaded: &drillbit::scenario::Loaded, account: &str) -> Result<i32, Failure> {
+fn plan_live(
+    loaded: &drillbit::scenario::Loaded,
+    account: &str,
+    format: super::Format,
+    file: &std::path::Path,
+) -> Result<i32, Failure> {
     let s = &loaded.scenario;
     let (p, d) = (&s.topology.primary_region, &s.topology.dr_region);
-    println!(
-        "# drillbit plan: {} on aws ({p} primary, {d} DR); nothing is called",
-        s.name
-    );
+    let mut o = PlanOut {
+        title: format!(
+            "drillbit plan: {} on aws ({p} primary, {d} DR); nothing is called",
+            s.name
+        ),
+        ..PlanOut::default()
+    };
     let pf = match drillbit::targets::aws::preflight(s, account) {
         Ok(pf) => pf,
         Err(e) => {
-            println!("\n## Refused before any call");
+            o.section("Refused before any call");
             for line in e.lines() {
-                println!("- {line}");
+                o.item(line.to_string());
             }
+            o.print(format, file, "aws", false);
             return Err(Failure::Usage(format!(
                 "{} cannot run on aws (see the plan above)",
                 loaded.path
             )));
         }
     };
-    println!("\n## Safety (before anything is created)");
-    println!(
-        "- sts:GetCallerIdentity: the account must be one of {}",
+    o.section("Safety (before anything is created)");
+    o.item(format!(
+        "sts:GetCallerIdentity: the account must be one of {}",
         pf.accounts.join(", ")
-    );
-    println!("- regions touched: {p}, {d} (allow-listed: {})", pf.regions.join(", "));
-    println!("- confirmation: type the account id on the terminal, or --yes");
-    println!("\n## Reads (no change)");
-    println!("- route53:ListHostedZonesByName, ListResourceRecordSets: the failover record, its health checks");
-    println!(
-        "- probe: GET {} every {}s before and during the drill",
+    ));
+    o.item(format!(
+        "regions touched: {p}, {d} (allow-listed: {})",
+        pf.regions.join(", ")
+    ));
+    o.item("confirmation: type the account id on the terminal, or --yes");
+    o.section("Reads (no change)");
+    o.item("route53:ListHostedZonesByName, ListResourceRecordSets: the failover record, its health checks");
+    o.item(format!(
+        "probe: GET {} every {}s before and during the drill",
         pf.probe_url,
         s.workload.probe.interval.secs()
-    );
-    println!("- fis:GetExperiment, route53:GetHealthCheckStatus every second during the drill");
-    println!("\n## Faults (AWS FIS)");
+    ));
+    o.item("fis:GetExperiment, route53:GetHealthCheckStatus every second during the drill");
+    o.section("Faults (AWS FIS)");
     if s.faults.is_empty() {
-        println!("- none: a planned failover");
+        o.item("none: a planned failover");
     } else {
-        println!(
-            "- fis:CreateExperimentTemplate (role {}), fis:StartExperiment at the drill's start",
+        o.item(format!(
+            "fis:CreateExperimentTemplate (role {}), fis:StartExperiment at the drill's start",
             s.aws
                 .as_ref()
                 .and_then(|a| a.fis_role_arn.clone())
                 .unwrap_or(format!("arn:aws:iam::{account}:role/drillbit-fis"))
-        );
+        ));
         for (f, action) in &pf.fis_actions {
             let at = s.faults.iter().find(|x| &x.id == f).map_or(0.0, |x| x.at.secs());
-            println!("- at {at}s: {action} (fault `{f}`)");
+            o.item(format!("at {at}s: {action} (fault `{f}`)"));
         }
-        println!("- fis:StopExperiment at the end, on error and on Ctrl-C; fis:DeleteExperimentTemplate");
+        o.item("fis:StopExperiment at the end, on error and on Ctrl-C; fis:DeleteExperimentTemplate");
     }
     let canaries = s.aws.as_ref().map(|a| a.canaries.clone()).unwrap_or_default();
-    println!("\n## Canary writes");
+    o.section("Canary writes");
     if canaries.is_empty() {
-        println!("- none (`aws.canaries`): data loss is not measured");
+        o.item("none (`aws.canaries`): data loss is not measured");
     } else {
-        println!(
-            "- {} per second round-robin to {}; read back from the DR copies after recovery, then deleted",
+        o.item(format!(
+            "{} per second round-robin to {}; read back from the DR copies after recovery, then deleted",
             s.aws.as_ref().and_then(|a| a.canary_rate).unwrap_or(5.0),
             canaries.join(", ")
-        );
+        ));
     }
-    print_runbook_calls(s, None);
+    runbook_calls(&mut o, s, None);
+    o.print(format, file, "aws", true);
     Ok(exit::TARGETS_MET)
 }
 

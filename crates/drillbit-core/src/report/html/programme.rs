@@ -117,10 +117,10 @@ fn row(r: &Row, out_dir: &Path) -> RowOut {
             }
         }),
         drills: format!(
-            "{} drill{}, {} rehearsal or simulated",
+            "{} drill{} ({} real)",
             r.drills,
             if r.drills == 1 { "" } else { "s" },
-            r.rehearsals
+            r.drills - r.rehearsals
         ),
         schedule: format!("{} ({} days)", r.cadence.name, r.cadence.days),
         days_since: r.days_since_pass.map_or("never".into(), |d| d.to_string()),
