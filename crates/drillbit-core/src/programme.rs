@@ -251,40 +251,12 @@ fn id_number(id: &str) -> (u64, String) {
 /// Every `*.remediation.yaml` under the given directories (a file given directly is taken if
 /// it is one), sorted; following no symbolic link.
 pub fn find_remediation(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn is_one(p: &Path) -> bool {
+    let is_one = |p: &Path| {
         p.file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.ends_with(".remediation.yaml"))
-    }
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
-        if depth > 64 {
-            return Err(format!("{}: directories nested too deep", dir.display()));
-        }
-        let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
-        for e in rd {
-            let e = e.map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
-            let p = e.path();
-            let ft = e.file_type().map_err(|e| format!("{}: {e}", p.display()))?;
-            if ft.is_dir() {
-                walk(&p, out, depth + 1)?;
-            } else if ft.is_file() && is_one(&p) {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if meta.is_dir() {
-            walk(p, &mut out, 0)?;
-        } else if is_one(p) {
-            out.push(p.clone());
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    };
+    crate::scorecard::find_matching(paths, &is_one, false)
 }
 
 /// Reads remediation files; each file's own scenario is taken as it says.

@@ -15,8 +15,8 @@ mod read;
 mod verdict;
 
 pub use read::{
-    find, find_named, read_file, read_files, Recorded, RecordedMeasured, RecordedPhase, RecordedScenario, RecordedStep,
-    RecordedVerdict,
+    find, find_matching, find_named, read_file, read_files, Recorded, RecordedMeasured, RecordedPhase,
+    RecordedScenario, RecordedStep, RecordedVerdict,
 };
 pub use verdict::{
     CheckResult, EffectVerdict, FailbackVerdict, HostFinalState, Overall, RpoVerdict, RtoVerdict, RunbookVerdict,

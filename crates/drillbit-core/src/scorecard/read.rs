@@ -113,7 +113,17 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// Every file called `name` under the given directories, as [`find`] finds scorecards; a file
 /// given directly is taken when `take_given`, else only when it is called `name`.
 pub fn find_named(paths: &[PathBuf], name: &str, take_given: bool) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, name: &str, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
+    find_matching(paths, &|p: &Path| p.file_name().is_some_and(|n| n == name), take_given)
+}
+
+/// Every file whose path `wanted` accepts under the given directories (recursively, following
+/// no symbolic link), sorted; a file given directly is taken when `take_given` or `wanted`.
+pub fn find_matching(
+    paths: &[PathBuf],
+    wanted: &dyn Fn(&Path) -> bool,
+    take_given: bool,
+) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, wanted: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
         if depth > 64 {
             return Err(format!("{}: directories nested too deep", dir.display()));
         }
@@ -124,8 +134,8 @@ pub fn find_named(paths: &[PathBuf], name: &str, take_given: bool) -> Result<Vec
             // file_type does not follow symbolic links: a link loop cannot recurse forever.
             let ft = e.file_type().map_err(|e| format!("{}: {e}", p.display()))?;
             if ft.is_dir() {
-                walk(&p, name, out, depth + 1)?;
-            } else if p.file_name().is_some_and(|n| n == name) {
+                walk(&p, wanted, out, depth + 1)?;
+            } else if wanted(&p) {
                 out.push(p);
             }
         }
@@ -135,8 +145,8 @@ pub fn find_named(paths: &[PathBuf], name: &str, take_given: bool) -> Result<Vec
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
         if meta.is_dir() {
-            walk(p, name, &mut out, 0)?;
-        } else if take_given || p.file_name().is_some_and(|n| n == name) {
+            walk(p, wanted, &mut out, 0)?;
+        } else if take_given || wanted(p) {
             out.push(p.clone());
         }
     }
